@@ -1,0 +1,51 @@
+"""Atomic file writes: write to a temp file beside the target, fsync, then rename.
+
+A crash (or a full disk) never leaves a half-written file under the final name: either the old
+file or the complete new one is there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from typing import IO, Iterator
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"
+                ) -> Iterator[IO]:
+  """Opens a temp file in the target's directory; renames it to `path` on success.
+
+  Args:
+    path: final file name.
+    mode: "w" (text) or "wb" (binary).
+    encoding: text encoding (ignored for binary mode).
+
+  Yields:
+    The open temp file. On any exception the temp file is removed and the target is untouched.
+  """
+  if mode not in ("w", "wb"):
+    raise ValueError(f"atomic_open supports 'w' and 'wb', not {mode!r}")
+  path = os.fspath(path)
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                                  dir=directory)
+  try:
+    kwargs = {} if "b" in mode else {"encoding": encoding, "newline": "\n"}
+    with os.fdopen(fd, mode, **kwargs) as f:
+      yield f
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp_path, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.remove(tmp_path)
+    raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+  """Writes `text` to `path` atomically."""
+  with atomic_open(path, "w") as f:
+    f.write(text)
