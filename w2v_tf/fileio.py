@@ -7,9 +7,34 @@ file or the complete new one is there.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from typing import IO, Iterator
+
+from w2v_tf.errors import UserError
+
+
+@contextlib.contextmanager
+def disk_errors(path: str | os.PathLike) -> Iterator[None]:
+  """Turns a full disk (or a read-only / forbidden target) into a one-line `UserError`.
+
+  Args:
+    path: the file being written, named in the message.
+
+  Yields:
+    Nothing; wrap the write in `with disk_errors(path):`.
+  """
+  try:
+    yield
+  except OSError as e:
+    path = os.fspath(path)
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+      raise UserError(f"disk full while writing {path}: free some space and run again "
+                      f"(the previous file, if any, is unchanged)") from e
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+      raise UserError(f"cannot write {path}: {e.strerror}") from e
+    raise
 
 
 @contextlib.contextmanager
@@ -38,6 +63,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
       yield f
       f.flush()
       os.fsync(f.fileno())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
     os.replace(tmp_path, path)
   except BaseException:
     with contextlib.suppress(OSError):

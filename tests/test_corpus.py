@@ -1,0 +1,87 @@
+"""Reading the CSV with tf.data, the token cache, and the corpus on the real IMDB file."""
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from w2v_tf import corpus as corpus_lib
+from w2v_tf.errors import UserError
+
+CSV = ('id,review,sentiment\n'
+       '1,"He said ""great"", then left.<br /><br />Great acting, great film!",positive\n'
+       '2,Plain words here,negative\n'
+       '3,"Commas, commas, and ""quotes""",positive\n')
+
+
+def _write(tmp_path, name, content, gz=False):
+  path = tmp_path / name
+  data = content.encode("utf-8")
+  path.write_bytes(gzip.compress(data) if gz else data)
+  return str(path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_quoted_fields_and_gzip(tmp_path, gz):
+  path = _write(tmp_path, "r.csv.gz" if gz else "r.csv", CSV, gz)
+  reviews = [r.numpy().decode() for r in corpus_lib.read_reviews(path)]
+  assert reviews == ['He said "great", then left.<br /><br />Great acting, great film!',
+                     "Plain words here", 'Commas, commas, and "quotes"']
+  assert len(list(corpus_lib.read_reviews(path, max_reviews=2))) == 2
+
+
+def test_tokens_types_and_offsets(tmp_path):
+  path = _write(tmp_path, "r.csv", CSV)
+  corpus = corpus_lib.load_corpus(path, stopwords=frozenset({"and", "then"}), cache_dir=None,
+                                  progress=False)
+  words = [[corpus.types[i] for i in corpus.token_ids[s:e]]
+           for s, e in zip(corpus.review_offsets[:-1], corpus.review_offsets[1:])]
+  assert words == [["he", "said", "great", "left", "great", "acting", "great", "film"],
+                   ["plain", "words", "here"], ["commas", "commas", "quotes"]]
+  assert corpus.types[:2] == ("great", "commas")  # by count, ties alphabetical
+  assert corpus.type_counts[:2].tolist() == [3, 2]
+
+
+def test_cache_reused_and_invalidated(tmp_path):
+  path = _write(tmp_path, "r.csv", CSV)
+  cache = tmp_path / "cache"
+  first = corpus_lib.load_corpus(path, cache_dir=str(cache), progress=False)
+  files = os.listdir(cache)
+  assert len(files) == 1
+  # A second run reads the cache: make cleaning impossible and load again.
+  original = corpus_lib.tokenize_csv
+  corpus_lib.tokenize_csv = None
+  try:
+    again = corpus_lib.load_corpus(path, cache_dir=str(cache), progress=False)
+  finally:
+    corpus_lib.tokenize_csv = original
+  np.testing.assert_array_equal(first.token_ids, again.token_ids)
+  assert again.types == first.types
+  # A changed option or file content makes a new cache entry.
+  corpus_lib.load_corpus(path, cache_dir=str(cache), stopwords=frozenset({"great"}), progress=False)
+  _write(tmp_path, "r.csv", CSV.replace("Plain", "Other"))
+  changed = corpus_lib.load_corpus(path, cache_dir=str(cache), progress=False)
+  assert "other" in changed.types
+  assert len(os.listdir(cache)) == 3
+
+
+def test_clear_errors(tmp_path):
+  with pytest.raises(UserError, match="no such file"):
+    corpus_lib.load_corpus(str(tmp_path / "missing.csv"), cache_dir=None)
+  with pytest.raises(UserError, match="empty"):
+    corpus_lib.load_corpus(_write(tmp_path, "empty.csv", ""), cache_dir=None)
+  with pytest.raises(UserError, match="--text_column"):
+    corpus_lib.load_corpus(_write(tmp_path, "h.csv", "a,b\n1,2\n"), cache_dir=None)
+  with pytest.raises(UserError, match="no tokens"):
+    corpus_lib.load_corpus(_write(tmp_path, "n.csv", "review\n123\n!!\n"), cache_dir=None,
+                           progress=False)
+
+
+def test_real_imdb_subset(imdb_csv, nltk_stopwords, tmp_path):
+  corpus = corpus_lib.load_corpus(imdb_csv, max_reviews=2000, stopwords=nltk_stopwords,
+                                  cache_dir=str(tmp_path), progress=False)
+  assert corpus.num_reviews == 2000
+  assert corpus.types[0] in ("movie", "film")
+  assert 150_000 < corpus.num_tokens < 400_000
+  assert "the" not in corpus.types[:1000] and "br" not in corpus.types[:1000]

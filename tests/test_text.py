@@ -1,0 +1,89 @@
+"""The TF cleaning rules against their plain-Python twin, on edge cases and real reviews."""
+
+import string
+
+import pandas as pd
+import pytest
+
+from w2v_tf import text
+from w2v_tf.errors import UserError
+
+
+def python_twin(review: str, stopwords: frozenset[str]) -> list[str]:
+  """The cleaning rules in plain Python (see w2v_tf/text.py)."""
+  review = review.replace("<br />", " ")
+  review = review.translate(str.maketrans("", "", string.punctuation))
+  tokens = [token.lower() for token in review.split() if token.isalpha()]
+  return [token for token in tokens if token not in stopwords and len(token) > 1]
+
+
+EDGE_CASES = [
+    "café Café CAFÉ",
+    "don't x-men X-Men's",
+    "<br /><br />",
+    "one<br />two<br /><br />three",
+    "1990s 42 abc123 2nd ok",
+    "",
+    "   ",
+    "a I an the to",
+    "İstanbul ΟΔΟΣ straße ǅemal naïve",
+    "non\u00a0breaking\u2009thin\u3000ideographic\u0085next\tab\nnewline",
+    "e\u0301te combining",
+    "日本語 映画 Ω",
+    "\"quoted, with commas\" (parens) [brackets] {braces}",
+    "emoji 🎬 movie🎬 🎬🎬",
+    "under_score hyphen-ated slash/ed",
+]
+
+
+@pytest.mark.parametrize("review", EDGE_CASES)
+def test_edge_cases_match_twin(review):
+  stopwords = frozenset({"the", "to", "an", "with", "dont"})
+  assert text.tokenize_texts([review], stopwords) == [python_twin(review, stopwords)]
+
+
+def test_specific_rules():
+  tokens = text.tokenize_texts(["Don't<br />X-Men café 1990s a b zz"], frozenset())[0]
+  assert tokens == ["dont", "xmen", "café", "zz"]
+
+
+def test_invalid_utf8_is_replaced_not_tokenized():
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  table = text.stopword_table(frozenset())
+  tokens = text.clean_reviews(tf.constant([b"good \xff\xfe bad mo\xffvie"]), table).to_list()
+  assert tokens == [[b"good", b"bad"]]
+
+
+def test_real_reviews_match_twin(imdb_csv, nltk_stopwords):
+  reviews = pd.read_csv(imdb_csv, nrows=3000)["review"].tolist()
+  assert len(reviews) >= 2000
+  got = text.tokenize_texts(reviews, nltk_stopwords)
+  mismatches = [i for i, (r, g) in enumerate(zip(reviews, got)) if python_twin(r, nltk_stopwords) != g]
+  assert not mismatches, f"{len(mismatches)} reviews differ, first {mismatches[:5]}"
+  assert sum(map(len, got)) > 200_000
+
+
+def test_stopword_specs(tmp_path, nltk_stopwords):
+  assert "the" in nltk_stopwords and len(nltk_stopwords) > 100
+  assert text.load_stopwords("none") == frozenset()
+  path = tmp_path / "stop.txt"
+  path.write_text("# comment\nMovie\n\nfilm\n", encoding="utf-8")
+  assert text.load_stopwords(str(path)) == frozenset({"movie", "film"})
+  with pytest.raises(UserError, match="--stopwords"):
+    text.load_stopwords(str(tmp_path / "missing.txt"))
+
+
+def test_missing_nltk_corpus_names_the_fix(monkeypatch, tmp_path):
+  import nltk  # pylint: disable=import-outside-toplevel
+  from nltk.corpus import stopwords  # pylint: disable=import-outside-toplevel
+  def missing(*args, **kwargs):
+    raise LookupError("Resource stopwords not found")
+  monkeypatch.setattr(stopwords, "words", missing)
+  calls = []
+  monkeypatch.setattr(nltk, "download", lambda *a, **k: calls.append(a) or False)
+  with pytest.raises(UserError) as info:
+    text.load_stopwords("nltk")
+  assert calls == [("stopwords",)]  # tried once
+  message = str(info.value)
+  assert "nltk.downloader stopwords" in message and "NLTK_DATA" in message
+  assert "--stopwords=none" in message

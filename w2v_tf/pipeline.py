@@ -1,0 +1,226 @@
+"""Per-epoch tf.data pipeline: subsample -> dynamic-window skip-gram / CBOW examples -> shuffle -> batch.
+
+Examples are grouped by center word (Mikolov et al. 2013; word2vec's dynamic window): each
+element of a batch is one kept center token with its up-to-2*window context tokens and a mask,
+
+  center   [B]          int32 word id
+  contexts [B, 2W]      int32 word ids (0 where masked)
+  mask     [B, 2W]      bool, True for a real context
+
+which is both the skip-gram input (center -> each context, `mask.sum()` pairs) and the CBOW input
+(masked mean of contexts -> center). Per center token the effective window b is drawn uniformly
+from 1..window and every token within b positions on either side is a context; never across a
+review boundary. Subsampling removes tokens before windowing, as the C tool and gensim do, and is
+drawn afresh each epoch. All randomness is stateless, seeded by (seed, epoch, chunk), so an epoch is
+reproducible and a resumed run sees exactly the batches it would have seen.
+
+The corpus is cut at review boundaries into chunks of about `chunk_tokens` tokens, processed in
+parallel as whole tensors (no per-token Python); chunk order is shuffled per epoch and centers are
+shuffled within their chunk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from w2v_tf.corpus import Corpus
+
+_SEED_STRIDE = 1_000_003
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingTokens:
+  """In-vocabulary tokens of the training reviews, in corpus order.
+
+  Attributes:
+    token_ids: [T] int32 vocabulary ids (out-of-vocabulary tokens removed, as word2vec does).
+    review_ids: [T] int32 index of each token's review.
+    chunk_bounds: [C + 1] int64 token offsets of the chunks, all on review boundaries.
+  """
+  token_ids: np.ndarray
+  review_ids: np.ndarray
+  chunk_bounds: np.ndarray
+
+  @property
+  def num_tokens(self) -> int:
+    return len(self.token_ids)
+
+
+def split_heldout(num_reviews: int, heldout_reviews: float, seed: int) -> np.ndarray:
+  """[R] bool, True for the reviews held out of training (a fraction if < 1, else a count)."""
+  count = int(round(heldout_reviews * num_reviews)) if heldout_reviews < 1 else int(heldout_reviews)
+  count = min(max(count, 0), max(num_reviews - 1, 0))
+  heldout = np.zeros(num_reviews, bool)
+  heldout[np.random.default_rng([seed, 7]).choice(num_reviews, count, replace=False)] = True
+  return heldout
+
+
+def training_tokens(corpus: Corpus, vocab_size: int, review_mask: np.ndarray | None = None,
+                    chunk_tokens: int = 1 << 16) -> TrainingTokens:
+  """Selects the in-vocabulary tokens of the chosen reviews and cuts them into chunks.
+
+  Args:
+    corpus: the cleaned corpus (its type ids are frequency-sorted, so the vocabulary is the
+      first `vocab_size` types).
+    vocab_size: V; ids >= V are out of vocabulary.
+    review_mask: [R] bool, reviews to use (None: all).
+    chunk_tokens: approximate tokens per chunk.
+  """
+  lengths = np.diff(corpus.review_offsets)
+  review_of_token = np.repeat(np.arange(corpus.num_reviews, dtype=np.int32), lengths)
+  keep = corpus.token_ids < vocab_size
+  if review_mask is not None:
+    keep &= review_mask[review_of_token]
+  token_ids = corpus.token_ids[keep]
+  review_ids = review_of_token[keep]
+  # Chunk bounds: the first review start at or after each multiple of chunk_tokens.
+  review_starts = np.flatnonzero(np.r_[True, review_ids[1:] != review_ids[:-1]])
+  targets = np.arange(chunk_tokens, len(token_ids), chunk_tokens)
+  cut_index = np.searchsorted(review_starts, targets)
+  cuts = np.unique(review_starts[cut_index[cut_index < len(review_starts)]])
+  cuts = cuts[(cuts > 0) & (cuts < len(token_ids))]
+  bounds = np.array([0, *cuts, len(token_ids)], np.int64)
+  return TrainingTokens(token_ids.astype(np.int32), review_ids, bounds)
+
+
+def window_offsets(window: int) -> np.ndarray:
+  """[2W] relative positions -W..-1, 1..W of the context slots."""
+  return np.array([*range(-window, 0), *range(1, window + 1)], np.int32)
+
+
+def window_contexts(token_ids, review_ids, effective_window, window: int):
+  """Contexts of every position for given effective windows (never across reviews).
+
+  Args:
+    token_ids: [n] int32.
+    review_ids: [n] int32.
+    effective_window: [n] int32 b per center, 1 <= b <= window.
+    window: max window W.
+
+  Returns:
+    contexts [n, 2W] int32 (token at offset -W..-1, 1..W) and mask [n, 2W] bool.
+  """
+  count = tf.size(token_ids)
+  offsets = tf.constant(window_offsets(window))  # [2W]
+  positions = tf.range(count)[:, None] + offsets[None, :]  # [n, 2W]
+  inside = (positions >= 0) & (positions < count)
+  positions = tf.clip_by_value(positions, 0, tf.maximum(count - 1, 0))
+  contexts = tf.gather(token_ids, positions)  # [n, 2W]
+  mask = (inside
+          & tf.equal(tf.gather(review_ids, positions), review_ids[:, None])
+          & (tf.abs(offsets)[None, :] <= effective_window[:, None]))
+  return contexts, mask
+
+
+def _chunk_examples(token_ids, review_ids, keep_probability, window: int, seed):
+  """Subsamples one chunk and builds its grouped examples (all tensors; see module doc).
+
+  Args:
+    token_ids: [n] int32.
+    review_ids: [n] int32.
+    keep_probability: [V] float32.
+    window: max window W.
+    seed: [2] int64 stateless seed.
+
+  Returns:
+    (center [m], contexts [m, 2W], mask [m, 2W]) shuffled, for the m kept centers that have at
+    least one context.
+  """
+  seeds = tf.random.experimental.stateless_split(seed, num=3)
+  keep = tf.random.stateless_uniform(tf.shape(token_ids), seeds[0]) < tf.gather(
+      keep_probability, token_ids)
+  token_ids = tf.boolean_mask(token_ids, keep)  # [n']
+  review_ids = tf.boolean_mask(review_ids, keep)
+  count = tf.size(token_ids)
+  effective_window = tf.random.stateless_uniform(
+      [count], seeds[1], minval=1, maxval=window + 1, dtype=tf.int32)  # [n'] b in 1..W
+  contexts, mask = window_contexts(token_ids, review_ids, effective_window, window)
+  has_context = tf.reduce_any(mask, axis=1)
+  order = tf.random.experimental.stateless_shuffle(
+      tf.cast(tf.where(has_context)[:, 0], tf.int32), seeds[2])
+  mask = tf.gather(mask, order)
+  contexts = tf.gather(contexts, order) * tf.cast(mask, tf.int32)
+  return tf.gather(token_ids, order), contexts, mask
+
+
+def _batches(center, contexts, mask, batch_size: int) -> tf.data.Dataset:
+  """Splits one chunk's examples into batches of `batch_size` centers (the last one smaller)."""
+  full = tf.size(center) // batch_size * batch_size
+  def reshape(x):
+    return tf.reshape(x[:full], tf.concat([[-1, batch_size], tf.shape(x)[1:]], 0))
+  batched = tf.data.Dataset.from_tensor_slices(
+      {"center": reshape(center), "contexts": reshape(contexts), "mask": reshape(mask)})
+  rest = tf.data.Dataset.from_tensors(
+      {"center": center[full:], "contexts": contexts[full:], "mask": mask[full:]})
+  return batched.concatenate(rest.filter(lambda b: tf.size(b["center"]) > 0))
+
+
+def epoch_dataset(tokens: TrainingTokens, keep_probability: np.ndarray, window: int,
+                  batch_size: int, seed: int, epoch: int) -> tf.data.Dataset:
+  """One epoch of grouped examples, batched and prefetched.
+
+  Args:
+    tokens: training tokens with chunk bounds.
+    keep_probability: [V] subsampling keep-probabilities (ones to disable).
+    window: maximum window W (>= 1).
+    batch_size: centers per batch.
+    seed: run seed.
+    epoch: epoch index (changes the subsample, windows and order).
+
+  Returns:
+    Dataset of {"center": [B], "contexts": [B, 2W], "mask": [B, 2W]}.
+  """
+  num_chunks = len(tokens.chunk_bounds) - 1
+  order = np.random.default_rng([seed, epoch, 11]).permutation(num_chunks)
+  starts = tokens.chunk_bounds[:-1][order]
+  ends = tokens.chunk_bounds[1:][order]
+  all_token_ids = tf.constant(tokens.token_ids)
+  all_review_ids = tf.constant(tokens.review_ids)
+  keep_probability = tf.constant(keep_probability, tf.float32)
+
+  def make_chunk(chunk_index, start, end):
+    chunk_seed = tf.stack([tf.constant(seed, tf.int64),
+                           tf.constant(epoch, tf.int64) * _SEED_STRIDE + chunk_index])
+    return _chunk_examples(all_token_ids[start:end], all_review_ids[start:end],
+                           keep_probability, window, chunk_seed)
+
+  dataset = tf.data.Dataset.from_tensor_slices(
+      (tf.constant(order, tf.int64), tf.constant(starts), tf.constant(ends)))
+  dataset = dataset.map(make_chunk, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  dataset = dataset.flat_map(lambda c, x, m: _batches(c, x, m, batch_size))
+  return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def skipgram_pairs(batch: dict) -> tuple[tf.Tensor, tf.Tensor]:
+  """Flattens a grouped batch into (center [P], context [P]) pairs, P = mask.sum()."""
+  centers = tf.broadcast_to(batch["center"][:, None], tf.shape(batch["contexts"]))
+  return tf.boolean_mask(centers, batch["mask"]), tf.boolean_mask(batch["contexts"], batch["mask"])
+
+
+def heldout_pairs(tokens: TrainingTokens, window: int, max_pairs: int, seed: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+  """A fixed sample of (center, context) pairs from held-out reviews (no subsampling).
+
+  Args:
+    tokens: tokens of the held-out reviews.
+    window: maximum window (dynamic, as in training).
+    max_pairs: cap on the number of pairs (a uniform sample).
+    seed: seed of the windows and the sample.
+
+  Returns:
+    (centers [P], contexts [P]) int32.
+  """
+  if tokens.num_tokens == 0:
+    return np.zeros([0], np.int32), np.zeros([0], np.int32)
+  center, contexts, mask = _chunk_examples(
+      tf.constant(tokens.token_ids), tf.constant(tokens.review_ids),
+      tf.ones([int(tokens.token_ids.max()) + 1]), window, tf.constant([seed, 3], tf.int64))
+  centers, contexts = skipgram_pairs({"center": center, "contexts": contexts, "mask": mask})
+  centers, contexts = centers.numpy(), contexts.numpy()
+  if len(centers) > max_pairs:
+    pick = np.sort(np.random.default_rng([seed, 5]).choice(len(centers), max_pairs, replace=False))
+    centers, contexts = centers[pick], contexts[pick]
+  return centers, contexts

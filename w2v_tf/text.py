@@ -1,0 +1,133 @@
+"""Review cleaning as TensorFlow string ops (the seed tutorials' rules, done inside tf.data).
+
+Rules, in order (the plain-Python twin in tests/test_text.py applies the same ones):
+  1. bytes that are not valid UTF-8 are replaced by U+FFFD (so they never form a token);
+  2. every `<br />` becomes a space;
+  3. ASCII punctuation (Python's `string.punctuation`) is deleted, so `don't` -> `dont`,
+     `x-men` -> `xmen`;
+  4. split on whitespace (the characters Python's `str.split()` splits on);
+  5. keep tokens made only of letters (Unicode category L*, as `str.isalpha`);
+  6. lowercase;
+  7. drop stopwords (NLTK English by default; the list is applied as is, after rule 3, so
+     `don't` in the list does not remove `dont`: the tutorials' behaviour);
+  8. drop one-letter tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+import sys
+from typing import Iterable, Sequence
+
+import tensorflow as tf
+
+from w2v_tf.errors import UsageError, UserError
+
+# Python's str.split() whitespace, as an RE2 character class (computed, not typed by hand).
+_WHITESPACE_CLASS = "[" + "".join(
+    f"\\x{{{ord(c):x}}}" for c in map(chr, range(0x110000)) if c.isspace()) + "]+"
+_PUNCTUATION_CLASS = "[" + re.escape(string.punctuation) + "]"
+_LETTERS_ONLY = r"\pL+"
+
+
+def load_stopwords(spec: str) -> frozenset[str]:
+  """Returns the stopword set named by `spec`.
+
+  Args:
+    spec: "nltk" (NLTK's English list), "none" (no stopwords) or a path to a UTF-8 file with
+      one word per line (blank lines and `#` comments ignored).
+
+  Raises:
+    UserError: the NLTK corpus is missing and could not be downloaded, or the file is missing.
+  """
+  if spec == "none":
+    return frozenset()
+  if spec == "nltk":
+    return frozenset(_nltk_english_stopwords())
+  if not os.path.isfile(spec):
+    raise UsageError(f"--stopwords={spec!r}: not 'nltk', 'none' or an existing file; "
+                     "give one of those")
+  with open(spec, encoding="utf-8") as f:
+    return frozenset(w.strip().lower() for w in f
+                     if w.strip() and not w.lstrip().startswith("#"))
+
+
+def _nltk_english_stopwords() -> list[str]:
+  """NLTK's English stopwords; tries `nltk.download` once, then fails with the fix."""
+  import nltk  # pylint: disable=import-outside-toplevel
+  from nltk.corpus import stopwords  # pylint: disable=import-outside-toplevel
+  try:
+    return stopwords.words("english")
+  except LookupError:
+    pass
+  try:
+    nltk.download("stopwords", quiet=True, raise_on_error=True)
+    return stopwords.words("english")
+  except Exception:  # pylint: disable=broad-except
+    pass
+  raise UserError(
+      "NLTK stopwords corpus not found and could not be downloaded: run "
+      "`python -m nltk.downloader stopwords`, or set NLTK_DATA to a folder that has "
+      "corpora/stopwords, or pass --stopwords=none or --stopwords=PATH")
+
+
+def stopword_table(stopwords: Iterable[str]) -> tf.lookup.StaticHashTable:
+  """A string -> 1 table for `clean_reviews` (0 for words not in the list)."""
+  words = sorted(set(stopwords)) or [""]  # an empty table is not allowed; "" never survives
+  return tf.lookup.StaticHashTable(
+      tf.lookup.KeyValueTensorInitializer(
+          tf.constant(words, tf.string), tf.ones([len(words)], tf.int32)),
+      default_value=0)
+
+
+def clean_reviews(texts: tf.Tensor, stopwords: tf.lookup.StaticHashTable) -> tf.RaggedTensor:
+  """Applies the cleaning rules to a batch of reviews.
+
+  Args:
+    texts: [batch] tf.string, raw review text (any bytes).
+    stopwords: table from `stopword_table`.
+
+  Returns:
+    [batch, (tokens)] tf.string RaggedTensor of cleaned tokens.
+  """
+  texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace",
+                                       replacement_char=0xFFFD)
+  texts = tf.strings.regex_replace(texts, "<br />", " ")
+  texts = tf.strings.regex_replace(texts, _PUNCTUATION_CLASS, "")
+  texts = tf.strings.regex_replace(texts, _WHITESPACE_CLASS, " ")
+  tokens = tf.strings.split(texts, sep=" ")  # [batch, (tokens)], may hold "" at the ends
+  alphabetic = tf.strings.regex_full_match(tokens.flat_values, _LETTERS_ONLY)
+  lowered = tf.strings.lower(tokens.flat_values, encoding="utf-8")
+  not_stopword = tf.equal(stopwords.lookup(lowered), 0)
+  longer_than_one = tf.strings.length(lowered, unit="UTF8_CHAR") > 1
+  keep = alphabetic & not_stopword & longer_than_one
+  return tf.ragged.boolean_mask(tokens.with_flat_values(lowered),
+                                tokens.with_flat_values(keep))
+
+
+def tokenize_texts(texts: Sequence[str], stopwords: frozenset[str] | Iterable[str],
+                   batch_size: int = 1024) -> list[list[str]]:
+  """Cleans Python strings with the TF rules (for eval and inspection; not the hot path).
+
+  Args:
+    texts: reviews.
+    stopwords: the stopword set (see `load_stopwords`).
+    batch_size: reviews per TF call.
+
+  Returns:
+    One list of tokens per review.
+  """
+  table = stopword_table(stopwords)
+  result: list[list[str]] = []
+  for start in range(0, len(texts), batch_size):
+    batch = tf.constant(list(texts[start:start + batch_size]), tf.string)
+    for row in clean_reviews(batch, table).to_list():
+      result.append([t.decode("utf-8") for t in row])
+  return result
+
+
+def warn(message: str) -> None:
+  """One warning line on stderr."""
+  print(f"warning: {message}", file=sys.stderr)
