@@ -65,7 +65,7 @@ def main(argv):
                                        repeat * FLAGS.epochs + epoch)
       # Count inside the pipeline so the Python loop does not dominate.
       counts = dataset.map(lambda b: tf.stack([
-          tf.size(b["center"], out_type=tf.int64),
+          tf.reduce_sum(tf.cast(pipeline.real_centers(b), tf.int64)),
           tf.reduce_sum(tf.cast(b["mask"], tf.int64))])).reduce(
               tf.zeros([2], tf.int64), lambda total, x: total + x).numpy()
       centers += int(counts[0])

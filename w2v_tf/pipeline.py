@@ -146,16 +146,26 @@ def _chunk_examples(token_ids, review_ids, keep_probability, window: int, seed):
   return tf.gather(token_ids, order), contexts, mask
 
 
-def _batches(center, contexts, mask, batch_size: int) -> tf.data.Dataset:
-  """Splits one chunk's examples into batches of `batch_size` centers (the last one smaller)."""
-  full = tf.size(center) // batch_size * batch_size
-  def reshape(x):
-    return tf.reshape(x[:full], tf.concat([[-1, batch_size], tf.shape(x)[1:]], 0))
-  batched = tf.data.Dataset.from_tensor_slices(
-      {"center": reshape(center), "contexts": reshape(contexts), "mask": reshape(mask)})
-  rest = tf.data.Dataset.from_tensors(
-      {"center": center[full:], "contexts": contexts[full:], "mask": mask[full:]})
-  return batched.concatenate(rest.filter(lambda b: tf.size(b["center"]) > 0))
+def _batches(center, contexts, mask, chunk_words, batch_size: int) -> tf.data.Dataset:
+  """Splits one chunk's examples into batches of exactly `batch_size` centers.
+
+  The last batch of a chunk is padded with masked-out rows (center 0, no contexts), so every
+  batch has the same shape and a compiled step never recompiles. Each batch also carries
+  "words": its share of the chunk's corpus tokens (before subsampling), so that summing it over
+  an epoch gives the corpus size (word2vec's progress measure).
+  """
+  count = tf.size(center)
+  num_batches = (count + batch_size - 1) // batch_size
+  padding = num_batches * batch_size - count
+  words_per_center = tf.cast(chunk_words, tf.float32) / tf.cast(tf.maximum(count, 1), tf.float32)
+  def pad_and_split(x):
+    x = tf.pad(x, tf.concat([[[0, padding]], tf.zeros([tf.rank(x) - 1, 2], tf.int32)], 0))
+    return tf.reshape(x, tf.concat([[num_batches, batch_size], tf.shape(x)[1:]], 0))
+  real_centers = tf.minimum(batch_size, count - tf.range(num_batches) * batch_size)
+  return tf.data.Dataset.from_tensor_slices(
+      {"center": pad_and_split(center), "contexts": pad_and_split(contexts),
+       "mask": pad_and_split(mask),
+       "words": words_per_center * tf.cast(real_centers, tf.float32)})
 
 
 def epoch_dataset(tokens: TrainingTokens, keep_probability: np.ndarray, window: int,
@@ -171,7 +181,9 @@ def epoch_dataset(tokens: TrainingTokens, keep_probability: np.ndarray, window: 
     epoch: epoch index (changes the subsample, windows and order).
 
   Returns:
-    Dataset of {"center": [B], "contexts": [B, 2W], "mask": [B, 2W]}.
+    Dataset of {"center": [B], "contexts": [B, 2W], "mask": [B, 2W], "words": []}, every batch
+    of exactly B rows (padding rows have an all-False mask), where "words" is the batch's share
+    of corpus tokens (sums to tokens.num_tokens over the epoch).
   """
   num_chunks = len(tokens.chunk_bounds) - 1
   order = np.random.default_rng([seed, epoch, 11]).permutation(num_chunks)
@@ -184,14 +196,20 @@ def epoch_dataset(tokens: TrainingTokens, keep_probability: np.ndarray, window: 
   def make_chunk(chunk_index, start, end):
     chunk_seed = tf.stack([tf.constant(seed, tf.int64),
                            tf.constant(epoch, tf.int64) * _SEED_STRIDE + chunk_index])
-    return _chunk_examples(all_token_ids[start:end], all_review_ids[start:end],
-                           keep_probability, window, chunk_seed)
+    center, contexts, mask = _chunk_examples(all_token_ids[start:end], all_review_ids[start:end],
+                                             keep_probability, window, chunk_seed)
+    return center, contexts, mask, end - start
 
   dataset = tf.data.Dataset.from_tensor_slices(
       (tf.constant(order, tf.int64), tf.constant(starts), tf.constant(ends)))
   dataset = dataset.map(make_chunk, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  dataset = dataset.flat_map(lambda c, x, m: _batches(c, x, m, batch_size))
+  dataset = dataset.flat_map(lambda c, x, m, n: _batches(c, x, m, n, batch_size))
   return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def real_centers(batch: dict) -> tf.Tensor:
+  """[B] bool: rows that are real centers (padding rows have no context)."""
+  return tf.reduce_any(batch["mask"], axis=1)
 
 
 def skipgram_pairs(batch: dict) -> tuple[tf.Tensor, tf.Tensor]:

@@ -1,0 +1,95 @@
+"""The fused sampled-softmax loss equals tf.nn.sampled_softmax_loss (losses and gradients); other losses."""
+
+import numpy as np
+import tensorflow as tf
+
+from w2v_tf import losses
+from w2v_tf.sampling import UnigramSampler
+
+
+def _problem(seed=0, batch=12, contexts=4, vocab=50, dim=8, num_sampled=10):
+  rng = np.random.default_rng(seed)
+  inputs = tf.Variable(rng.normal(size=[batch, dim]).astype(np.float32))
+  weights = tf.Variable(rng.normal(size=[vocab, dim]).astype(np.float32))
+  bias = tf.Variable(rng.normal(size=[vocab]).astype(np.float32))
+  labels = tf.constant(rng.integers(0, vocab, [batch, contexts]), tf.int32)
+  mask = tf.constant(rng.random([batch, contexts]) < 0.7)
+  counts = rng.integers(1, 1000, vocab)
+  sampler = UnigramSampler(counts)
+  sampled = sampler.sample_unique(tf.random.Generator.from_seed(seed), num_sampled, labels)
+  # Make sure accidental hits happen: a sampled id is also a label.
+  return inputs, weights, bias, labels, mask, sampled, num_sampled, vocab
+
+
+def _reference(inputs, weights, bias, labels, mask, sampled, num_sampled, vocab):
+  """tf.nn.sampled_softmax_loss over the flattened pairs, masked."""
+  contexts = labels.shape[1]
+  pair_inputs = tf.repeat(inputs, contexts, axis=0)
+  pair_labels = tf.reshape(tf.cast(labels, tf.int64), [-1, 1])
+  loss = tf.nn.sampled_softmax_loss(
+      weights=weights, biases=bias, labels=pair_labels, inputs=pair_inputs,
+      num_sampled=num_sampled, num_classes=vocab,
+      sampled_values=(sampled.sampled, tf.reshape(sampled.true_expected_count, [-1, 1]),
+                      sampled.sampled_expected_count),
+      remove_accidental_hits=True)
+  loss = tf.reshape(loss, labels.shape)
+  return tf.where(mask, loss, 0.0)
+
+
+def test_grouped_sampled_softmax_equals_tf_including_gradients():
+  for seed in range(3):
+    inputs, weights, bias, labels, mask, sampled, num_sampled, vocab = _problem(seed)
+    hits = np.isin(labels.numpy(), sampled.sampled.numpy())
+    assert hits.any()  # the accidental-hit path is exercised
+    with tf.GradientTape(persistent=True) as tape:
+      ours = losses.grouped_sampled_softmax_loss(inputs, labels, mask, weights, bias, sampled)
+      reference = _reference(inputs, weights, bias, labels, mask, sampled, num_sampled, vocab)
+      ours_total, reference_total = tf.reduce_sum(ours), tf.reduce_sum(reference)
+    np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=1e-5, rtol=1e-5)
+    for variable in (inputs, weights, bias):
+      ours_grad = tf.convert_to_tensor(tape.gradient(ours_total, variable))
+      reference_grad = tf.convert_to_tensor(tape.gradient(reference_total, variable))
+      np.testing.assert_allclose(ours_grad.numpy(), reference_grad.numpy(), atol=1e-5, rtol=1e-5)
+
+
+def test_full_softmax_is_exact_cross_entropy():
+  inputs, weights, bias, labels, mask, *_ = _problem()
+  got = losses.full_softmax_loss(inputs, labels, mask, weights, bias).numpy()
+  logits = inputs.numpy() @ weights.numpy().T + bias.numpy()
+  log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  expected = -np.take_along_axis(log_probs, labels.numpy(), 1) * mask.numpy()
+  np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_sampled_softmax_tracks_full_softmax_in_expectation():
+  """With many samples, the sampled loss approaches the full loss (both are cross-entropies)."""
+  inputs, weights, bias, labels, mask, *_ = _problem(batch=64, vocab=200)
+  full = tf.reduce_sum(losses.full_softmax_loss(inputs, labels, mask, weights, bias))
+  sampler = UnigramSampler(np.ones(200))
+  sampled = sampler.sample_unique(tf.random.Generator.from_seed(1), 190, labels)
+  approx = tf.reduce_sum(losses.grouped_sampled_softmax_loss(inputs, labels, mask, weights, bias,
+                                                             sampled))
+  assert abs(float(approx) - float(full)) / float(full) < 0.05
+
+
+def test_nce_matches_tf_and_negative_sampling_formula():
+  inputs, weights, bias, labels, mask, sampled, num_sampled, vocab = _problem()
+  got = losses.nce_loss(inputs, labels, mask, weights, bias, sampled, vocab)
+  pair_inputs = tf.repeat(inputs, labels.shape[1], axis=0)
+  reference = tf.nn.nce_loss(weights, bias, tf.reshape(tf.cast(labels, tf.int64), [-1, 1]),
+                             pair_inputs, num_sampled, vocab,
+                             sampled_values=(sampled.sampled,
+                                             tf.reshape(sampled.true_expected_count, [-1, 1]),
+                                             sampled.sampled_expected_count))
+  np.testing.assert_allclose(got.numpy(), tf.where(mask, tf.reshape(reference, labels.shape),
+                                                   0.0).numpy(), atol=1e-5)
+  negatives = tf.constant(np.random.default_rng(0).integers(0, vocab, list(labels.shape) + [3]))
+  got = losses.negative_sampling_loss(inputs, labels, mask, weights, bias, negatives).numpy()
+  h, w, b = inputs.numpy(), weights.numpy(), bias.numpy()
+  def log_sigmoid(x):
+    return -np.log1p(np.exp(-x))
+  for i in range(labels.shape[0]):
+    for j in range(labels.shape[1]):
+      expected = -log_sigmoid(h[i] @ w[labels[i, j]] + b[labels[i, j]])
+      expected -= sum(log_sigmoid(-(h[i] @ w[k] + b[k])) for k in negatives.numpy()[i, j])
+      assert abs(got[i, j] - (expected if mask[i, j] else 0)) < 1e-4

@@ -1,0 +1,46 @@
+"""Our generator-driven unigram^0.75 sampler draws and reports what TF's candidate sampler does."""
+
+import numpy as np
+import tensorflow as tf
+
+from w2v_tf.sampling import UnigramSampler
+
+
+def test_matches_fixed_unigram_candidate_sampler():
+  counts = np.array([1000, 500, 300, 100, 50, 20, 10, 5, 3, 1] * 5)
+  vocab, num_sampled, trials = len(counts), 8, 1500
+  sampler = UnigramSampler(counts)
+  generator = tf.random.Generator.from_seed(0)
+  labels = tf.constant([[0, 7], [3, 49]], tf.int64)
+  ours = np.zeros(vocab)
+  theirs = np.zeros(vocab)
+  for _ in range(trials):
+    sample = sampler.sample_unique(generator, num_sampled, labels)
+    assert len(set(sample.sampled.numpy())) == num_sampled
+    ours[sample.sampled.numpy()] += 1
+    tf_sampled, tf_true, tf_sampled_expected = tf.random.fixed_unigram_candidate_sampler(
+        labels, num_true=2, num_sampled=num_sampled, unique=True, range_max=vocab,
+        distortion=0.75, unigrams=counts.astype(float).tolist())
+    theirs[tf_sampled.numpy()] += 1
+  # Same inclusion frequencies within sampling noise.
+  np.testing.assert_allclose(ours / trials, theirs / trials, atol=0.06)
+  # Same expected-count formula: recover num_tries from TF's report and recompute all of them.
+  p = counts ** 0.75 / (counts ** 0.75).sum()
+  first = tf_sampled.numpy()[0]
+  num_tries = np.log1p(-tf_sampled_expected.numpy()[0]) / np.log1p(-p[first])
+  recomputed = sampler.expected_count(tf_sampled, tf.constant(round(num_tries)), num_sampled)
+  np.testing.assert_allclose(recomputed.numpy(), tf_sampled_expected.numpy(), rtol=1e-4)
+  np.testing.assert_allclose(
+      sampler.expected_count(labels, tf.constant(round(num_tries)), num_sampled).numpy(),
+      tf_true.numpy(), rtol=1e-4)
+
+
+def test_generator_state_makes_draws_reproducible():
+  sampler = UnigramSampler(np.arange(1, 101))
+  labels = tf.zeros([1, 1], tf.int64)
+  first = tf.random.Generator.from_seed(5)
+  second = tf.random.Generator.from_seed(5)
+  a = sampler.sample_unique(first, 10, labels).sampled.numpy()
+  b = sampler.sample_unique(second, 10, labels).sampled.numpy()
+  np.testing.assert_array_equal(a, b)
+  assert (sampler.sample(first, [4, 3]).numpy() < 100).all()

@@ -1,0 +1,572 @@
+"""The training loop: sampled softmax (or NCE, negative sampling, full softmax) with the exact loss alongside.
+
+Every `eval_every_steps` steps the exact full-softmax cross-entropy is computed on the current
+training batch and on a fixed held-out set from reviews excluded from training, and logged next
+to the running training loss (console and TensorBoard). Checkpoints (model, optimizer slots,
+step, epoch, position in the epoch, words processed, the sampler's RNG) go to `model_dir` with
+`tf.train.CheckpointManager`; a run started again on the same `model_dir` resumes exactly where
+the last checkpoint was taken. SIGINT / SIGTERM save a checkpoint before exiting.
+
+The learning rate decays linearly with the corpus words processed, from `learning_rate` down to
+1e-4 of it at the end of the last epoch (word2vec's schedule).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from w2v_tf import corpus as corpus_lib
+from w2v_tf import export, losses, pipeline, text
+from w2v_tf import vocab as vocab_lib
+from w2v_tf.config import DataConfig, to_json
+from w2v_tf.errors import UsageError, UserError
+from w2v_tf.fileio import atomic_write_text
+from w2v_tf.model import ModelConfig, Word2Vec
+from w2v_tf.optim import DEFAULT_LEARNING_RATES, make_optimizer
+from w2v_tf.sampling import UnigramSampler
+
+LOSSES = ("sampled_softmax", "nce", "negative_sampling", "full_softmax")
+MODELS = ("skipgram", "cbow")
+MIN_LEARNING_RATE_FRACTION = 1e-4
+NUM_VALIDATION_WORDS = 16
+_HELDOUT_EPOCH = 1_000_000  # a random stream no training epoch uses
+
+# Config keys that change shapes or data: a model_dir trained with other values is refused.
+_INCOMPATIBLE_KEYS = {
+    "data": ("train_csv", "text_column", "max_reviews", "stopwords", "min_count", "max_vocab",
+             "subsample", "window", "batch_size", "heldout_reviews", "seed"),
+    "model": ("vocab_size", "embedding_dim", "model"),
+    "train": ("optimizer",),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """How to train and where to write.
+
+  Attributes:
+    model_dir: checkpoints, TensorBoard events, config.json and exported vectors.
+    epochs: passes over the corpus.
+    learning_rate: initial rate (None: 0.025 skip-gram / 0.05 CBOW for SGD, 0.1 Adagrad,
+      0.001 Adam); decays linearly to 1e-4 of it.
+    optimizer: "sgd" (word2vec's), "adagrad" or "adam" (lazy); all update only touched rows.
+    checkpoint_every_steps: also checkpoint at each epoch end and on SIGINT/SIGTERM.
+    keep_checkpoints: how many checkpoints to keep.
+    eval_every_steps: interval of the full-softmax comparison and the console log line.
+    heldout_centers: center words (with their contexts) in the fixed held-out set.
+    analogies: analogy file evaluated at each epoch end (None: skip).
+    overwrite: start afresh in a model_dir that holds another run.
+    jit_compile: compile the loss and gradient with XLA.
+    progress: draw the per-epoch progress bar on stderr.
+  """
+  model_dir: str = "checkpoints/imdb"
+  epochs: int = 5
+  learning_rate: float | None = None
+  optimizer: str = "sgd"
+  checkpoint_every_steps: int = 5000
+  keep_checkpoints: int = 3
+  eval_every_steps: int = 2000
+  heldout_centers: int = 1000
+  analogies: str | None = None
+  overwrite: bool = False
+  jit_compile: bool = True
+  progress: bool = True
+
+
+def default_learning_rate(optimizer: str, model: str) -> float:
+  return DEFAULT_LEARNING_RATES[(optimizer, model)]
+
+
+def validate(data: DataConfig, model: ModelConfig, train: TrainConfig) -> None:
+  """Raises UsageError for values that cannot work (before any data is read)."""
+  problems = []
+  for name, value in (("--window", data.window), ("--embedding_dim", model.embedding_dim),
+                      ("--batch_size", data.batch_size), ("--epochs", train.epochs),
+                      ("--min_count", data.min_count), ("--num_sampled", model.num_sampled),
+                      ("--keep_checkpoints", train.keep_checkpoints),
+                      ("--checkpoint_every_steps", train.checkpoint_every_steps),
+                      ("--eval_every_steps", train.eval_every_steps)):
+    if value <= 0:
+      problems.append(f"{name} must be positive (got {value})")
+  if train.learning_rate is not None and not train.learning_rate > 0:
+    problems.append(f"--learning_rate must be > 0 (got {train.learning_rate})")
+  if not 0 <= data.subsample < 1:
+    problems.append(f"--subsample must be in [0, 1) (got {data.subsample})")
+  if data.heldout_reviews < 0:
+    problems.append(f"--heldout_reviews must be >= 0 (got {data.heldout_reviews})")
+  if model.loss not in LOSSES:
+    problems.append(f"--loss must be one of {', '.join(LOSSES)} (got {model.loss!r})")
+  if model.model not in MODELS:
+    problems.append(f"--model must be one of {', '.join(MODELS)} (got {model.model!r})")
+  if train.optimizer not in ("sgd", "adagrad", "adam"):
+    problems.append(f"--optimizer must be sgd, adagrad or adam (got {train.optimizer!r})")
+  if problems:
+    raise UsageError("; ".join(problems))
+
+
+@dataclasses.dataclass
+class PreparedData:
+  """Everything the loop needs from the corpus."""
+  vocab: vocab_lib.Vocab
+  tokens: pipeline.TrainingTokens
+  keep_probability: np.ndarray
+  heldout: dict
+  corpus_tokens: int
+
+
+def prepare_data(data: DataConfig, num_sampled: int | None = None, progress: bool = True,
+                 heldout_centers: int = 1000) -> PreparedData:
+  """Corpus (cached) -> vocabulary -> training tokens and the held-out examples."""
+  stopwords = text.load_stopwords(data.stopwords)
+  corpus = corpus_lib.load_corpus(data.train_csv, data.text_column, data.max_reviews, stopwords,
+                                  data.cache_dir or None, progress)
+  vocab = vocab_lib.build_vocab(corpus.types, corpus.type_counts, data.min_count, data.max_vocab)
+  if len(vocab) < 2:
+    raise UserError(f"vocabulary has {len(vocab)} word(s) after --min_count={data.min_count}: "
+                    "lower --min_count or use a larger corpus")
+  if num_sampled is not None and num_sampled >= len(vocab):
+    raise UsageError(f"--num_sampled={num_sampled} must be smaller than the vocabulary "
+                     f"({len(vocab)} words): lower it or --min_count")
+  heldout_mask = pipeline.split_heldout(corpus.num_reviews, data.heldout_reviews, data.seed)
+  tokens = pipeline.training_tokens(corpus, len(vocab), ~heldout_mask)
+  if tokens.num_tokens == 0:
+    raise UserError("no in-vocabulary tokens in the training reviews: lower --min_count or "
+                    "--heldout_reviews")
+  heldout_tokens = pipeline.training_tokens(corpus, len(vocab), heldout_mask)
+  return PreparedData(vocab, tokens, vocab.keep_probabilities(data.subsample),
+                      heldout_examples(heldout_tokens, data.window, heldout_centers, data.seed),
+                      corpus.num_tokens)
+
+
+def heldout_examples(tokens: pipeline.TrainingTokens, window: int, max_centers: int,
+                     seed: int) -> dict:
+  """A fixed sample of grouped examples (no subsampling) from held-out reviews, as numpy."""
+  if tokens.num_tokens == 0:
+    return {}
+  batch = next(iter(pipeline.epoch_dataset(
+      tokens, np.ones([int(tokens.token_ids.max()) + 1], np.float32), window,
+      batch_size=max_centers, seed=seed, epoch=_HELDOUT_EPOCH)))
+  return {key: value.numpy() for key, value in batch.items() if key != "words"}
+
+
+class _SignalCatcher:
+  """Records SIGINT / SIGTERM so the loop can checkpoint before exiting."""
+
+  def __init__(self):
+    self.received: int | None = None
+    self._previous = {}
+
+  def __enter__(self):
+    for signum in (signal.SIGINT, signal.SIGTERM):
+      try:
+        self._previous[signum] = signal.signal(signum, self._handle)
+      except ValueError:  # not the main thread: signals stay with the caller
+        pass
+    return self
+
+  def _handle(self, signum, frame):  # pylint: disable=unused-argument
+    self.received = signum
+
+  def __exit__(self, *exc):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+
+
+class _ProgressBar:
+  """One line per epoch on stderr: bar, percent, words/s, ETA (redrawn at most 4 times/s)."""
+
+  def __init__(self, enabled: bool, total_words: float, epoch: int, epochs: int):
+    self.enabled = enabled
+    self.total = total_words
+    self.title = f"epoch {epoch + 1}/{epochs}"
+    self.tty = sys.stderr.isatty()
+    self.last_draw = 0.0
+    self.last_percent = -10
+
+  def update(self, done_words: float, words_per_sec: float, loss: float | None, force=False):
+    if not self.enabled:
+      return
+    now = time.time()
+    fraction = min(done_words / max(self.total, 1), 1.0)
+    percent = int(fraction * 100)
+    if self.tty and not force and now - self.last_draw < 0.25:
+      return
+    if not self.tty and not force and percent < self.last_percent + 10:
+      return
+    self.last_draw, self.last_percent = now, percent
+    eta = (self.total - done_words) / words_per_sec if words_per_sec > 0 else float("nan")
+    bar = "#" * int(fraction * 30)
+    line = (f"{self.title} [{bar:<30}] {percent:3d}% {words_per_sec / 1e3:,.0f}k words/s "
+            f"ETA {_format_seconds(eta)}" + (f" loss {loss:.3f}" if loss is not None else ""))
+    print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr,
+          flush=True)
+
+  def clear(self):
+    if self.enabled and self.tty:
+      print("\r" + " " * 110 + "\r", end="", file=sys.stderr, flush=True)
+
+
+def _format_seconds(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return "--:--"
+  seconds = int(seconds)
+  return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Trainer:
+  """Trains one model in `train.model_dir`; `run()` returns a summary dict."""
+
+  def __init__(self, data: DataConfig, model: ModelConfig, train: TrainConfig,
+               log: Callable[[str], None] | None = None):
+    validate(data, model, train)
+    self.data_config, self.train_config = data, train
+    self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    self.prepared = prepare_data(data, model.num_sampled if model.loss in (
+        "sampled_softmax", "nce") else None, train.progress, train.heldout_centers)
+    self.model_config = dataclasses.replace(model, vocab_size=len(self.prepared.vocab))
+    self.learning_rate = train.learning_rate or default_learning_rate(train.optimizer, model.model)
+    self._check_model_dir()
+    self.model = Word2Vec(self.model_config, data.seed)
+    self.variables = [self.model.input_embeddings, self.model.output_weights,
+                      self.model.output_bias]
+    self.optimizer = make_optimizer(train.optimizer, self.variables)
+    self.sampler = UnigramSampler(self.prepared.vocab.counts)
+    self.generator = tf.random.Generator.from_seed(data.seed)
+    self.step = tf.Variable(0, dtype=tf.int64, name="step")
+    self.epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
+    self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, name="batch_in_epoch")
+    self.words_done = tf.Variable(0.0, dtype=tf.float64, name="words_done")
+    self.checkpoint = tf.train.Checkpoint(
+        model=self.model, optimizer=self.optimizer, generator=self.generator, step=self.step,
+        epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, words_done=self.words_done)
+    self.manager = tf.train.CheckpointManager(self.checkpoint, train.model_dir,
+                                              max_to_keep=train.keep_checkpoints)
+    self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+    self.loss_count = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+    # With SGD the loss, its gradient and the row updates compile into one XLA program; the
+    # other optimizers' updates (tf.unique) run outside it. The sampler always runs outside.
+    self._fused_update = train.jit_compile and self.optimizer.xla_compatible
+    self._compute = tf.function(self._loss_and_gradients, jit_compile=train.jit_compile,
+                                reduce_retracing=True)
+    self._update = tf.function(self._loss_gradients_and_update, jit_compile=self._fused_update,
+                               reduce_retracing=True)
+    self._train_step = tf.function(self._step, reduce_retracing=True)
+    self._full_softmax = tf.function(self._mean_full_softmax, reduce_retracing=True)
+
+  # --- model dir -----------------------------------------------------------------------------
+
+  def _config_json(self) -> str:
+    return to_json(self.data_config, self.model_config, self.train_config)
+
+  def _check_model_dir(self) -> None:
+    model_dir = self.train_config.model_dir
+    config_path = os.path.join(model_dir, "config.json")
+    has_checkpoint = tf.train.latest_checkpoint(model_dir) is not None
+    if os.path.exists(config_path) and (has_checkpoint or self.train_config.overwrite):
+      if self.train_config.overwrite:
+        _clear_model_dir(model_dir)
+      else:
+        try:
+          with open(config_path, encoding="utf-8") as f:
+            previous = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+          raise UserError(f"{config_path} is unreadable ({e}); pass --overwrite to start "
+                          "afresh or choose another --model_dir") from e
+        current = json.loads(self._config_json())
+        differences = [
+            f"{section}.{key}: {previous.get(section, {}).get(key)!r} -> "
+            f"{current[section][key]!r}"
+            for section, keys in _INCOMPATIBLE_KEYS.items() for key in keys
+            if previous.get(section, {}).get(key) != current[section][key]]
+        if differences:
+          raise UserError(f"{model_dir} holds a run with another configuration "
+                          f"({'; '.join(differences)}): pass --overwrite to replace it or "
+                          "choose another --model_dir")
+    os.makedirs(model_dir, exist_ok=True)
+    atomic_write_text(config_path, self._config_json())
+    self.prepared.vocab.save_tsv(os.path.join(model_dir, "vocab.tsv"))
+
+  def restore(self) -> bool:
+    """Restores the newest readable checkpoint (falling back to older ones). True if restored."""
+    candidates = list(reversed(self.manager.checkpoints))
+    for index, path in enumerate(candidates):
+      try:
+        self.checkpoint.restore(path).assert_existing_objects_matched()
+      except (tf.errors.OpError, ValueError, AssertionError) as e:
+        reason = str(e).splitlines()[0][:160]
+        self.log(f"warning: checkpoint {path} is unreadable ({reason})"
+                 + ("; trying the previous one" if index + 1 < len(candidates) else ""))
+        continue
+      if index > 0:
+        self.log(f"warning: resumed from the older checkpoint {path}")
+      return True
+    if candidates:
+      raise UserError(f"no readable checkpoint in {self.train_config.model_dir}: pass "
+                      "--overwrite to start afresh")
+    return False
+
+  def save(self) -> str:
+    """Writes a checkpoint (numbered by step); a full disk becomes a clear error."""
+    try:
+      return self.manager.save(checkpoint_number=int(self.step.numpy()))
+    except (OSError, tf.errors.OpError) as e:
+      message = str(e).splitlines()[0][:200]
+      raise UserError(f"could not write a checkpoint in {self.train_config.model_dir} "
+                      f"({message}); the previous checkpoint "
+                      f"{self.manager.latest_checkpoint} is intact: free disk space and run "
+                      "again to resume") from e
+
+  # --- the step ----------------------------------------------------------------------------
+
+  def _negative_info(self, labels):
+    loss = self.model_config.loss
+    if loss in ("sampled_softmax", "nce"):
+      return self.sampler.sample_unique(self.generator, self.model_config.num_sampled, labels)
+    if loss == "negative_sampling":
+      shape = tf.concat([tf.shape(labels), [self.model_config.num_sampled]], 0)
+      return self.sampler.sample(self.generator, shape)
+    return ()
+
+  def _per_example_loss(self, inputs, labels, mask, negative_info):
+    model = self.model
+    loss = self.model_config.loss
+    if loss == "sampled_softmax":
+      return losses.grouped_sampled_softmax_loss(inputs, labels, mask, model.output_weights,
+                                                 model.output_bias, negative_info)
+    if loss == "nce":
+      return losses.nce_loss(inputs, labels, mask, model.output_weights, model.output_bias,
+                             negative_info, self.model_config.vocab_size)
+    if loss == "negative_sampling":
+      return losses.negative_sampling_loss(inputs, labels, mask, model.output_weights,
+                                           model.output_bias, negative_info)
+    return losses.full_softmax_loss(inputs, labels, mask, model.output_weights,
+                                    model.output_bias)
+
+  def _loss_and_gradients(self, batch, negative_info):
+    with tf.GradientTape() as tape:
+      inputs, labels, mask = self.model.inputs(batch)
+      per_example = self._per_example_loss(inputs, labels, mask, negative_info)
+      total = tf.reduce_sum(per_example)
+    gradients = tape.gradient(total, self.variables)
+    return total, tf.reduce_sum(tf.cast(mask, tf.float32)), gradients
+
+  def _loss_gradients_and_update(self, batch, negative_info, learning_rate):
+    if self._fused_update:
+      total, count, gradients = self._loss_and_gradients(batch, negative_info)
+    else:
+      total, count, gradients = self._compute(batch, negative_info)
+    self.optimizer.apply(gradients, self.variables, learning_rate, xla=self._fused_update)
+    return total, count
+
+  def _step(self, batch, learning_rate):
+    batch = {key: batch[key] for key in ("center", "contexts", "mask")}
+    labels = batch["center"][:, None] if self.model_config.model == "cbow" else batch["contexts"]
+    negative_info = self._negative_info(labels)
+    total, count = self._update(batch, negative_info, learning_rate)
+    self.loss_sum.assign_add(tf.cast(total, tf.float64))
+    self.loss_count.assign_add(tf.cast(count, tf.float64))
+
+  def _mean_full_softmax(self, batch):
+    inputs, labels, mask = self.model.inputs(batch)
+    per_example = losses.full_softmax_loss(inputs, labels, mask, self.model.output_weights,
+                                           self.model.output_bias)
+    return tf.reduce_sum(per_example) / tf.maximum(tf.reduce_sum(tf.cast(mask, tf.float32)), 1.0)
+
+  # --- the loop ----------------------------------------------------------------------------
+
+  def current_learning_rate(self) -> float:
+    total_words = self.train_config.epochs * self.prepared.tokens.num_tokens
+    progress = float(self.words_done.numpy()) / max(total_words, 1)
+    return self.learning_rate * max(MIN_LEARNING_RATE_FRACTION, 1.0 - progress)
+
+  def run(self) -> dict:
+    """Trains up to `epochs`, resuming from the latest checkpoint; exports the vectors."""
+    train = self.train_config
+    prepared = self.prepared
+    if self.restore():
+      self.log(f"resumed from {self.manager.latest_checkpoint}: step {int(self.step.numpy())}, "
+               f"epoch {int(self.epoch.numpy()) + 1}, learning rate "
+               f"{self.current_learning_rate():.6g}")
+    self.log(f"vocabulary {len(prepared.vocab):,} words, {prepared.tokens.num_tokens:,} training "
+             f"tokens, {len(prepared.heldout.get('center', [])):,} held-out centers; "
+             f"{self.model_config.model} / {self.model_config.loss} / {train.optimizer}, "
+             f"learning rate {self.learning_rate:g}, model_dir {train.model_dir}")
+    writer = tf.summary.create_file_writer(train.model_dir)
+    summary = {"interrupted": False, "curve": []}
+    started = time.time()
+    words_at_start = float(self.words_done.numpy())
+    with _SignalCatcher() as signals, writer.as_default():
+      while int(self.epoch.numpy()) < train.epochs:
+        if not self._run_epoch(signals, summary):
+          summary["interrupted"] = True
+          break
+      seconds = time.time() - started
+      summary.update(step=int(self.step.numpy()), epoch=int(self.epoch.numpy()),
+                     train_seconds=seconds,
+                     words_per_sec=(float(self.words_done.numpy()) - words_at_start) / max(
+                         seconds, 1e-9))
+      if not summary["interrupted"]:
+        summary["exported"] = self.export()
+      writer.flush()
+    return summary
+
+  def _run_epoch(self, signals: _SignalCatcher, summary: dict) -> bool:
+    """One epoch from the saved position. False if a signal stopped it."""
+    train, prepared = self.train_config, self.prepared
+    epoch = int(self.epoch.numpy())
+    dataset = pipeline.epoch_dataset(prepared.tokens, prepared.keep_probability,
+                                     self.data_config.window, self.data_config.batch_size,
+                                     self.data_config.seed, epoch)
+    skip = int(self.batch_in_epoch.numpy())
+    if skip:
+      dataset = dataset.skip(skip)
+    epoch_words = prepared.tokens.num_tokens
+    words_before = float(self.words_done.numpy()) - epoch * epoch_words
+    bar = _ProgressBar(train.progress, epoch_words, epoch, train.epochs)
+    window_start, window_words = time.time(), 0.0
+    words_per_sec = 0.0
+    for batch in dataset:
+      learning_rate = self.current_learning_rate()
+      self._train_step(batch, tf.constant(learning_rate, tf.float32))
+      batch_words = float(batch["words"].numpy())
+      self.words_done.assign_add(batch_words)
+      self.step.assign_add(1)
+      self.batch_in_epoch.assign_add(1)
+      window_words += batch_words
+      words_before += batch_words
+      step = int(self.step.numpy())
+      elapsed = time.time() - window_start
+      if elapsed > 0.5:
+        words_per_sec = window_words / elapsed if elapsed > 0 else 0.0
+      if step % train.eval_every_steps == 0:
+        bar.clear()
+        self._evaluate_losses(batch, step, learning_rate, words_per_sec, summary)
+        window_start, window_words = time.time(), 0.0
+      if step % train.checkpoint_every_steps == 0:
+        self._check_finite(step, learning_rate)
+        self.save()
+      if signals.received is not None:
+        bar.clear()
+        self._check_finite(step, learning_rate)
+        path = self.save()
+        self.log(f"stopped by {signal.Signals(signals.received).name} at step {step}: "
+                 f"checkpoint saved to {path}; run the same command to resume")
+        return False
+      bar.update(words_before, words_per_sec, None)
+    bar.update(epoch_words, words_per_sec, None, force=True)
+    bar.clear()
+    self.epoch.assign_add(1)
+    self.batch_in_epoch.assign(0)
+    step = int(self.step.numpy())
+    self._check_finite(step, self.current_learning_rate())
+    path = self.save()
+    self._end_of_epoch(epoch, step, path, summary)
+    return True
+
+  def _check_finite(self, step: int, learning_rate: float) -> None:
+    if not np.all(np.isfinite(self.model.input_embeddings.numpy())) or not np.isfinite(
+        self.loss_sum.numpy()):
+      raise UserError(
+          f"non-finite loss at step {step} (learning rate {learning_rate:.6g}): training "
+          f"stopped; the last good checkpoint is {self.manager.latest_checkpoint}: lower "
+          "--learning_rate and run again (with --overwrite to start afresh)")
+
+  def _evaluate_losses(self, batch, step, learning_rate, words_per_sec, summary):
+    count = float(self.loss_count.numpy())
+    train_loss = float(self.loss_sum.numpy()) / max(count, 1.0)
+    self.loss_sum.assign(0.0)
+    self.loss_count.assign(0.0)
+    if not math.isfinite(train_loss):
+      self._check_finite(step, learning_rate)
+    example = {k: batch[k] for k in ("center", "contexts", "mask")}
+    full_batch = float(self._full_softmax(example).numpy())
+    heldout = (float(self._full_softmax(self.prepared.heldout).numpy())
+               if self.prepared.heldout else float("nan"))
+    name = self.model_config.loss.replace("_", " ")
+    self.log(f"step {step} | {name} {train_loss:.2f} | full softmax (batch) {full_batch:.2f} | "
+             f"full softmax (held-out) {heldout:.2f} | {words_per_sec / 1e3:,.0f}k words/s | "
+             f"lr {learning_rate:.5f}")
+    tf.summary.scalar("loss/train", train_loss, step=step)
+    tf.summary.scalar("loss/full_softmax_batch", full_batch, step=step)
+    tf.summary.scalar("loss/full_softmax_heldout", heldout, step=step)
+    tf.summary.scalar("learning_rate", learning_rate, step=step)
+    tf.summary.scalar("words_per_sec", words_per_sec, step=step)
+    summary["curve"].append({"step": step, "train": train_loss, "full_softmax_batch": full_batch,
+                             "full_softmax_heldout": heldout})
+
+  def _end_of_epoch(self, epoch: int, step: int, checkpoint_path: str, summary: dict) -> None:
+    self.log(f"epoch {epoch + 1} done at step {step}; checkpoint {checkpoint_path}")
+    vectors = self.model.normalized_embeddings()
+    words = self.prepared.vocab.words
+    tf.summary.text("nearest_neighbors", _neighbors_markdown(vectors, words), step=step)
+    if self.train_config.analogies:
+      from eval.analogy import evaluate_analogies  # pylint: disable=import-outside-toplevel
+      result = evaluate_analogies(self.model.input_embeddings.numpy(), list(words),
+                                  self.train_config.analogies)
+      for part in ("total", "semantic", "syntactic"):
+        tf.summary.scalar(f"analogy/{part}", result[part]["accuracy"], step=step)
+      summary.setdefault("analogy", []).append(
+          {"epoch": epoch + 1, **{p: result[p] for p in ("total", "semantic", "syntactic")}})
+      total = result["total"]
+      self.log(f"epoch {epoch + 1} analogies: total {total['accuracy']:.1%} "
+               f"({total['correct']}/{total['seen']} seen of {total['questions']}), "
+               f"semantic {result['semantic']['accuracy']:.1%}, "
+               f"syntactic {result['syntactic']['accuracy']:.1%}")
+
+  def export(self) -> dict:
+    """Writes vectors.txt, vectors.bin, vocab.tsv and projector files into model_dir."""
+    vocab = self.prepared.vocab
+    vectors = self.model.input_embeddings.numpy()
+    paths = export.export_all(self.train_config.model_dir, list(vocab.words), vocab.counts,
+                              vectors)
+    self.log(f"exported {len(vocab):,} x {vectors.shape[1]} vectors to "
+             f"{paths.get('binary')} and {paths.get('text')}")
+    return paths
+
+
+def validation_word_ids(vocab_size: int, seed: int = 0) -> np.ndarray:
+  """16 frequent words (ids below 100), as the seed tutorials pick them."""
+  pool = min(100, vocab_size)
+  return np.sort(np.random.default_rng([seed, 23]).choice(
+      pool, min(NUM_VALIDATION_WORDS, pool), replace=False))
+
+
+def nearest_neighbors(unit_vectors: np.ndarray, words, ids, top_k: int = 8):
+  """[(word, [(neighbor, cosine), ...]), ...] for the given ids."""
+  scores = unit_vectors[ids] @ unit_vectors.T  # [n, V]
+  scores[np.arange(len(ids)), ids] = -np.inf
+  result = []
+  for row, word_id in zip(scores, ids):
+    best = np.argsort(-row)[:top_k]
+    result.append((words[word_id], [(words[i], float(row[i])) for i in best]))
+  return result
+
+
+def _neighbors_markdown(unit_vectors: np.ndarray, words) -> str:
+  lines = ["| word | nearest neighbours |", "| --- | --- |"]
+  for word, neighbors in nearest_neighbors(unit_vectors, words,
+                                           validation_word_ids(len(words))):
+    lines.append(f"| {word} | " + ", ".join(f"{n} ({s:.2f})" for n, s in neighbors) + " |")
+  return "\n".join(lines)
+
+
+def _clear_model_dir(model_dir: str) -> None:
+  """Removes what a previous run wrote (only this project's files)."""
+  for name in os.listdir(model_dir):
+    path = os.path.join(model_dir, name)
+    if (name.startswith(("ckpt-", "events.out.tfevents.", "vectors.")) or name in (
+        "checkpoint", "config.json", "vocab.tsv")):
+      os.remove(path)
+    elif name == "projector" and os.path.isdir(path):
+      shutil.rmtree(path)
