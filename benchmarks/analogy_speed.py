@@ -11,6 +11,7 @@ random unit vectors. Prints the median of `--repeats` runs per method and writes
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
@@ -75,7 +76,8 @@ def main(argv: Sequence[str]) -> None:
                                         _FLAGS.restrict_vocab, _FLAGS.seed)
   report = {"vocab_size": _FLAGS.vocab_size, "dim": _FLAGS.dim,
             "restrict_vocab": _FLAGS.restrict_vocab, "analogies": path,
-            "machine": platform.processor() or platform.machine(), "methods": {}}
+            "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "methods": {}}
   for method in _FLAGS.methods:
     times = []
     for _ in range(_FLAGS.repeats):

@@ -1,4 +1,4 @@
-"""Mikolov et al. (2013) word analogies "a : b :: c : ?" by 3CosAdd, or Levy & Goldberg's (2014) 3CosMul.
+"""Mikolov et al. (2013) analogies "a : b :: c : ?" by 3CosAdd or Levy & Goldberg's 3CosMul.
 
 Usage:
   python -m eval.analogy --vectors=vectors.bin [--analogies=data/questions-words.txt]
@@ -18,7 +18,9 @@ compute-accuracy) exactly, so the correct / seen counts agree per section:
   and any of gensim's top 5 whose (case-folded) form is a question word is passed over.
 * 3CosAdd ranks by cos(x, b - a + c) on unit vectors; 3CosMul by
   cos'(x, b) cos'(x, c) / (cos'(x, a) + 1e-6) with cos' = (1 + cos) / 2 (gensim's
-  `most_similar_cosmul`, whose epsilon is 1e-6).
+  `most_similar_cosmul`, whose epsilon is 1e-6). Its candidates are the first
+  `restrict_vocab` rows too (gensim's `most_similar_cosmul` ignores `restrict_vocab`: the
+  counts equal it run on a KeyedVectors holding only those rows).
 * Malformed lines (not `: name` and not four words) are skipped and counted
   (`malformed_lines`); the binary prints one warning naming the first one. Questions before the
   first `: name` line form a section named "default".
@@ -48,7 +50,7 @@ QUESTIONS_URL = "https://raw.githubusercontent.com/tmikolov/word2vec/master/ques
 
 _GENSIM_TOPN = 5  # evaluate_word_analogies asks most_similar for 5 answers
 _COSMUL_EPSILON = 1e-6  # gensim most_similar_cosmul
-_CHUNK_ELEMENTS = 1 << 23  # scores held per chunk: [questions, candidates] float32, 32 MiB
+_CHUNK_ELEMENTS = 1 << 21  # scores held per chunk: [questions, candidates] float32, 8 MiB
 _CACHE_ELEMENTS = 1 << 27  # cosine rows [U, n] kept for the whole run when this small (512 MiB)
 _NEAR_TIE = 1e-5  # score gap (in gensim's units) below which a question is re-scored exactly
 
@@ -324,7 +326,8 @@ def _solve(raw: np.ndarray, canon: np.ndarray, ids: np.ndarray, method: str, top
   cached = None
   if question_words.size * n <= _CACHE_ELEMENTS:
     cached = _cosine_rows(unit, question_words, method)  # [U, n]
-  rows_per_chunk = max(1, _CHUNK_ELEMENTS // n)
+  rows_per_chunk = min(num_questions, max(1, _CHUNK_ELEMENTS // n))
+  score_buffer = np.empty((rows_per_chunk, n), dtype=np.float32)  # reused by every chunk
   for start in range(0, num_questions, rows_per_chunk):
     stop = min(num_questions, start + rows_per_chunk)
     a, b, c, d = qa[start:stop], qb[start:stop], qc[start:stop], qd[start:stop]
@@ -334,16 +337,18 @@ def _solve(raw: np.ndarray, canon: np.ndarray, ids: np.ndarray, method: str, top
       lookup = np.unique(np.concatenate([a, b, c]))
       table = _cosine_rows(unit, lookup, method)
     ia, ib, ic = (np.searchsorted(lookup, x) for x in (a, b, c))
+    scores = score_buffer[:stop - start]  # [m, n]
     if method == "3cosadd":
-      scores = table[ib]  # [m, n]: cos(x, b) + cos(x, c) - cos(x, a)
-      scores += table[ic]
+      np.add(table[ib], table[ic], out=scores)  # cos(x, b) + cos(x, c) - cos(x, a)
       scores -= table[ia]
       # gensim's scores are these divided by |b + c - a| (unit vectors).
       scale = np.linalg.norm(unit[b] + unit[c] - unit[a], axis=1)  # [m]
       tolerance = _NEAR_TIE * np.maximum(scale, 1e-12)
     else:
-      scores = table[ib] * table[ic]  # [m, n]: cos'(x, b) cos'(x, c) / (cos'(x, a) + eps)
-      scores /= table[ia] + np.float32(_COSMUL_EPSILON)
+      np.multiply(table[ib], table[ic], out=scores)  # cos'(x,b) cos'(x,c) / (cos'(x,a) + eps)
+      denominator = table[ia]
+      denominator += np.float32(_COSMUL_EPSILON)
+      scores /= denominator
       tolerance = None
     m = stop - start
     rows = np.arange(m)
@@ -355,10 +360,13 @@ def _solve(raw: np.ndarray, canon: np.ndarray, ids: np.ndarray, method: str, top
     best = np.argmax(scores, axis=1)  # [m]
     best_score = scores[rows, best]
     scores[rows, best] = -np.inf
-    second_score = scores.max(axis=1)  # [m]
+    second = np.argmax(scores, axis=1)  # [m]
+    second_score = scores[rows, second]
     del scores
     if tolerance is None:
-      tolerance = _NEAR_TIE * np.abs(best_score)
+      # Relative float32 noise, larger when cos'(x, a) is near 0 (x nearly opposite to a).
+      smallest = np.minimum(table[ia, best], table[ia, second]) + _COSMUL_EPSILON
+      tolerance = _NEAR_TIE * np.abs(best_score) * (1.0 + 1e-2 / smallest)
     best_form = canon[best]
     unsure = ((best_score - second_score <= tolerance) | ~np.isfinite(second_score)
               | (best_form == a) | (best_form == b) | (best_form == c))
@@ -442,8 +450,8 @@ def define_flags() -> None:
   define(flags.DEFINE_integer, "restrict_vocab", 30000,
          "Only the first N words (most frequent) are candidates; questions using other words "
          "are skipped. 0 = all. 30000 is compute-accuracy's default.")
-  define(flags.DEFINE_enum, "method", "3cosadd", "3CosAdd (Mikolov) or 3CosMul (Levy & "
-         "Goldberg 2014).", enum_values=list(METHODS))
+  define(flags.DEFINE_string, "method", "3cosadd", "3cosadd (Mikolov) or 3cosmul (Levy & "
+         "Goldberg 2014).")
   define(flags.DEFINE_integer, "top_k", 1, "Also report accuracy@k (expected word among the "
          "k best answers).")
   define(flags.DEFINE_boolean, "case_insensitive", True,
@@ -463,6 +471,8 @@ def main(argv: Sequence[str]) -> None:
     raise UsageError(f"--top_k={f.top_k}: must be 1 or more")
   if f.restrict_vocab < 0:
     raise UsageError(f"--restrict_vocab={f.restrict_vocab}: must be 0 (all words) or more")
+  if f.method not in METHODS:
+    raise UsageError(f"--method={f.method}: give one of {', '.join(METHODS)}")
   analogy_path = vectors_lib.find_data_file("questions-words.txt", f.analogies, "--analogies",
                                             QUESTIONS_URL)
   analogies = read_analogies(analogy_path)

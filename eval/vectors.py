@@ -33,6 +33,7 @@ import numpy as np
 from w2v_tf.errors import UsageError, UserError
 
 _HEADER = re.compile(rb"^\s*(\d+)\s+(\d+)\s*$")
+_CONTROL = re.compile(rb"[\x00-\x1f]")  # never inside a word; common in float32 bytes
 
 # Files the trainer writes into its model_dir (see w2v_tf/export.py).
 MODEL_DIR_BINARY = "vectors.bin"
@@ -142,6 +143,10 @@ def _parse_binary(path: str, data: bytes, header_end: int, num_words: int, dim: 
       raise UserError(f"{path}: record {i + 1} of {num_words} (byte {pos}) runs past the end "
                       "of the file: the file is truncated or its rows disagree with the header "
                       f"({num_words} x {dim}); re-export the vectors")
+    if _CONTROL.search(data, pos, space):
+      raise UserError(f"{path}: record {i + 1} (byte {pos}) does not start with a word: the "
+                      f"rows disagree with the header's dimension ({num_words} x {dim}) or the "
+                      "file is corrupt; re-export the vectors")
     word = data[pos:space].decode("utf-8", errors="replace")
     start = space + 1
     vectors[i] = np.frombuffer(data, dtype="<f4", count=dim, offset=start)

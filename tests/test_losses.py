@@ -1,13 +1,14 @@
 """The fused sampled-softmax loss equals tf.nn.sampled_softmax_loss (losses and gradients); other losses."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from w2v_tf import losses
 from w2v_tf.sampling import UnigramSampler
 
 
-def _problem(seed=0, batch=12, contexts=4, vocab=50, dim=8, num_sampled=10):
+def _problem(seed=0, batch=12, contexts=4, vocab=50, dim=8, num_sampled=10, num_groups=1):
   rng = np.random.default_rng(seed)
   inputs = tf.Variable(rng.normal(size=[batch, dim]).astype(np.float32))
   weights = tf.Variable(rng.normal(size=[vocab, dim]).astype(np.float32))
@@ -16,29 +17,35 @@ def _problem(seed=0, batch=12, contexts=4, vocab=50, dim=8, num_sampled=10):
   mask = tf.constant(rng.random([batch, contexts]) < 0.7)
   counts = rng.integers(1, 1000, vocab)
   sampler = UnigramSampler(counts)
-  sampled = sampler.sample_unique(tf.random.Generator.from_seed(seed), num_sampled, labels)
-  # Make sure accidental hits happen: a sampled id is also a label.
+  sampled = sampler.sample_unique(tf.random.Generator.from_seed(seed), num_sampled, labels,
+                                  num_groups)
   return inputs, weights, bias, labels, mask, sampled, num_sampled, vocab
 
 
-def _reference(inputs, weights, bias, labels, mask, sampled, num_sampled, vocab):
-  """tf.nn.sampled_softmax_loss over the flattened pairs, masked."""
+def _reference(inputs, weights, bias, labels, mask, sampled, num_sampled, vocab,
+               tf_loss=tf.nn.sampled_softmax_loss, **kwargs):
+  """One `tf_loss` call per group of centers over its flattened pairs, masked."""
+  num_groups = sampled.sampled.shape[0]
   contexts = labels.shape[1]
-  pair_inputs = tf.repeat(inputs, contexts, axis=0)
-  pair_labels = tf.reshape(tf.cast(labels, tf.int64), [-1, 1])
-  loss = tf.nn.sampled_softmax_loss(
-      weights=weights, biases=bias, labels=pair_labels, inputs=pair_inputs,
-      num_sampled=num_sampled, num_classes=vocab,
-      sampled_values=(sampled.sampled, tf.reshape(sampled.true_expected_count, [-1, 1]),
-                      sampled.sampled_expected_count),
-      remove_accidental_hits=True)
-  loss = tf.reshape(loss, labels.shape)
+  group_losses = []
+  for group, (group_inputs, group_labels, group_true) in enumerate(zip(
+      tf.split(inputs, num_groups), tf.split(labels, num_groups),
+      tf.split(sampled.true_expected_count, num_groups))):
+    group_losses.append(tf_loss(
+        weights=weights, biases=bias, labels=tf.reshape(tf.cast(group_labels, tf.int64), [-1, 1]),
+        inputs=tf.repeat(group_inputs, contexts, axis=0), num_sampled=num_sampled,
+        num_classes=vocab,
+        sampled_values=(sampled.sampled[group], tf.reshape(group_true, [-1, 1]),
+                        sampled.sampled_expected_count[group]), **kwargs))
+  loss = tf.reshape(tf.concat(group_losses, 0), labels.shape)
   return tf.where(mask, loss, 0.0)
 
 
-def test_grouped_sampled_softmax_equals_tf_including_gradients():
+@pytest.mark.parametrize("num_groups", [1, 3])
+def test_grouped_sampled_softmax_equals_tf_including_gradients(num_groups):
   for seed in range(3):
-    inputs, weights, bias, labels, mask, sampled, num_sampled, vocab = _problem(seed)
+    inputs, weights, bias, labels, mask, sampled, num_sampled, vocab = _problem(
+        seed, num_groups=num_groups)
     hits = np.isin(labels.numpy(), sampled.sampled.numpy())
     assert hits.any()  # the accidental-hit path is exercised
     with tf.GradientTape(persistent=True) as tape:
@@ -72,17 +79,20 @@ def test_sampled_softmax_tracks_full_softmax_in_expectation():
   assert abs(float(approx) - float(full)) / float(full) < 0.05
 
 
-def test_nce_matches_tf_and_negative_sampling_formula():
-  inputs, weights, bias, labels, mask, sampled, num_sampled, vocab = _problem()
-  got = losses.nce_loss(inputs, labels, mask, weights, bias, sampled, vocab)
-  pair_inputs = tf.repeat(inputs, labels.shape[1], axis=0)
-  reference = tf.nn.nce_loss(weights, bias, tf.reshape(tf.cast(labels, tf.int64), [-1, 1]),
-                             pair_inputs, num_sampled, vocab,
-                             sampled_values=(sampled.sampled,
-                                             tf.reshape(sampled.true_expected_count, [-1, 1]),
-                                             sampled.sampled_expected_count))
-  np.testing.assert_allclose(got.numpy(), tf.where(mask, tf.reshape(reference, labels.shape),
-                                                   0.0).numpy(), atol=1e-5)
+@pytest.mark.parametrize("num_groups", [1, 2])
+def test_nce_matches_tf_and_negative_sampling_formula(num_groups):
+  inputs, weights, bias, labels, mask, sampled, num_sampled, vocab = _problem(
+      num_groups=num_groups)
+  with tf.GradientTape(persistent=True) as tape:
+    got = losses.nce_loss(inputs, labels, mask, weights, bias, sampled)
+    reference = _reference(inputs, weights, bias, labels, mask, sampled, num_sampled, vocab,
+                           tf_loss=tf.nn.nce_loss)
+    got_total, reference_total = tf.reduce_sum(got), tf.reduce_sum(reference)
+  np.testing.assert_allclose(got.numpy(), reference.numpy(), atol=1e-5)
+  for variable in (inputs, weights, bias):
+    np.testing.assert_allclose(tf.convert_to_tensor(tape.gradient(got_total, variable)).numpy(),
+                               tf.convert_to_tensor(tape.gradient(reference_total,
+                                                                  variable)).numpy(), atol=1e-5)
   negatives = tf.constant(np.random.default_rng(0).integers(0, vocab, list(labels.shape) + [3]))
   got = losses.negative_sampling_loss(inputs, labels, mask, weights, bias, negatives).numpy()
   h, w, b = inputs.numpy(), weights.numpy(), bias.numpy()

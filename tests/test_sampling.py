@@ -16,8 +16,9 @@ def test_matches_fixed_unigram_candidate_sampler():
   theirs = np.zeros(vocab)
   for _ in range(trials):
     sample = sampler.sample_unique(generator, num_sampled, labels)
-    assert len(set(sample.sampled.numpy())) == num_sampled
-    ours[sample.sampled.numpy()] += 1
+    assert sample.sampled.shape == (1, num_sampled)
+    assert len(set(sample.sampled.numpy()[0])) == num_sampled
+    ours[sample.sampled.numpy()[0]] += 1
     tf_sampled, tf_true, tf_sampled_expected = tf.random.fixed_unigram_candidate_sampler(
         labels, num_true=2, num_sampled=num_sampled, unique=True, range_max=vocab,
         distortion=0.75, unigrams=counts.astype(float).tolist())
@@ -44,3 +45,23 @@ def test_generator_state_makes_draws_reproducible():
   b = sampler.sample_unique(second, 10, labels).sampled.numpy()
   np.testing.assert_array_equal(a, b)
   assert (sampler.sample(first, [4, 3]).numpy() < 100).all()
+
+
+def test_groups_have_their_own_distinct_candidates_and_expected_counts():
+  counts = np.arange(1, 201)
+  sampler = UnigramSampler(counts)
+  labels = tf.constant(np.arange(24).reshape(6, 4), tf.int64)
+  sample = sampler.sample_unique(tf.random.Generator.from_seed(0), 30, labels, num_groups=3)
+  sampled = sample.sampled.numpy()
+  assert sampled.shape == (3, 30)
+  assert all(len(set(row)) == 30 for row in sampled)
+  assert len({tuple(row) for row in sampled}) == 3  # independent draws
+  # Within a group, labels and candidates share one num_tries.
+  p = counts ** 0.75 / (counts ** 0.75).sum()
+  for group in range(3):
+    expected = sample.sampled_expected_count.numpy()[group]
+    tries = np.log1p(-expected) / np.log1p(-p[sampled[group]])
+    assert np.allclose(tries, tries[0], rtol=1e-3) and tries[0] >= 30
+    true = sample.true_expected_count.numpy()[2 * group:2 * group + 2]
+    np.testing.assert_allclose(true, -np.expm1(tries[0] * np.log1p(-p[labels.numpy()[
+        2 * group:2 * group + 2]])), rtol=1e-3)

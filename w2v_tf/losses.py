@@ -21,12 +21,16 @@ import tensorflow as tf
 
 
 class SampledValues(NamedTuple):
-  """Candidates shared by a batch, as `tf.random.*_candidate_sampler` returns them.
+  """Candidates shared by groups of centers, as `tf.random.*_candidate_sampler` returns them.
+
+  The batch's B centers are split into G consecutive groups of B/G centers; every pair of a group
+  is scored against that group's S candidates (G = 1: one set for the whole batch, exactly
+  `tf.nn.sampled_softmax_loss` over the batch; G > 1: one such call per group).
 
   Attributes:
-    sampled: [S] int64 candidate ids.
-    true_expected_count: [B, C] float32 expected count of each label in the sample.
-    sampled_expected_count: [S] float32 expected count of each candidate.
+    sampled: [G, S] (or [S] for G = 1) int64 candidate ids, distinct within a group.
+    true_expected_count: [B, C] float32 expected count of each label in its group's sample.
+    sampled_expected_count: [G, S] (or [S]) float32 expected count of each candidate.
   """
   sampled: tf.Tensor
   true_expected_count: tf.Tensor
@@ -37,9 +41,29 @@ def _masked(losses: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
   return tf.where(mask, losses, tf.zeros_like(losses))
 
 
+def _candidate_logits(inputs, labels, output_weights, output_bias, sampled_values):
+  """Logits minus log Q: true [B, C], sampled [B, S], and which labels were sampled [B, C]."""
+  sampled = tf.cast(sampled_values.sampled, tf.int32)
+  sampled_expected = sampled_values.sampled_expected_count
+  if sampled.shape.rank == 1:
+    sampled, sampled_expected = sampled[None, :], sampled_expected[None, :]
+  num_groups, num_sampled = tf.shape(sampled)[0], tf.shape(sampled)[1]
+  labels = tf.cast(labels, tf.int32)
+  true_logits = (tf.einsum("bd,bcd->bc", inputs, tf.gather(output_weights, labels))
+                 + tf.gather(output_bias, labels)
+                 - tf.math.log(sampled_values.true_expected_count))  # [B, C]
+  grouped_inputs = tf.reshape(inputs, [num_groups, -1, tf.shape(inputs)[1]])  # [G, B/G, d]
+  sampled_logits = (tf.einsum("gnd,gsd->gns", grouped_inputs, tf.gather(output_weights, sampled))
+                    + (tf.gather(output_bias, sampled) - tf.math.log(sampled_expected))[:, None, :])
+  sampled_logits = tf.reshape(sampled_logits, [-1, num_sampled])  # [B, S]
+  grouped_labels = tf.reshape(labels, [num_groups, -1, tf.shape(labels)[1]])  # [G, B/G, C]
+  hit = tf.reduce_any(tf.equal(grouped_labels[..., None], sampled[:, None, None, :]), -1)
+  return true_logits, sampled_logits, tf.reshape(hit, tf.shape(labels))
+
+
 def grouped_sampled_softmax_loss(inputs, labels, mask, output_weights, output_bias,
                                  sampled_values: SampledValues, remove_accidental_hits=True):
-  """Sampled softmax loss per (input, label) pair, candidates shared by the batch.
+  """Sampled softmax loss per (input, label) pair, candidates shared by groups of centers.
 
   Args:
     inputs: [B, d] float32.
@@ -47,35 +71,40 @@ def grouped_sampled_softmax_loss(inputs, labels, mask, output_weights, output_bi
     mask: [B, C] bool.
     output_weights: [V, d] variable or tensor.
     output_bias: [V].
-    sampled_values: the batch's candidates.
+    sampled_values: the groups' candidates (see `SampledValues`).
     remove_accidental_hits: as in `tf.nn.sampled_softmax_loss`.
 
   Returns:
     [B, C] float32 losses (0 where masked).
   """
-  sampled = tf.cast(sampled_values.sampled, tf.int32)  # [S]
-  labels = tf.cast(labels, tf.int32)
-  true_weights = tf.gather(output_weights, labels)  # [B, C, d]
-  true_logits = (tf.einsum("bd,bcd->bc", inputs, true_weights) + tf.gather(output_bias, labels)
-                 - tf.math.log(sampled_values.true_expected_count))  # [B, C]
-  sampled_logits = (tf.matmul(inputs, tf.gather(output_weights, sampled), transpose_b=True)
-                    + tf.gather(output_bias, sampled)
-                    - tf.math.log(sampled_values.sampled_expected_count))  # [B, S]
+  true_logits, sampled_logits, hit = _candidate_logits(inputs, labels, output_weights,
+                                                       output_bias, sampled_values)
   sampled_normalizer = tf.reduce_logsumexp(sampled_logits, axis=-1, keepdims=True)  # [B, 1]
   # TF's loss is logsumexp([true, sampled with the label's own candidate removed]) - true.
   # A label that was also sampled (an accidental hit) has the same logit as its candidate (same
   # weights, bias and expected count), so the true logit just takes the candidate's place and
   # the normalizer is the sampled one; otherwise the true logit is added to it. No [B, C, S]
-  # tensor is needed.
-  if remove_accidental_hits:
-    vocab_size = tf.shape(output_bias)[0]
-    is_sampled = tf.scatter_nd(sampled[:, None], tf.ones_like(sampled, tf.bool), [vocab_size])
-    hit = tf.gather(is_sampled, labels)  # [B, C]
-  else:
-    hit = tf.zeros_like(labels, tf.bool)
+  # logit tensor is needed.
+  if not remove_accidental_hits:
+    hit = tf.zeros_like(hit)
   normalizer = tf.where(hit, sampled_normalizer, tf.math.reduce_logsumexp(
       tf.stack([true_logits, tf.broadcast_to(sampled_normalizer, tf.shape(true_logits))]), 0))
   return _masked(normalizer - true_logits, mask)
+
+
+def nce_loss(inputs, labels, mask, output_weights, output_bias, sampled_values: SampledValues):
+  """`tf.nn.nce_loss` per pair (Gutmann & Hyvärinen 2010; Mnih & Teh 2012), grouped candidates.
+
+  Sigmoid cross-entropy of the true logit (label 1) and of every sampled logit (label 0), both
+  minus log Q; accidental hits are kept, as `tf.nn.nce_loss` does by default.
+
+  Returns:
+    [B, C] losses (0 where masked).
+  """
+  true_logits, sampled_logits, _ = _candidate_logits(inputs, labels, output_weights,
+                                                     output_bias, sampled_values)
+  noise_term = tf.reduce_sum(tf.nn.softplus(sampled_logits), axis=-1, keepdims=True)  # [B, 1]
+  return _masked(tf.nn.softplus(-true_logits) + noise_term, mask)
 
 
 def full_softmax_loss(inputs, labels, mask, output_weights, output_bias):
@@ -91,30 +120,6 @@ def full_softmax_loss(inputs, labels, mask, output_weights, output_bias):
   log_normalizer = tf.reduce_logsumexp(logits, axis=-1, keepdims=True)  # [B, 1]
   label_logits = tf.gather(logits, tf.cast(labels, tf.int32), batch_dims=1)  # [B, C]
   return _masked(log_normalizer - label_logits, mask)
-
-
-def _flatten_pairs(inputs, labels):
-  """[B, d], [B, C] -> per-pair inputs [B*C, d] and labels [B*C, 1] int64."""
-  num_contexts = tf.shape(labels)[1]
-  pair_inputs = tf.repeat(inputs, num_contexts, axis=0)
-  return pair_inputs, tf.reshape(tf.cast(labels, tf.int64), [-1, 1])
-
-
-def nce_loss(inputs, labels, mask, output_weights, output_bias, sampled_values: SampledValues,
-             num_classes: int):
-  """`tf.nn.nce_loss` per pair (Gutmann & Hyvärinen 2010; Mnih & Teh 2012), candidates shared.
-
-  Returns:
-    [B, C] losses (0 where masked).
-  """
-  pair_inputs, pair_labels = _flatten_pairs(inputs, labels)
-  losses = tf.nn.nce_loss(
-      weights=output_weights, biases=output_bias, labels=pair_labels, inputs=pair_inputs,
-      num_sampled=tf.size(sampled_values.sampled), num_classes=num_classes,
-      sampled_values=(sampled_values.sampled,
-                      tf.reshape(sampled_values.true_expected_count, [-1, 1]),
-                      sampled_values.sampled_expected_count))
-  return _masked(tf.reshape(losses, tf.shape(labels)), mask)
 
 
 def negative_sampling_loss(inputs, labels, mask, output_weights, output_bias, negatives):

@@ -23,14 +23,19 @@ class ModelConfig:
     embedding_dim: d.
     model: "skipgram" (center -> each context) or "cbow" (mean of contexts -> center).
     loss: "sampled_softmax", "nce", "negative_sampling" or "full_softmax".
-    num_sampled: candidates per batch (sampled softmax, NCE) or negatives per pair
+    num_sampled: candidates per group of centers (sampled softmax, NCE) or negatives per pair
       (negative sampling).
+    sample_group_centers: centers that share one candidate set (sampled softmax, NCE). Sharing
+      one set across a whole large batch magnifies each candidate's summed update by the number
+      of pairs (thousands), which diverges at word2vec's learning rate; groups of 64 centers
+      (~380 pairs) train like per-pair SGD and keep the batch large for speed.
   """
   vocab_size: int
   embedding_dim: int = 100
   model: str = "skipgram"
   loss: str = "sampled_softmax"
   num_sampled: int = 64
+  sample_group_centers: int = 64
 
 
 class Word2Vec(tf.Module):

@@ -43,34 +43,71 @@ class UnigramSampler:
                     -tf.math.expm1(num_tries * tf.math.log1p(-probability)))
 
   def sample_unique(self, generator: tf.random.Generator, num_sampled: int,
-                    true_classes: tf.Tensor) -> SampledValues:
-    """`num_sampled` distinct candidates for a batch, with expected counts.
+                    true_classes: tf.Tensor, num_groups: int = 1) -> SampledValues:
+    """`num_sampled` distinct candidates for each of `num_groups` groups of centers.
+
+    Each group's candidates are drawn as TF's unique sampler draws them: with replacement until
+    `num_sampled` distinct ids have come up, `num_tries` being the number of draws that took.
 
     Args:
       generator: random stream.
       num_sampled: S (< vocabulary size).
-      true_classes: [B, C] label ids (for their expected counts).
+      true_classes: [B, C] label ids (for their expected counts); B divisible by `num_groups`.
+      num_groups: G, groups of B/G consecutive centers with a candidate set each.
 
     Returns:
-      SampledValues(sampled [S] int64, true_expected_count [B, C], sampled_expected_count [S]).
+      SampledValues(sampled [G, S] int64, true_expected_count [B, C],
+      sampled_expected_count [G, S]).
     """
-    block = max(4 * num_sampled, 256)
-    draws = self.sample(generator, [block])
+    draws = self.sample(generator, [num_groups, self.draws_per_group(num_sampled)])
+    sampled_values, enough = self._first_distinct(draws, num_sampled, true_classes)
 
-    def not_enough(draws):
-      return tf.size(tf.unique(draws).y) < num_sampled
+    def redraw_longer():  # rare: some group saw fewer than S distinct ids; draw until it has
+      draws = self.sample(generator, [num_groups, self.draws_per_group(num_sampled)])
 
-    def more(draws):
-      return (tf.concat([draws, self.sample(generator, [block])], 0),)
+      def not_enough(draws):
+        return tf.reduce_any(_distinct_so_far(draws)[1][:, -1] < num_sampled)
 
-    (draws,) = tf.while_loop(not_enough, more, (draws,),
-                             shape_invariants=(tf.TensorShape([None]),))
-    unique = tf.unique(draws)
-    first_position = tf.math.unsorted_segment_min(
-        tf.range(tf.size(draws)), unique.idx, tf.size(unique.y))
-    sampled = unique.y[:num_sampled]
-    num_tries = first_position[num_sampled - 1] + 1
+      def more(draws):
+        return (tf.concat([draws, self.sample(
+            generator, [num_groups, self.draws_per_group(num_sampled)])], 1),)
+
+      (draws,) = tf.while_loop(not_enough, more, (draws,),
+                               shape_invariants=(tf.TensorShape([num_groups, None]),))
+      return self._first_distinct(draws, num_sampled, true_classes)[0]
+
+    return tf.cond(enough, lambda: sampled_values, redraw_longer)
+
+  @staticmethod
+  def draws_per_group(num_sampled: int) -> int:
+    """Draws made at once per group: enough for S distinct ids in all but tiny vocabularies."""
+    return max(4 * num_sampled, 256)
+
+  def _first_distinct(self, draws, num_sampled: int, true_classes):
+    """The first S distinct ids of each row of `draws` [G, N]; (SampledValues, all rows had S)."""
+    num_groups = tf.shape(draws)[0]
+    is_first, distinct = _distinct_so_far(draws)
+    length = tf.shape(draws)[1]
+    positions = tf.range(length)[None, :]
+    # Positions of the first S distinct draws, in draw order: the S smallest selected positions.
+    key = tf.where(is_first & (distinct <= num_sampled), positions, length + positions)
+    chosen = tf.sort(tf.math.top_k(-key, k=num_sampled).indices, axis=1)  # [G, S]
+    sampled = tf.gather(draws, chosen, batch_dims=1)  # [G, S]
+    num_tries = chosen[:, -1:] + 1  # [G, 1]
+    grouped_true = tf.reshape(true_classes, [num_groups, -1])  # [G, (B/G)*C]
+    true_expected = self.expected_count(grouped_true, num_tries, num_sampled)
     return SampledValues(
         sampled=tf.cast(sampled, tf.int64),
-        true_expected_count=self.expected_count(true_classes, num_tries, num_sampled),
-        sampled_expected_count=self.expected_count(sampled, num_tries, num_sampled))
+        true_expected_count=tf.reshape(true_expected, tf.shape(true_classes)),
+        sampled_expected_count=self.expected_count(sampled, num_tries, num_sampled)
+    ), tf.reduce_all(distinct[:, -1] >= num_sampled)
+
+
+def _distinct_so_far(draws):
+  """For draws [G, N]: is_first [G, N] (first occurrence in its row), running distinct count."""
+  order = tf.argsort(draws, axis=1, stable=True)
+  sorted_draws = tf.gather(draws, order, batch_dims=1)
+  first_in_sorted = tf.concat([tf.ones_like(sorted_draws[:, :1], tf.bool),
+                               sorted_draws[:, 1:] != sorted_draws[:, :-1]], axis=1)
+  is_first = tf.gather(first_in_sorted, tf.argsort(order, axis=1), batch_dims=1)
+  return is_first, tf.cumsum(tf.cast(is_first, tf.int32), axis=1)

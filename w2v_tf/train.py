@@ -50,6 +50,9 @@ flags.DEFINE_integer("embedding_dim", _MODEL.embedding_dim, "Vector size d.")
 flags.DEFINE_integer("num_sampled", None,
                      "Shared candidates per batch for sampled_softmax / nce (default 64), "
                      "negatives per pair for negative_sampling (default 5).")
+flags.DEFINE_integer("sample_group_centers", _MODEL.sample_group_centers,
+                     "Centers sharing one set of sampled candidates (sampled_softmax, nce); "
+                     "--batch_size must be a multiple of it.")
 # Training.
 flags.DEFINE_string("model_dir", _TRAIN.model_dir, "Checkpoints, events, config and vectors.")
 flags.DEFINE_integer("epochs", _TRAIN.epochs, "Passes over the corpus.")
@@ -85,7 +88,8 @@ def configs_from_flags() -> tuple[DataConfig, ModelConfig, TrainConfig]:
       subsample=FLAGS.subsample, window=FLAGS.window, batch_size=FLAGS.batch_size,
       heldout_reviews=FLAGS.heldout_reviews, cache_dir=FLAGS.cache_dir, seed=FLAGS.seed)
   model = ModelConfig(vocab_size=0, embedding_dim=FLAGS.embedding_dim, model=FLAGS.model,
-                      loss=FLAGS.loss, num_sampled=num_sampled)
+                      loss=FLAGS.loss, num_sampled=num_sampled,
+                      sample_group_centers=FLAGS.sample_group_centers)
   train = TrainConfig(
       model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
       optimizer=FLAGS.optimizer, checkpoint_every_steps=FLAGS.checkpoint_every_steps,

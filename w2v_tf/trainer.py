@@ -105,6 +105,9 @@ def validate(data: DataConfig, model: ModelConfig, train: TrainConfig) -> None:
     problems.append(f"--subsample must be in [0, 1) (got {data.subsample})")
   if data.heldout_reviews < 0:
     problems.append(f"--heldout_reviews must be >= 0 (got {data.heldout_reviews})")
+  if model.sample_group_centers <= 0 or data.batch_size % model.sample_group_centers:
+    problems.append(f"--batch_size ({data.batch_size}) must be a multiple of "
+                    f"--sample_group_centers ({model.sample_group_centers})")
   if model.loss not in LOSSES:
     problems.append(f"--loss must be one of {', '.join(LOSSES)} (got {model.loss!r})")
   if model.model not in MODELS:
@@ -242,6 +245,7 @@ class Trainer:
                       self.model.output_bias]
     self.optimizer = make_optimizer(train.optimizer, self.variables)
     self.sampler = UnigramSampler(self.prepared.vocab.counts)
+    self.num_sample_groups = data.batch_size // model.sample_group_centers
     self.generator = tf.random.Generator.from_seed(data.seed)
     self.step = tf.Variable(0, dtype=tf.int64, name="step")
     self.epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
@@ -332,7 +336,8 @@ class Trainer:
   def _negative_info(self, labels):
     loss = self.model_config.loss
     if loss in ("sampled_softmax", "nce"):
-      return self.sampler.sample_unique(self.generator, self.model_config.num_sampled, labels)
+      return self.sampler.sample_unique(self.generator, self.model_config.num_sampled, labels,
+                                        self.num_sample_groups)
     if loss == "negative_sampling":
       shape = tf.concat([tf.shape(labels), [self.model_config.num_sampled]], 0)
       return self.sampler.sample(self.generator, shape)
@@ -346,7 +351,7 @@ class Trainer:
                                                  model.output_bias, negative_info)
     if loss == "nce":
       return losses.nce_loss(inputs, labels, mask, model.output_weights, model.output_bias,
-                             negative_info, self.model_config.vocab_size)
+                             negative_info)
     if loss == "negative_sampling":
       return losses.negative_sampling_loss(inputs, labels, mask, model.output_weights,
                                            model.output_bias, negative_info)
