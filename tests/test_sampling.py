@@ -1,4 +1,4 @@
-"""Our generator-driven unigram^0.75 sampler draws and reports what TF's candidate sampler does."""
+"""Our stateless unigram^0.75 sampler draws and reports what TF's candidate sampler does."""
 
 import numpy as np
 import tensorflow as tf
@@ -10,12 +10,11 @@ def test_matches_fixed_unigram_candidate_sampler():
   counts = np.array([1000, 500, 300, 100, 50, 20, 10, 5, 3, 1] * 5)
   vocab, num_sampled, trials = len(counts), 8, 1500
   sampler = UnigramSampler(counts)
-  generator = tf.random.Generator.from_seed(0)
   labels = tf.constant([[0, 7], [3, 49]], tf.int64)
   ours = np.zeros(vocab)
   theirs = np.zeros(vocab)
-  for _ in range(trials):
-    sample = sampler.sample_unique(generator, num_sampled, labels)
+  for trial in range(trials):
+    sample = sampler.sample_unique(tf.constant([0, trial], tf.int64), num_sampled, labels)
     assert sample.sampled.shape == (1, num_sampled)
     assert len(set(sample.sampled.numpy()[0])) == num_sampled
     ours[sample.sampled.numpy()[0]] += 1
@@ -36,22 +35,30 @@ def test_matches_fixed_unigram_candidate_sampler():
       tf_true.numpy(), rtol=1e-4)
 
 
-def test_generator_state_makes_draws_reproducible():
+def test_same_seed_same_draws():
   sampler = UnigramSampler(np.arange(1, 101))
   labels = tf.zeros([1, 1], tf.int64)
-  first = tf.random.Generator.from_seed(5)
-  second = tf.random.Generator.from_seed(5)
-  a = sampler.sample_unique(first, 10, labels).sampled.numpy()
-  b = sampler.sample_unique(second, 10, labels).sampled.numpy()
+  a = sampler.sample_unique(tf.constant([5, 1], tf.int64), 10, labels).sampled.numpy()
+  b = sampler.sample_unique(tf.constant([5, 1], tf.int64), 10, labels).sampled.numpy()
+  c = sampler.sample_unique(tf.constant([5, 2], tf.int64), 10, labels).sampled.numpy()
   np.testing.assert_array_equal(a, b)
-  assert (sampler.sample(first, [4, 3]).numpy() < 100).all()
+  assert (a != c).any()
+  assert (sampler.sample(tf.constant([1, 1], tf.int64), [4, 3]).numpy() < 100).all()
+
+
+def test_tiny_vocabulary_draws_until_enough_distinct_ids():
+  counts = np.array([10_000_000] + [1] * 40)  # one word takes almost every draw
+  sampler = UnigramSampler(counts)
+  sample = sampler.sample_unique(tf.constant([0, 0], tf.int64), 30, tf.zeros([2, 1], tf.int64),
+                                 num_groups=2)
+  assert all(len(set(row)) == 30 for row in sample.sampled.numpy())
 
 
 def test_groups_have_their_own_distinct_candidates_and_expected_counts():
   counts = np.arange(1, 201)
   sampler = UnigramSampler(counts)
   labels = tf.constant(np.arange(24).reshape(6, 4), tf.int64)
-  sample = sampler.sample_unique(tf.random.Generator.from_seed(0), 30, labels, num_groups=3)
+  sample = sampler.sample_unique(tf.constant([0, 0], tf.int64), 30, labels, num_groups=3)
   sampled = sample.sampled.numpy()
   assert sampled.shape == (3, 30)
   assert all(len(set(row)) == 30 for row in sampled)

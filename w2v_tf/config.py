@@ -25,6 +25,8 @@ class DataConfig:
       fraction when < 1, a count when >= 1.
     cache_dir: where the tokenized corpus is cached.
     seed: seed of every random draw (subsampling, windows, shuffling, held-out split).
+    strict_utf8: refuse a CSV with bytes that are not UTF-8 (else they are replaced by U+FFFD,
+      which forms no token, and counted in one warning).
   """
   train_csv: str = "data/IMDB_Dataset.csv"
   text_column: str = "review"
@@ -38,6 +40,7 @@ class DataConfig:
   heldout_reviews: float = 0.01
   cache_dir: str = "data/cache"
   seed: int = 0
+  strict_utf8: bool = False
 
 
 def to_json(*configs: Any) -> str:

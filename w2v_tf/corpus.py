@@ -4,6 +4,14 @@ The cache holds every distinct cleaned word with its count (sorted by descending
 alphabetical, so any vocabulary built from it is a prefix of it), the token ids of the whole
 corpus and the review offsets. It is keyed by the CSV's content and every option that changes the
 tokens, so a second run skips cleaning, and a changed file or option rebuilds it.
+
+Bad input gets one clear error (`UserError`): a missing, unreadable or empty file, a header
+without the text column, a malformed CSV record (an unbalanced or stray quote; the message
+gives the physical line where the record starts), no token left after cleaning. Bytes that are
+not UTF-8 are replaced by U+FFFD (they never form a token) and the affected reviews are counted
+and reported in one warning; with `strict_utf8` such a file is refused, naming the first bad
+row. The count is stored in the cache, so the check also holds when the cache is hit. Blank
+lines are empty reviews; a row too short to have the text column is a malformed record.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from w2v_tf.errors import UserError
 from w2v_tf.fileio import atomic_open
 
 # Bump when the cleaning rules or the cache layout change.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _READ_BATCH = 512
 
 
@@ -38,11 +46,15 @@ class Corpus:
     type_counts: [U] int64 counts of `types`.
     token_ids: [T] int32 ids into `types`, reviews one after the other.
     review_offsets: [R + 1] int64; review r is token_ids[review_offsets[r]:review_offsets[r+1]].
+    invalid_utf8_reviews: how many reviews held bytes that are not UTF-8 (replaced by U+FFFD).
+    first_invalid_utf8_review: 0-based index of the first such review (-1: none).
   """
   types: tuple[str, ...]
   type_counts: np.ndarray
   token_ids: np.ndarray
   review_offsets: np.ndarray
+  invalid_utf8_reviews: int = 0
+  first_invalid_utf8_review: int = -1
 
   @property
   def num_reviews(self) -> int:
@@ -67,11 +79,49 @@ def read_header(path: str) -> list[str]:
   try:
     with _open_text(path) as f:
       header = next(csv.reader(f), None)
-  except (OSError, EOFError, gzip.BadGzipFile) as e:
+  except (OSError, EOFError, gzip.BadGzipFile, csv.Error) as e:
     raise UserError(f"{path}: cannot read it ({e}); check the file (a .gz must be gzip)") from e
   if not header:
-    raise UserError(f"{path}: file is empty; expected a CSV with a header row")
+    raise UserError(f"{path}: file is empty; expected a CSV with a header row naming the "
+                    "text column (e.g. review,sentiment)")
+  header[0] = header[0].removeprefix("\ufeff")  # a UTF-8 byte-order mark
   return header
+
+
+def record_line(path: str, index: int) -> int:
+  """The physical line (1-based) where data record `index` (0-based, after the header) starts.
+
+  Records may span lines (quoted newlines), so this re-reads the file with Python's csv module;
+  it is meant for error messages, not the hot path.
+  """
+  with _open_text(path) as f:
+    reader = csv.reader(f)
+    next(reader, None)  # the header
+    try:
+      for _ in range(index):
+        if next(reader, None) is None:
+          break
+    except csv.Error:
+      pass
+    return reader.line_num + 1
+
+
+def _count_readable_records(path: str, text_column: str) -> int:
+  """How many data records CsvDataset reads before its first error (the bad one's index)."""
+  count = 0
+  try:
+    for _ in _csv_dataset(path, text_column, read_header(path)):
+      count += 1
+  except tf.errors.OpError:
+    pass
+  return count
+
+
+def _csv_dataset(path: str, text_column: str, header: list[str]) -> tf.data.Dataset:
+  # A default makes blank lines and short rows empty reviews instead of errors.
+  return tf.data.experimental.CsvDataset(
+      path, [tf.constant("", tf.string)], header=True, select_cols=[header.index(text_column)],
+      compression_type="GZIP" if path.endswith(".gz") else "", buffer_size=1 << 20)
 
 
 def read_reviews(path: str, text_column: str = "review", max_reviews: int = 0) -> tf.data.Dataset:
@@ -89,9 +139,7 @@ def read_reviews(path: str, text_column: str = "review", max_reviews: int = 0) -
   if text_column not in header:
     raise UserError(f"{path}: no column {text_column!r} in the header {header[:10]}; "
                     "pass --text_column with one of those")
-  dataset = tf.data.experimental.CsvDataset(
-      path, [tf.string], header=True, select_cols=[header.index(text_column)],
-      compression_type="GZIP" if path.endswith(".gz") else "", buffer_size=1 << 20)
+  dataset = _csv_dataset(path, text_column, header)
   dataset = dataset.map(lambda review: review)
   if max_reviews > 0:
     dataset = dataset.take(max_reviews)
@@ -121,22 +169,43 @@ def tokenize_csv(path: str, text_column: str, max_reviews: int,
   """Reads and cleans the CSV with tf.data (no cache). See `load_corpus`."""
   table = text.stopword_table(stopwords)
   dataset = read_reviews(path, text_column, max_reviews).batch(_READ_BATCH)
-  dataset = dataset.map(lambda reviews: text.clean_reviews(reviews, table),
+  dataset = dataset.map(lambda reviews: text.clean_reviews(reviews, table, True),
                         num_parallel_calls=tf.data.AUTOTUNE).prefetch(4)
   token_batches, lengths = [], []
+  invalid_utf8, first_invalid = 0, -1
   started = time.time()
+  progress_shown = False
   try:
-    for batch_index, tokens in enumerate(dataset):
+    for batch_index, (tokens, invalid) in enumerate(dataset):
       token_batches.append(tokens.flat_values)
+      invalid = invalid.numpy()
+      if invalid.any():
+        if first_invalid < 0:
+          first_invalid = sum(len(x) for x in lengths) + int(np.argmax(invalid))
+        invalid_utf8 += int(invalid.sum())
       lengths.append(tokens.row_lengths().numpy())
       if progress and batch_index % 20 == 19:
         reviews_done = sum(len(x) for x in lengths)
+        progress_shown = True
         print(f"\rcleaning {path}: {reviews_done:,} reviews, "
               f"{reviews_done / (time.time() - started):,.0f} reviews/s", end="", file=sys.stderr)
   except tf.errors.InvalidArgumentError as e:
-    raise UserError(f"{path}: malformed CSV ({e.message.splitlines()[0]}); "
-                    "check quoting near row " f"{sum(len(x) for x in lengths) + 2}") from e
-  if progress:
+    if progress_shown:
+      print(file=sys.stderr)
+    reason = e.message.splitlines()[0].split("}} ")[-1].split(" [Op:")[0].rstrip(". ")
+    line = record_line(path, _count_readable_records(path, text_column))
+    fix = ('quote a field that holds a quote, double the quotes inside it ("a ""b"" c"), and '
+           "close every opening quote" if "quote" in reason.lower() else
+           "every row needs as many fields as the header has up to the text column")
+    raise UserError(f"{path}: malformed CSV record starting on line {line} ({reason}): "
+                    f"{fix}") from e
+  except tf.errors.OpError as e:
+    if progress_shown:
+      print(file=sys.stderr)
+    reason = e.message.splitlines()[0].split("}} ")[-1].split(" [Op:")[0]
+    raise UserError(f"{path}: cannot read it ({reason}); check the file (a .gz must be a "
+                    "complete gzip file)") from e
+  if progress_shown:
     print(file=sys.stderr)
   row_lengths = np.concatenate(lengths) if lengths else np.zeros([0], np.int64)
   if not token_batches or row_lengths.sum() == 0:
@@ -153,26 +222,50 @@ def tokenize_csv(path: str, text_column: str, max_reviews: int,
       types=tuple(types[i] for i in order),
       type_counts=counts[order],
       token_ids=rank[ids.numpy()].astype(np.int32),
-      review_offsets=np.concatenate([[0], np.cumsum(row_lengths)]).astype(np.int64))
+      review_offsets=np.concatenate([[0], np.cumsum(row_lengths)]).astype(np.int64),
+      invalid_utf8_reviews=invalid_utf8, first_invalid_utf8_review=first_invalid)
 
 
 def _save(corpus: Corpus, path: str) -> None:
   with atomic_open(path, "wb") as f:
     np.savez(f, types="\n".join(corpus.types).encode("utf-8"), type_counts=corpus.type_counts,
-             token_ids=corpus.token_ids, review_offsets=corpus.review_offsets)
+             token_ids=corpus.token_ids, review_offsets=corpus.review_offsets,
+             invalid_utf8=np.asarray([corpus.invalid_utf8_reviews,
+                                      corpus.first_invalid_utf8_review], np.int64))
 
 
 def _load(path: str) -> Corpus:
   with np.load(path) as data:
     types = bytes(data["types"]).decode("utf-8")
+    invalid_utf8, first_invalid = (int(x) for x in data["invalid_utf8"])
     return Corpus(types=tuple(types.split("\n")) if types else (),
                   type_counts=data["type_counts"], token_ids=data["token_ids"],
-                  review_offsets=data["review_offsets"])
+                  review_offsets=data["review_offsets"], invalid_utf8_reviews=invalid_utf8,
+                  first_invalid_utf8_review=first_invalid)
+
+
+def check_utf8(corpus: Corpus, path: str, strict: bool) -> None:
+  """Warns once about reviews with bytes that are not UTF-8, or refuses them when `strict`.
+
+  Raises:
+    UserError: `strict` and some review is not valid UTF-8 (names the first one).
+  """
+  if not corpus.invalid_utf8_reviews:
+    return
+  row = corpus.first_invalid_utf8_review
+  where = f"row {row + 1}, line {record_line(path, row)}"
+  count = corpus.invalid_utf8_reviews
+  if strict:
+    raise UserError(f"{path}: {count:,} review(s) hold bytes that are not UTF-8, the first at "
+                    f"{where}: convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`) or "
+                    "drop --strict_utf8 to replace those bytes")
+  text.warn(f"{path}: {count:,} review(s) hold bytes that are not UTF-8 (first at {where}); "
+            "they were replaced by U+FFFD and form no token (--strict_utf8 refuses such files)")
 
 
 def load_corpus(path: str, text_column: str = "review", max_reviews: int = 0,
                 stopwords: frozenset[str] = frozenset(), cache_dir: str | None = "data/cache",
-                progress: bool = True) -> Corpus:
+                progress: bool = True, strict_utf8: bool = False) -> Corpus:
   """The cleaned corpus of a CSV, from the cache when it is there.
 
   Args:
@@ -182,19 +275,32 @@ def load_corpus(path: str, text_column: str = "review", max_reviews: int = 0,
     stopwords: the stopword set (part of the cache key).
     cache_dir: cache folder (None: no cache).
     progress: print progress on stderr while cleaning.
+    strict_utf8: refuse a file with bytes that are not UTF-8 (else: replace, count, warn once).
+
+  Raises:
+    UserError: the file is missing, unreadable, empty, malformed or yields no token.
   """
-  read_header(path)  # clear errors before hashing
+  header = read_header(path)  # clear errors before hashing
+  if text_column not in header:
+    raise UserError(f"{path}: no column {text_column!r} in the header {header[:10]}; "
+                    "pass --text_column with one of those")
   if cache_dir is None:
-    return tokenize_csv(path, text_column, max_reviews, stopwords, progress)
+    corpus = tokenize_csv(path, text_column, max_reviews, stopwords, progress)
+    check_utf8(corpus, path, strict_utf8)
+    return corpus
   cache_path = os.path.join(cache_dir, f"corpus-{cache_key(path, text_column, max_reviews, stopwords)}.npz")
   if os.path.exists(cache_path):
     try:
-      return _load(cache_path)
+      corpus = _load(cache_path)
     except Exception as e:  # pylint: disable=broad-except
       text.warn(f"ignoring unreadable corpus cache {cache_path} ({e}); rebuilding it")
+    else:
+      check_utf8(corpus, path, strict_utf8)
+      return corpus
   corpus = tokenize_csv(path, text_column, max_reviews, stopwords, progress)
   try:
     _save(corpus, cache_path)
   except OSError as e:
     text.warn(f"could not write the corpus cache {cache_path} ({e.strerror}); continuing without")
+  check_utf8(corpus, path, strict_utf8)
   return corpus

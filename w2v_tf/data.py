@@ -15,7 +15,7 @@ from absl import flags
 from w2v_tf import corpus as corpus_lib
 from w2v_tf import text, vocab as vocab_lib
 from w2v_tf.errors import UsageError, run_main
-from w2v_tf.fileio import atomic_open
+from w2v_tf.fileio import atomic_open, disk_errors
 
 flags.DEFINE_string("train_csv", "data/IMDB_Dataset.csv", "CSV or CSV.gz with a header row.")
 flags.DEFINE_string("text_column", "review", "Name of the column holding the text.")
@@ -24,6 +24,9 @@ flags.DEFINE_string("stopwords", "nltk", "'nltk' (NLTK English), 'none', or a fi
 flags.DEFINE_integer("min_count", 5, "Drop words seen fewer times (vocabulary only).")
 flags.DEFINE_integer("max_vocab", 0, "Keep at most this many words (0 = no limit).")
 flags.DEFINE_string("cache_dir", "data/cache", "Tokenized-corpus cache folder ('' = no cache).")
+flags.DEFINE_bool("strict_utf8", False,
+                  "Refuse a CSV with bytes that are not UTF-8 (default: replace them with U+FFFD, "
+                  "which forms no token, and warn once with the count).")
 flags.DEFINE_string("dump_tokens", None, "Write the cleaned corpus here, one review a line.")
 flags.DEFINE_string("vocab_out", None, "Write the vocabulary here as word<TAB>count.")
 
@@ -39,9 +42,10 @@ def main(argv):
     raise UsageError("--min_count must be >= 1 and --max_reviews, --max_vocab >= 0")
   stopwords = text.load_stopwords(FLAGS.stopwords)
   corpus = corpus_lib.load_corpus(FLAGS.train_csv, FLAGS.text_column, FLAGS.max_reviews,
-                                  stopwords, FLAGS.cache_dir or None)
+                                  stopwords, FLAGS.cache_dir or None,
+                                  strict_utf8=FLAGS.strict_utf8)
   if FLAGS.dump_tokens:
-    with atomic_open(FLAGS.dump_tokens, "w") as f:
+    with disk_errors(FLAGS.dump_tokens), atomic_open(FLAGS.dump_tokens, "w") as f:
       types = corpus.types
       for start, end in zip(corpus.review_offsets[:-1], corpus.review_offsets[1:]):
         f.write(" ".join(types[i] for i in corpus.token_ids[start:end]))

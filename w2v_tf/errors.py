@@ -3,7 +3,10 @@
 Library code raises `UserError` (or `UsageError` for bad flags/arguments) with a message that
 names the problem and the fix. Binaries wrap their `main` with `run_main`, which prints
 `error: <message>` and exits with the error's code (2 for usage errors, 1 otherwise). A
-traceback is printed only when `--verbosity` is raised to debug (1 or more).
+traceback is printed only when `--verbosity` is raised to debug (1 or more). Flags that absl
+cannot parse (an unknown flag, `--epochs=abc`) also give one `error:` line and exit 2, and
+Ctrl-C outside the places that handle it (the training loop checkpoints) gives
+`error: interrupted` and exit 130.
 """
 
 from __future__ import annotations
@@ -32,11 +35,38 @@ def _traceback_requested() -> bool:
     return False
 
 
+def parse_flags(argv: Sequence[str]) -> list[str]:
+  """absl `flags_parser` for `app.run`: an unparsable command line is one `error:` line, exit 2.
+
+  `--help` / `--helpfull` keep absl's behaviour (they print usage and exit before this returns).
+
+  Args:
+    argv: the command line, program name first.
+
+  Returns:
+    The arguments left after the flags, program name first.
+  """
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  try:
+    return flags.FLAGS(list(argv))
+  except flags.Error as e:
+    message = " ".join(str(e).split())  # absl messages may span lines
+    print(f"error: {message} (see --helpfull for the flags)", file=sys.stderr)
+    sys.exit(UsageError.exit_code)
+
+
 def run_main(main: Callable[[Sequence[str]], object]) -> None:
-  """Runs an absl `main` under `app.run`, turning `UserError` into one line and an exit code."""
-  from absl import app  # pylint: disable=import-outside-toplevel
+  """Runs an absl `main` under `app.run`, turning `UserError` into one line and an exit code.
+
+  Unless `--verbosity` is given, absl's INFO log lines (e.g. TensorFlow's per-checkpoint
+  messages) are hidden: the binaries report progress with their own lines.
+  """
+  from absl import app, logging  # pylint: disable=import-outside-toplevel
 
   def wrapped(argv):
+    from absl import flags  # pylint: disable=import-outside-toplevel
+    if not flags.FLAGS["verbosity"].present:
+      logging.set_verbosity(logging.WARNING)
     try:
       return main(argv)
     except UserError as e:
@@ -44,5 +74,11 @@ def run_main(main: Callable[[Sequence[str]], object]) -> None:
         raise
       print(f"error: {e}", file=sys.stderr)
       sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+      if _traceback_requested():
+        raise
+      print("error: interrupted (nothing more was written; files already written are complete)",
+            file=sys.stderr)
+      sys.exit(130)
 
-  app.run(wrapped)
+  app.run(wrapped, flags_parser=parse_flags)

@@ -6,6 +6,10 @@ writes them in the formats other tools read: the C word2vec text and binary form
 `word<TAB>count` vocabulary, and the TensorBoard embedding projector files. Every file is written
 through `fileio.atomic_open` (temp file + rename); a full disk raises a one-line `UserError`
 and leaves the previous file in place.
+
+As a binary, it re-exports a model dir from its newest readable checkpoint:
+
+  python -m w2v_tf.export --model_dir checkpoints/imdb [--output_dir out/vectors]
 """
 
 from __future__ import annotations
@@ -270,3 +274,107 @@ def export_all(model_dir: str | os.PathLike, words: Sequence[str],
   write_word2vec_binary(paths["binary"], words, vectors)
   write_projector(paths["projector"], words, vectors, max_rows=projector_max_rows)
   return paths
+
+
+# --- `python -m w2v_tf.export`: re-export a model dir's latest checkpoint ------------------------
+
+
+def load_checkpoint_vectors(model_dir: str, log=None) -> tuple[list[str], np.ndarray, np.ndarray,
+                                                                str]:
+  """The input embeddings of a model dir's newest readable checkpoint, with its vocabulary.
+
+  Rebuilds the `Word2Vec` variables with the shapes in `model_dir/config.json` and restores only
+  the model from the checkpoint (falling back to older checkpoints when the newest is damaged,
+  with a warning line).
+
+  Args:
+    model_dir: a directory written by `python -m w2v_tf.train`.
+    log: prints one line (warnings); default stderr.
+
+  Returns:
+    (words, counts, vectors [V, d], checkpoint path).
+
+  Raises:
+    UserError: not a model dir, vocabulary and config disagree, or no readable checkpoint.
+  """
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  import json  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  from w2v_tf import checkpoints  # pylint: disable=import-outside-toplevel
+  from w2v_tf.model import ModelConfig, Word2Vec  # pylint: disable=import-outside-toplevel
+
+  log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+  if not os.path.isdir(model_dir):
+    raise UserError(f"--model_dir={model_dir}: no such directory: give the --model_dir of a "
+                    "training run")
+  config_path = os.path.join(model_dir, "config.json")
+  try:
+    with open(config_path, encoding="utf-8") as f:
+      model_fields = json.load(f)["model"]
+    names = {field.name for field in dataclasses.fields(ModelConfig)}
+    config = ModelConfig(**{k: v for k, v in model_fields.items() if k in names})
+  except FileNotFoundError as e:
+    raise UserError(f"{model_dir} has no config.json: not a model dir written by "
+                    "`python -m w2v_tf.train`") from e
+  except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+    raise UserError(f"{config_path} is unreadable ({type(e).__name__}: {e}); re-run training "
+                    "to rewrite it") from e
+  words, counts = read_vocab_tsv(os.path.join(model_dir, "vocab.tsv"))
+  if len(words) != config.vocab_size:
+    raise UserError(f"{model_dir}: vocab.tsv has {len(words)} words but config.json says "
+                    f"vocab_size {config.vocab_size}: the files come from different runs")
+  paths, warning = checkpoints.candidates(model_dir)
+  if warning:
+    log(f"warning: {warning}")
+  if not paths:
+    raise UserError(f"no checkpoint in {model_dir}: train first (`python -m w2v_tf.train "
+                    f"--model_dir {model_dir}`)")
+  model = Word2Vec(config)
+  restored = checkpoints.restore_newest_readable(
+      checkpoints.make_restore(tf.train.Checkpoint(model=model), partial=True), paths, log)
+  if restored is None:
+    raise UserError(f"no readable checkpoint in {model_dir} ({len(paths)} tried, all damaged): "
+                    "train again with --overwrite")
+  return words, counts, model.input_embeddings.numpy(), restored
+
+
+def main(argv: Sequence[str]) -> None:
+  """`python -m w2v_tf.export --model_dir D [--output_dir O]`."""
+  import sys  # pylint: disable=import-outside-toplevel
+
+  from absl import flags  # pylint: disable=import-outside-toplevel
+
+  from w2v_tf.errors import UsageError  # pylint: disable=import-outside-toplevel
+
+  flag_values = flags.FLAGS
+  if len(argv) > 1:
+    raise UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags start with --)")
+  if not flag_values.model_dir:
+    raise UsageError("pass --model_dir DIR (a directory written by `python -m w2v_tf.train`)")
+  output_dir = flag_values.output_dir or flag_values.model_dir
+  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+    raise UsageError(f"--output_dir={output_dir} is a file, not a directory")
+  words, counts, vectors, restored = load_checkpoint_vectors(flag_values.model_dir)
+  paths = export_all(output_dir, words, counts, vectors)
+  print(f"exported {len(words):,} x {vectors.shape[1]} vectors from {restored} to "
+        f"{paths['binary']}, {paths['text']}, {paths['vocab']} and {paths['projector']}/",
+        file=sys.stderr)
+
+
+def _define_flags() -> None:
+  """The binary's flags (defined only when run as a binary: the trainer imports this module)."""
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  flags.DEFINE_string("model_dir", None, "Model directory written by `python -m w2v_tf.train`.")
+  flags.DEFINE_string("output_dir", None,
+                      "Where to write vectors.txt/.bin, vocab.tsv and projector/ (default: "
+                      "--model_dir).")
+
+
+if __name__ == "__main__":
+  from w2v_tf.errors import run_main  # pylint: disable=ungrouped-imports
+
+  _define_flags()
+  run_main(main)

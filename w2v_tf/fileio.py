@@ -32,7 +32,7 @@ def disk_errors(path: str | os.PathLike) -> Iterator[None]:
     if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
       raise UserError(f"disk full while writing {path}: free some space and run again "
                       f"(the previous file, if any, is unchanged)") from e
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR):
       raise UserError(f"cannot write {path}: {e.strerror}") from e
     raise
 

@@ -4,9 +4,10 @@
 unique=True, distortion=0.75, unigrams=counts)` draws: candidates are drawn with replacement until
 `num_sampled` distinct ones are found, and the expected counts are
 `-expm1(num_tries * log1p(-p))` (`p * num_sampled` when no draw was rejected), as TF's
-range_sampler computes them. It draws from a `tf.random.Generator`, whose state is saved in the
-checkpoint, so a resumed run continues the same random stream (TF's op keeps its state in the
-kernel, out of reach of a checkpoint). tests/test_sampling.py compares both.
+range_sampler computes them. Draws are stateless, from a seed the trainer derives from (run seed,
+epoch, batch index), so the input pipeline can draw a batch's candidates ahead of the training
+step, and a resumed run draws exactly the candidates it would have drawn (TF's op keeps its state
+in the kernel, out of reach of a checkpoint). tests/test_sampling.py compares both.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ class UnigramSampler:
     cdf[-1] = 1.0
     self._cdf = tf.constant(cdf, tf.float32)  # [V]
 
-  def sample(self, generator: tf.random.Generator, shape) -> tf.Tensor:
-    """Ids drawn with replacement, int32 of the given shape."""
-    uniform = generator.uniform(shape, dtype=tf.float32)
+  def sample(self, seed, shape) -> tf.Tensor:
+    """Ids drawn with replacement, int32 of the given shape; `seed` is a [2] int stateless seed."""
+    uniform = tf.random.stateless_uniform(shape, seed, dtype=tf.float32)
     flat = tf.searchsorted(self._cdf, tf.reshape(uniform, [-1]), side="right")
     return tf.reshape(tf.minimum(tf.cast(flat, tf.int32), self.vocab_size - 1), shape)
 
@@ -42,15 +43,15 @@ class UnigramSampler:
     return tf.where(tf.equal(num_tries, float(num_sampled)), probability * num_sampled,
                     -tf.math.expm1(num_tries * tf.math.log1p(-probability)))
 
-  def sample_unique(self, generator: tf.random.Generator, num_sampled: int,
-                    true_classes: tf.Tensor, num_groups: int = 1) -> SampledValues:
+  def sample_unique(self, seed, num_sampled: int, true_classes: tf.Tensor,
+                    num_groups: int = 1) -> SampledValues:
     """`num_sampled` distinct candidates for each of `num_groups` groups of centers.
 
     Each group's candidates are drawn as TF's unique sampler draws them: with replacement until
     `num_sampled` distinct ids have come up, `num_tries` being the number of draws that took.
 
     Args:
-      generator: random stream.
+      seed: [2] int stateless seed.
       num_sampled: S (< vocabulary size).
       true_classes: [B, C] label ids (for their expected counts); B divisible by `num_groups`.
       num_groups: G, groups of B/G consecutive centers with a candidate set each.
@@ -59,24 +60,24 @@ class UnigramSampler:
       SampledValues(sampled [G, S] int64, true_expected_count [B, C],
       sampled_expected_count [G, S]).
     """
-    draws = self.sample(generator, [num_groups, self.draws_per_group(num_sampled)])
+    block = [num_groups, self.draws_per_group(num_sampled)]
+    draws = self.sample(seed, block)
     sampled_values, enough = self._first_distinct(draws, num_sampled, true_classes)
 
-    def redraw_longer():  # rare: some group saw fewer than S distinct ids; draw until it has
-      draws = self.sample(generator, [num_groups, self.draws_per_group(num_sampled)])
-
-      def not_enough(draws):
+    def draw_more():  # rare: some group saw fewer than S distinct ids; keep drawing until it has
+      def not_enough(round_index, draws):  # pylint: disable=unused-argument
         return tf.reduce_any(_distinct_so_far(draws)[1][:, -1] < num_sampled)
 
-      def more(draws):
-        return (tf.concat([draws, self.sample(
-            generator, [num_groups, self.draws_per_group(num_sampled)])], 1),)
+      def more(round_index, draws):
+        round_seed = tf.random.experimental.stateless_fold_in(seed, round_index)
+        return round_index + 1, tf.concat([draws, self.sample(round_seed, block)], 1)
 
-      (draws,) = tf.while_loop(not_enough, more, (draws,),
-                               shape_invariants=(tf.TensorShape([num_groups, None]),))
-      return self._first_distinct(draws, num_sampled, true_classes)[0]
+      _, longer = tf.while_loop(not_enough, more, (tf.constant(1), draws),
+                                shape_invariants=(tf.TensorShape([]),
+                                                  tf.TensorShape([num_groups, None])))
+      return self._first_distinct(longer, num_sampled, true_classes)[0]
 
-    return tf.cond(enough, lambda: sampled_values, redraw_longer)
+    return tf.cond(enough, lambda: sampled_values, draw_more)
 
   @staticmethod
   def draws_per_group(num_sampled: int) -> int:

@@ -82,18 +82,24 @@ def stopword_table(stopwords: Iterable[str]) -> tf.lookup.StaticHashTable:
       default_value=0)
 
 
-def clean_reviews(texts: tf.Tensor, stopwords: tf.lookup.StaticHashTable) -> tf.RaggedTensor:
+def clean_reviews(texts: tf.Tensor, stopwords: tf.lookup.StaticHashTable,
+                  return_invalid_utf8: bool = False
+                  ) -> tf.RaggedTensor | tuple[tf.RaggedTensor, tf.Tensor]:
   """Applies the cleaning rules to a batch of reviews.
 
   Args:
     texts: [batch] tf.string, raw review text (any bytes).
     stopwords: table from `stopword_table`.
+    return_invalid_utf8: also return which reviews held bytes that are not UTF-8.
 
   Returns:
-    [batch, (tokens)] tf.string RaggedTensor of cleaned tokens.
+    [batch, (tokens)] tf.string RaggedTensor of cleaned tokens; with `return_invalid_utf8`,
+    (tokens, [batch] bool: the review had invalid UTF-8 that rule 1 replaced).
   """
+  raw = texts
   texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace",
                                        replacement_char=0xFFFD)
+  invalid_utf8 = tf.not_equal(texts, raw)  # [batch]; valid UTF-8 transcodes to itself
   texts = tf.strings.regex_replace(texts, "<br />", " ")
   texts = tf.strings.regex_replace(texts, _PUNCTUATION_CLASS, "")
   texts = tf.strings.regex_replace(texts, _WHITESPACE_CLASS, " ")
@@ -103,8 +109,9 @@ def clean_reviews(texts: tf.Tensor, stopwords: tf.lookup.StaticHashTable) -> tf.
   not_stopword = tf.equal(stopwords.lookup(lowered), 0)
   longer_than_one = tf.strings.length(lowered, unit="UTF8_CHAR") > 1
   keep = alphabetic & not_stopword & longer_than_one
-  return tf.ragged.boolean_mask(tokens.with_flat_values(lowered),
-                                tokens.with_flat_values(keep))
+  cleaned = tf.ragged.boolean_mask(tokens.with_flat_values(lowered),
+                                   tokens.with_flat_values(keep))
+  return (cleaned, invalid_utf8) if return_invalid_utf8 else cleaned
 
 
 def tokenize_texts(texts: Sequence[str], stopwords: frozenset[str] | Iterable[str],

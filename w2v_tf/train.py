@@ -42,14 +42,18 @@ flags.DEFINE_float("heldout_reviews", _DATA.heldout_reviews,
                    "if < 1, else a count.")
 flags.DEFINE_string("cache_dir", _DATA.cache_dir, "Tokenized-corpus cache ('' = none).")
 flags.DEFINE_integer("seed", _DATA.seed, "Seed of every random draw (reproducible runs).")
+flags.DEFINE_bool("strict_utf8", _DATA.strict_utf8,
+                  "Refuse a CSV with bytes that are not UTF-8 (default: replace them with U+FFFD, "
+                  "which forms no token, and warn once with the count).")
 # Model.
 flags.DEFINE_enum("model", _MODEL.model, MODELS, "skipgram or cbow.")
 flags.DEFINE_enum("loss", _MODEL.loss, LOSSES,
                   "Training loss; the exact full softmax is always measured alongside.")
 flags.DEFINE_integer("embedding_dim", _MODEL.embedding_dim, "Vector size d.")
 flags.DEFINE_integer("num_sampled", None,
-                     "Shared candidates per batch for sampled_softmax / nce (default 64), "
-                     "negatives per pair for negative_sampling (default 5).")
+                     "Candidates shared by each group of --sample_group_centers centers for "
+                     "sampled_softmax / nce (default 64); negatives per pair for "
+                     "negative_sampling (default 5).")
 flags.DEFINE_integer("sample_group_centers", _MODEL.sample_group_centers,
                      "Centers sharing one set of sampled candidates (sampled_softmax, nce); "
                      "--batch_size must be a multiple of it.")
@@ -86,7 +90,8 @@ def configs_from_flags() -> tuple[DataConfig, ModelConfig, TrainConfig]:
       train_csv=FLAGS.train_csv, text_column=FLAGS.text_column, max_reviews=FLAGS.max_reviews,
       stopwords=FLAGS.stopwords, min_count=FLAGS.min_count, max_vocab=FLAGS.max_vocab,
       subsample=FLAGS.subsample, window=FLAGS.window, batch_size=FLAGS.batch_size,
-      heldout_reviews=FLAGS.heldout_reviews, cache_dir=FLAGS.cache_dir, seed=FLAGS.seed)
+      heldout_reviews=FLAGS.heldout_reviews, cache_dir=FLAGS.cache_dir, seed=FLAGS.seed,
+      strict_utf8=FLAGS.strict_utf8)
   model = ModelConfig(vocab_size=0, embedding_dim=FLAGS.embedding_dim, model=FLAGS.model,
                       loss=FLAGS.loss, num_sampled=num_sampled,
                       sample_group_centers=FLAGS.sample_group_centers)

@@ -14,6 +14,7 @@ The learning rate decays linearly with the corpus words processed, from `learnin
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -26,12 +27,13 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from w2v_tf import checkpoints
 from w2v_tf import corpus as corpus_lib
 from w2v_tf import export, losses, pipeline, text
 from w2v_tf import vocab as vocab_lib
 from w2v_tf.config import DataConfig, to_json
 from w2v_tf.errors import UsageError, UserError
-from w2v_tf.fileio import atomic_write_text
+from w2v_tf.fileio import atomic_write_text, disk_errors
 from w2v_tf.model import ModelConfig, Word2Vec
 from w2v_tf.optim import DEFAULT_LEARNING_RATES, make_optimizer
 from w2v_tf.sampling import UnigramSampler
@@ -133,7 +135,7 @@ def prepare_data(data: DataConfig, num_sampled: int | None = None, progress: boo
   """Corpus (cached) -> vocabulary -> training tokens and the held-out examples."""
   stopwords = text.load_stopwords(data.stopwords)
   corpus = corpus_lib.load_corpus(data.train_csv, data.text_column, data.max_reviews, stopwords,
-                                  data.cache_dir or None, progress)
+                                  data.cache_dir or None, progress, data.strict_utf8)
   vocab = vocab_lib.build_vocab(corpus.types, corpus.type_counts, data.min_count, data.max_vocab)
   if len(vocab) < 2:
     raise UserError(f"vocabulary has {len(vocab)} word(s) after --min_count={data.min_count}: "
@@ -246,27 +248,30 @@ class Trainer:
     self.optimizer = make_optimizer(train.optimizer, self.variables)
     self.sampler = UnigramSampler(self.prepared.vocab.counts)
     self.num_sample_groups = data.batch_size // model.sample_group_centers
-    self.generator = tf.random.Generator.from_seed(data.seed)
     self.step = tf.Variable(0, dtype=tf.int64, name="step")
     self.epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
     self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, name="batch_in_epoch")
     self.words_done = tf.Variable(0.0, dtype=tf.float64, name="words_done")
     self.checkpoint = tf.train.Checkpoint(
-        model=self.model, optimizer=self.optimizer, generator=self.generator, step=self.step,
+        model=self.model, optimizer=self.optimizer, step=self.step,
         epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, words_done=self.words_done)
     self.manager = tf.train.CheckpointManager(self.checkpoint, train.model_dir,
                                               max_to_keep=train.keep_checkpoints)
     self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
     self.loss_count = tf.Variable(0.0, dtype=tf.float64, trainable=False)
     # With SGD the loss, its gradient and the row updates compile into one XLA program; the
-    # other optimizers' updates (tf.unique) run outside it. The sampler always runs outside.
+    # other optimizers' updates (tf.unique) run outside it. Negatives are drawn in the input
+    # pipeline (`epoch_batches`), in parallel with the step.
     self._fused_update = train.jit_compile and self.optimizer.xla_compatible
     self._compute = tf.function(self._loss_and_gradients, jit_compile=train.jit_compile,
                                 reduce_retracing=True)
     self._update = tf.function(self._loss_gradients_and_update, jit_compile=self._fused_update,
                                reduce_retracing=True)
     self._train_step = tf.function(self._step, reduce_retracing=True)
-    self._full_softmax = tf.function(self._mean_full_softmax, reduce_retracing=True)
+    self._full_softmax = tf.function(self._mean_full_softmax, input_signature=[{
+        "center": tf.TensorSpec([None], tf.int32),
+        "contexts": tf.TensorSpec([None, None], tf.int32),
+        "mask": tf.TensorSpec([None, None], tf.bool)}])
 
   # --- model dir -----------------------------------------------------------------------------
 
@@ -276,7 +281,12 @@ class Trainer:
   def _check_model_dir(self) -> None:
     model_dir = self.train_config.model_dir
     config_path = os.path.join(model_dir, "config.json")
-    has_checkpoint = tf.train.latest_checkpoint(model_dir) is not None
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+      raise UserError(f"--model_dir={model_dir} is a file, not a directory: choose another "
+                      "--model_dir")
+    if os.path.isdir(model_dir) and not self.train_config.overwrite:
+      checkpoints.repair_state(model_dir, self.log)  # an unreadable state file would lose the run
+    has_checkpoint = checkpoints.has_checkpoint(model_dir)
     if os.path.exists(config_path) and (has_checkpoint or self.train_config.overwrite):
       if self.train_config.overwrite:
         _clear_model_dir(model_dir)
@@ -297,51 +307,77 @@ class Trainer:
           raise UserError(f"{model_dir} holds a run with another configuration "
                           f"({'; '.join(differences)}): pass --overwrite to replace it or "
                           "choose another --model_dir")
-    os.makedirs(model_dir, exist_ok=True)
-    atomic_write_text(config_path, self._config_json())
+    with disk_errors(model_dir):
+      os.makedirs(model_dir, exist_ok=True)
+    with disk_errors(config_path):
+      atomic_write_text(config_path, self._config_json())
     self.prepared.vocab.save_tsv(os.path.join(model_dir, "vocab.tsv"))
 
   def restore(self) -> bool:
-    """Restores the newest readable checkpoint (falling back to older ones). True if restored."""
+    """Restores the newest readable checkpoint (falling back to older ones). True if restored.
+
+    Sets `restored_checkpoint` (None when starting afresh); a damaged newer checkpoint is
+    skipped with a warning line naming it.
+    """
     candidates = list(reversed(self.manager.checkpoints))
-    for index, path in enumerate(candidates):
-      try:
-        self.checkpoint.restore(path).assert_existing_objects_matched()
-      except (tf.errors.OpError, ValueError, AssertionError) as e:
-        reason = str(e).splitlines()[0][:160]
-        self.log(f"warning: checkpoint {path} is unreadable ({reason})"
-                 + ("; trying the previous one" if index + 1 < len(candidates) else ""))
-        continue
-      if index > 0:
-        self.log(f"warning: resumed from the older checkpoint {path}")
-      return True
-    if candidates:
-      raise UserError(f"no readable checkpoint in {self.train_config.model_dir}: pass "
-                      "--overwrite to start afresh")
-    return False
+    self.restored_checkpoint = checkpoints.restore_newest_readable(
+        checkpoints.make_restore(self.checkpoint), candidates, self.log)
+    self._last_good_checkpoint = self.restored_checkpoint
+    if self.restored_checkpoint is None and candidates:
+      raise UserError(f"no readable checkpoint in {self.train_config.model_dir} "
+                      f"({len(candidates)} tried, all damaged): pass --overwrite to start afresh")
+    return self.restored_checkpoint is not None
+
+  def _last_good(self) -> str:
+    path = getattr(self, "_last_good_checkpoint", None)
+    return f"the last good checkpoint, {path}, is intact" if path else "no checkpoint was written yet"
 
   def save(self) -> str:
     """Writes a checkpoint (numbered by step); a full disk becomes a clear error."""
     try:
-      return self.manager.save(checkpoint_number=int(self.step.numpy()))
+      path = self.manager.save(checkpoint_number=int(self.step.numpy()))
     except (OSError, tf.errors.OpError) as e:
-      message = str(e).splitlines()[0][:200]
+      message = (str(e).splitlines() or [type(e).__name__])[0].split("}} ")[-1][:200]
+      if "No space left" in message or getattr(e, "errno", None) == errno.ENOSPC:
+        message = f"disk full: {message}"
       raise UserError(f"could not write a checkpoint in {self.train_config.model_dir} "
-                      f"({message}); the previous checkpoint "
-                      f"{self.manager.latest_checkpoint} is intact: free disk space and run "
-                      "again to resume") from e
+                      f"({message}); {self._last_good()}: free disk space and run "
+                      "the same command again to resume") from e
+    self._last_good_checkpoint = path
+    return path
 
   # --- the step ----------------------------------------------------------------------------
 
-  def _negative_info(self, labels):
+  def _negative_info(self, batch, seed):
+    """The batch's negatives, drawn statelessly from `seed` [2] (run seed, epoch/batch index)."""
     loss = self.model_config.loss
+    labels = batch["center"][:, None] if self.model_config.model == "cbow" else batch["contexts"]
     if loss in ("sampled_softmax", "nce"):
-      return self.sampler.sample_unique(self.generator, self.model_config.num_sampled, labels,
+      return self.sampler.sample_unique(seed, self.model_config.num_sampled, labels,
                                         self.num_sample_groups)
     if loss == "negative_sampling":
       shape = tf.concat([tf.shape(labels), [self.model_config.num_sampled]], 0)
-      return self.sampler.sample(self.generator, shape)
+      return self.sampler.sample(seed, shape)
     return ()
+
+  def epoch_batches(self, epoch: int, skip: int = 0) -> tf.data.Dataset:
+    """The epoch's batches with their negatives ("negatives"), from batch `skip` on.
+
+    Negatives depend only on (seed, epoch, batch index), not on the model, so they are drawn
+    inside tf.data ahead of the step, and a resumed run draws exactly the same ones: the
+    checkpoint's (epoch, batch_in_epoch) is the whole random state of training.
+    """
+    prepared, data = self.prepared, self.data_config
+    dataset = pipeline.epoch_dataset(prepared.tokens, prepared.keep_probability, data.window,
+                                     data.batch_size, data.seed, epoch).enumerate()
+    if skip:
+      dataset = dataset.skip(skip)
+    def add_negatives(index, batch):
+      seed = tf.stack([tf.constant(data.seed, tf.int64),
+                       tf.constant(epoch, tf.int64) * (1 << 32) + index])
+      return {**batch, "negatives": self._negative_info(batch, seed)}
+    return dataset.map(add_negatives, num_parallel_calls=tf.data.AUTOTUNE,
+                       deterministic=True).prefetch(2)
 
   def _per_example_loss(self, inputs, labels, mask, negative_info):
     model = self.model
@@ -375,10 +411,8 @@ class Trainer:
     return total, count
 
   def _step(self, batch, learning_rate):
-    batch = {key: batch[key] for key in ("center", "contexts", "mask")}
-    labels = batch["center"][:, None] if self.model_config.model == "cbow" else batch["contexts"]
-    negative_info = self._negative_info(labels)
-    total, count = self._update(batch, negative_info, learning_rate)
+    examples = {key: batch[key] for key in ("center", "contexts", "mask")}
+    total, count = self._update(examples, batch["negatives"], learning_rate)
     self.loss_sum.assign_add(tf.cast(total, tf.float64))
     self.loss_count.assign_add(tf.cast(count, tf.float64))
 
@@ -400,7 +434,7 @@ class Trainer:
     train = self.train_config
     prepared = self.prepared
     if self.restore():
-      self.log(f"resumed from {self.manager.latest_checkpoint}: step {int(self.step.numpy())}, "
+      self.log(f"resumed from {self.restored_checkpoint}: step {int(self.step.numpy())}, "
                f"epoch {int(self.epoch.numpy()) + 1}, learning rate "
                f"{self.current_learning_rate():.6g}")
     self.log(f"vocabulary {len(prepared.vocab):,} words, {prepared.tokens.num_tokens:,} training "
@@ -430,12 +464,7 @@ class Trainer:
     """One epoch from the saved position. False if a signal stopped it."""
     train, prepared = self.train_config, self.prepared
     epoch = int(self.epoch.numpy())
-    dataset = pipeline.epoch_dataset(prepared.tokens, prepared.keep_probability,
-                                     self.data_config.window, self.data_config.batch_size,
-                                     self.data_config.seed, epoch)
-    skip = int(self.batch_in_epoch.numpy())
-    if skip:
-      dataset = dataset.skip(skip)
+    dataset = self.epoch_batches(epoch, skip=int(self.batch_in_epoch.numpy()))
     epoch_words = prepared.tokens.num_tokens
     words_before = float(self.words_done.numpy()) - epoch * epoch_words
     bar = _ProgressBar(train.progress, epoch_words, epoch, train.epochs)
@@ -484,8 +513,8 @@ class Trainer:
         self.loss_sum.numpy()):
       raise UserError(
           f"non-finite loss at step {step} (learning rate {learning_rate:.6g}): training "
-          f"stopped; the last good checkpoint is {self.manager.latest_checkpoint}: lower "
-          "--learning_rate and run again (with --overwrite to start afresh)")
+          f"stopped and nothing was saved; {self._last_good()}: lower --learning_rate and run "
+          "again (with --overwrite to start afresh)")
 
   def _evaluate_losses(self, batch, step, learning_rate, words_per_sec, summary):
     count = float(self.loss_count.numpy())

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from w2v_tf.errors import UserError
-from w2v_tf.fileio import atomic_open
+from w2v_tf.fileio import atomic_open, disk_errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Vocab:
 
   def save_tsv(self, path: str | os.PathLike) -> None:
     """Writes `word<TAB>count` lines, header-less, in id order (atomically)."""
-    with atomic_open(path, "w") as f:
+    with disk_errors(path), atomic_open(path, "w") as f:
       for word, count in zip(self.words, self.counts):
         f.write(f"{word}\t{int(count)}\n")
 

@@ -1,0 +1,54 @@
+"""A generated corpus with planted relations (gensim's model_sanity idea) for learning tests.
+
+Two relations, each over `pairs` entity pairs: country -> capital ("semantic") and
+noun -> plural ("syntactic", a `gram` section). Each entity i has its own topic words; the first
+member of a pair appears with topic_i and one set of marker words, the second with topic_i and
+another set. So vec(second_i) - vec(first_i) is the same offset for every i, and analogies
+first_a : second_a :: first_b : ? are answerable only if training learned that structure.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import random
+
+
+def _letters(i: int) -> str:
+  """0 -> "ba", 1 -> "bb", ...: an alphabetic suffix (the cleaning drops tokens with digits)."""
+  return "b" + chr(ord("a") + i // 26) + chr(ord("a") + i % 26) if i >= 26 else "b" + chr(
+      ord("a") + i)
+
+
+def write_planted_corpus(csv_path: str, questions_path: str, pairs: int = 12,
+                         reviews: int = 12000, seed: int = 0) -> None:
+  """Writes a `review,sentiment` CSV and a questions-words-style file with its analogies."""
+  rng = random.Random(seed)
+  relations = {
+      "capital-planted": ("country", "capital", ["nation", "state", "border"],
+                          ["city", "downtown", "mayor"]),
+      "gram-plural-planted": ("thing", "things", ["single", "one", "alone"],
+                              ["many", "several", "plenty"]),
+  }
+  rows = []
+  for first, second, first_markers, second_markers in relations.values():
+    for _ in range(reviews // (2 * len(relations))):
+      i = rng.randrange(pairs)
+      topic = [f"topic{first}{_letters(i)}x{_letters(k)}" for k in range(3)]
+      for word, markers in ((f"{first}{_letters(i)}", first_markers),
+                             (f"{second}{_letters(i)}", second_markers)):
+        tokens = [word] + rng.sample(markers, 2) + rng.sample(topic, 2)
+        rng.shuffle(tokens)
+        rows.append(" ".join(tokens))
+  rng.shuffle(rows)
+  with open(csv_path, "w", newline="", encoding="utf-8") as f:
+    writer = csv.writer(f)
+    writer.writerow(["review", "sentiment"])
+    for row in rows:
+      writer.writerow([row, "positive"])
+  with open(questions_path, "w", encoding="utf-8") as f:
+    for section, (first, second, _, _) in relations.items():
+      f.write(f": {section}\n")
+      for a, b in itertools.permutations(range(pairs), 2):
+        f.write(f"{first}{_letters(a)} {second}{_letters(a)} {first}{_letters(b)} "
+                f"{second}{_letters(b)}\n")

@@ -1,0 +1,155 @@
+"""The trainer: learning planted relations, resume, TensorBoard tags, exports, model_dir checks."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from eval.analogy import evaluate_analogies
+from eval.vectors import load_model_dir
+from tests.planted import write_planted_corpus
+from w2v_tf.config import DataConfig
+from w2v_tf.errors import UserError
+from w2v_tf.model import ModelConfig
+from w2v_tf.trainer import Trainer, TrainConfig
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("planted")
+  csv_path, questions = str(folder / "planted.csv"), str(folder / "planted-questions.txt")
+  write_planted_corpus(csv_path, questions, reviews=6000)
+  return csv_path, questions
+
+
+def _configs(csv_path, model_dir, epochs=1, loss="sampled_softmax", model="skipgram", **train):
+  """Small, fast settings (XLA only where a test asks for it: compiling costs seconds)."""
+  train.setdefault("jit_compile", False)
+  data = DataConfig(train_csv=csv_path, stopwords="none", batch_size=256, cache_dir="",
+                    heldout_reviews=0.02)
+  model_config = ModelConfig(0, embedding_dim=32, loss=loss, model=model,
+                             num_sampled=5 if loss == "negative_sampling" else 16)
+  train_config = TrainConfig(model_dir=str(model_dir), epochs=epochs, progress=False,
+                             **{"eval_every_steps": 20, "checkpoint_every_steps": 50, **train})
+  return data, model_config, train_config
+
+
+def _train(*configs, log=None):
+  messages = []
+  summary = Trainer(*configs, log=log or messages.append).run()
+  return summary, messages
+
+
+def test_learns_planted_relations(planted, tmp_path):
+  """Skip-gram with the default loss answers the planted analogies (random vectors: ~1%)."""
+  csv_path, questions = planted
+  summary, _ = _train(*_configs(csv_path, tmp_path / "m", epochs=3, analogies=questions,
+                                jit_compile=True))
+  words, vectors = load_model_dir(str(tmp_path / "m"))
+  result = evaluate_analogies(vectors, words, questions)
+  assert result["total"]["seen"] == result["total"]["questions"] == 264
+  assert result["total"]["accuracy"] >= 0.9, result["total"]
+  assert summary["analogy"][-1]["total"]["accuracy"] == result["total"]["accuracy"]
+  # The sampled loss and the exact loss both fall.
+  curve = summary["curve"]
+  assert curve[-1]["train"] < curve[0]["train"]
+  assert curve[-1]["full_softmax_heldout"] < curve[0]["full_softmax_heldout"]
+  rng = np.random.default_rng(0)
+  random_result = evaluate_analogies(rng.normal(size=vectors.shape), words, questions)
+  assert random_result["total"]["accuracy"] < 0.2
+
+
+@pytest.mark.parametrize("loss,model", [("negative_sampling", "skipgram"), ("nce", "skipgram"),
+                                        ("full_softmax", "skipgram"),
+                                        ("sampled_softmax", "cbow")])
+def test_other_losses_and_cbow_learn(planted, tmp_path, loss, model):
+  csv_path, questions = planted
+  _train(*_configs(csv_path, tmp_path / "m", epochs=2, loss=loss, model=model))
+  words, vectors = load_model_dir(str(tmp_path / "m"))
+  assert evaluate_analogies(vectors, words, questions)["total"]["accuracy"] >= 0.5
+
+
+def test_resume_continues_the_step_count(planted, tmp_path):
+  csv_path, _ = planted
+  first, _ = _train(*_configs(csv_path, tmp_path / "m", epochs=1))
+  steps_per_epoch = first["step"]
+  assert steps_per_epoch > 0 and os.path.exists(tmp_path / "m" / f"ckpt-{steps_per_epoch}.index")
+  second, messages = _train(*_configs(csv_path, tmp_path / "m", epochs=2))
+  assert any(f"resumed from" in m and f"step {steps_per_epoch}" in m for m in messages), messages
+  assert second["step"] == 2 * steps_per_epoch
+
+
+def test_resume_mid_epoch_replays_the_same_batches(planted, tmp_path):
+  csv_path, _ = planted
+  data, model, train = _configs(csv_path, tmp_path / "m", epochs=1, checkpoint_every_steps=7)
+  trainer = Trainer(data, model, train, log=lambda m: None)
+  trainer.run()
+  full_vectors = trainer.model.input_embeddings.numpy()
+  # Restore the step-7 checkpoint into a fresh trainer and finish the epoch from there.
+  os.makedirs(tmp_path / "m2")
+  for name in os.listdir(tmp_path / "m"):
+    if name.startswith("ckpt-7.") or name in ("config.json", "vocab.tsv"):
+      with open(tmp_path / "m" / name, "rb") as src, open(tmp_path / "m2" / name, "wb") as dst:
+        dst.write(src.read())
+  with open(tmp_path / "m2" / "checkpoint", "w", encoding="utf-8") as f:
+    f.write('model_checkpoint_path: "ckpt-7"\nall_model_checkpoint_paths: "ckpt-7"\n')
+  data, model, train = _configs(csv_path, tmp_path / "m2", epochs=1, checkpoint_every_steps=7)
+  resumed = Trainer(data, model, train, log=lambda m: None)
+  summary = resumed.run()
+  assert summary["step"] == trainer.step.numpy()
+  np.testing.assert_allclose(resumed.model.input_embeddings.numpy(), full_vectors, atol=1e-5)
+
+
+def test_event_files_have_the_tags(planted, tmp_path):
+  from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=import-outside-toplevel
+  csv_path, questions = planted
+  _train(*_configs(csv_path, tmp_path / "m", epochs=1, analogies=questions))
+  accumulator = event_accumulator.EventAccumulator(str(tmp_path / "m"),
+                                                   size_guidance={"tensors": 0})
+  accumulator.Reload()
+  tags = set(accumulator.Tags()["tensors"])
+  expected = {"loss/train", "loss/full_softmax_batch", "loss/full_softmax_heldout",
+              "learning_rate", "words_per_sec", "analogy/total", "analogy/semantic",
+              "analogy/syntactic", "nearest_neighbors"}
+  assert expected <= tags, expected - tags
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  learning_rates = [float(tf.make_ndarray(e.tensor_proto))
+                    for e in accumulator.Tensors("learning_rate")]
+  assert len(learning_rates) >= 2
+  assert learning_rates == sorted(learning_rates, reverse=True)  # linear decay
+  projector = tmp_path / "m" / "projector"
+  assert (projector / "projector_config.pbtxt").exists()
+  assert (projector / "metadata.tsv").exists()
+
+
+def test_export_round_trips_through_gensim(planted, tmp_path):
+  from gensim.models import KeyedVectors  # pylint: disable=import-outside-toplevel
+  csv_path, _ = planted
+  data, model, train = _configs(csv_path, tmp_path / "m", epochs=1)
+  trainer = Trainer(data, model, train, log=lambda m: None)
+  trainer.run()
+  ours = trainer.model.input_embeddings.numpy()
+  for name, binary in (("vectors.bin", True), ("vectors.txt", False)):
+    loaded = KeyedVectors.load_word2vec_format(str(tmp_path / "m" / name), binary=binary)
+    assert loaded.index_to_key == list(trainer.prepared.vocab.words)
+    np.testing.assert_allclose(loaded.vectors, ours, atol=1e-6 if binary else 1e-5)
+  config = json.loads((tmp_path / "m" / "config.json").read_text())
+  assert config["model"]["vocab_size"] == len(trainer.prepared.vocab)
+  assert (tmp_path / "m" / "vocab.tsv").read_text().splitlines()[0].split("\t")[0] == (
+      trainer.prepared.vocab.words[0])
+
+
+def test_model_dir_with_another_config_is_refused(planted, tmp_path):
+  csv_path, _ = planted
+  _train(*_configs(csv_path, tmp_path / "m", epochs=1))
+  data, model, train = _configs(csv_path, tmp_path / "m", epochs=1)
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  with pytest.raises(UserError, match="embedding_dim.*--overwrite"):
+    Trainer(data, dataclasses.replace(model, embedding_dim=16), train)
+  # --overwrite starts afresh.
+  summary, messages = _train(data, dataclasses.replace(model, embedding_dim=16),
+                             dataclasses.replace(train, overwrite=True))
+  assert not any("resumed" in m for m in messages)
+  assert load_model_dir(str(tmp_path / "m"))[1].shape[1] == 16
+  assert summary["step"] > 0

@@ -1,0 +1,157 @@
+"""Finding and restoring checkpoints in a model dir, robust to crashes and damaged files.
+
+`tf.train.CheckpointManager` writes each checkpoint's files first and the `checkpoint` state file
+(which lists them) last, atomically, so a run killed at any moment leaves a state file that
+names only complete checkpoints. What can still go wrong is damage afterwards (a truncated copy,
+a bad disk, an edited file): `restore_newest_readable` tries the listed checkpoints newest first
+and falls back to older ones, saying so, and `repair_state` rebuilds a state file that is
+unreadable from the `ckpt-N` files on disk (TF would silently ignore it and start afresh,
+overwriting the run).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Callable
+
+import tensorflow as tf
+
+from w2v_tf.fileio import atomic_write_text, disk_errors
+
+STATE_FILE = "checkpoint"
+_CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
+
+
+def checkpoints_on_disk(model_dir: str) -> list[str]:
+  """Prefixes `model_dir/ckpt-N` that have an index and a data file, oldest (smallest N) first."""
+  try:
+    names = os.listdir(model_dir)
+  except OSError:
+    return []
+  found = []
+  for name in names:
+    match = _CHECKPOINT_INDEX.match(name)
+    if match and any(n.startswith(f"ckpt-{match.group(1)}.data-") for n in names):
+      found.append((int(match.group(1)), os.path.join(model_dir, name[:-len(".index")])))
+  return [path for _, path in sorted(found)]
+
+
+def read_state(model_dir: str) -> list[str] | None:
+  """The checkpoints the state file lists, oldest first (absolute or model_dir-relative paths).
+
+  Returns:
+    None when there is no state file; raises ValueError when it exists but cannot be parsed or
+    names no checkpoint.
+  """
+  path = os.path.join(model_dir, STATE_FILE)
+  if not os.path.exists(path):
+    return None
+  from google.protobuf import text_format  # pylint: disable=import-outside-toplevel
+  from tensorflow.python.training import checkpoint_state_pb2  # pylint: disable=import-outside-toplevel
+  state = checkpoint_state_pb2.CheckpointState()
+  try:
+    with open(path, encoding="utf-8") as f:
+      text_format.Parse(f.read(), state)
+  except (OSError, UnicodeDecodeError, text_format.ParseError) as e:
+    raise ValueError(f"{path} is unreadable ({str(e).splitlines()[0][:120]})") from e
+  if not state.model_checkpoint_path:
+    raise ValueError(f"{path} names no checkpoint")
+  paths = [p if os.path.isabs(p) else os.path.join(model_dir, p)
+           for p in state.all_model_checkpoint_paths]
+  latest = state.model_checkpoint_path
+  latest = latest if os.path.isabs(latest) else os.path.join(model_dir, latest)
+  if latest not in paths:
+    paths.append(latest)
+  return paths
+
+
+def candidates(model_dir: str) -> tuple[list[str], str | None]:
+  """Checkpoints to try, newest first, and a warning when the state file had to be bypassed.
+
+  The state file's list when it is readable; else every complete-looking `ckpt-N` on disk.
+  """
+  try:
+    listed = read_state(model_dir)
+  except ValueError as e:
+    on_disk = checkpoints_on_disk(model_dir)
+    return list(reversed(on_disk)), (f"{e}; using the {len(on_disk)} ckpt-N file(s) on disk "
+                                     "instead")
+  return list(reversed(listed or [])), None
+
+
+def repair_state(model_dir: str, log: Callable[[str], None]) -> None:
+  """Rewrites an unreadable state file from the `ckpt-N` files on disk (removes it if none).
+
+  A state file that is missing is left missing (a run killed before its first checkpoint).
+  """
+  try:
+    read_state(model_dir)
+    return
+  except ValueError as e:
+    problem = str(e)
+  state_path = os.path.join(model_dir, STATE_FILE)
+  on_disk = [os.path.basename(p) for p in checkpoints_on_disk(model_dir)]
+  with disk_errors(state_path):
+    if not on_disk:
+      os.remove(state_path)
+      log(f"warning: {problem} and no ckpt-N files are on disk; removed it, starting afresh")
+      return
+    # CheckpointManager only manages listed checkpoints newer than last_preserved_timestamp.
+    times = [os.path.getmtime(os.path.join(model_dir, name + ".index")) for name in on_disk]
+    atomic_write_text(state_path, "".join(
+        [f'model_checkpoint_path: "{on_disk[-1]}"\n']
+        + [f'all_model_checkpoint_paths: "{name}"\n' for name in on_disk]
+        + [f"all_model_checkpoint_timestamps: {t!r}\n" for t in times]
+        + [f"last_preserved_timestamp: {min(times) - 1.0!r}\n"]))
+  log(f"warning: {problem}; rebuilt it from the checkpoint files on disk ({', '.join(on_disk)})")
+
+
+def restore_newest_readable(restore: Callable[[str], object], paths_newest_first: list[str],
+                            log: Callable[[str], None]) -> str | None:
+  """Restores the first checkpoint of `paths_newest_first` that reads completely.
+
+  Args:
+    restore: restores one checkpoint prefix, raising if it is unreadable or does not match
+      (e.g. `lambda p: ckpt.restore(p).assert_existing_objects_matched()`).
+    paths_newest_first: candidate prefixes.
+    log: prints one line (warnings about skipped checkpoints).
+
+  Returns:
+    The prefix restored, or None when there was no candidate or none was readable.
+  """
+  for index, path in enumerate(paths_newest_first):
+    try:
+      restore(path)
+    except Exception as e:  # pylint: disable=broad-except  # TF raises many kinds for bad files
+      reason = (str(e).splitlines() or [type(e).__name__])[0]
+      reason = reason.split("}} ")[-1][:160]
+      more = index + 1 < len(paths_newest_first)
+      log(f"warning: checkpoint {path} is unreadable ({type(e).__name__}: {reason})"
+          + ("; trying the previous one" if more else ""))
+      continue
+    if index > 0:
+      log(f"warning: fell back to the older checkpoint {path} (newer ones are damaged)")
+    return path
+  return None
+
+
+def has_checkpoint(model_dir: str) -> bool:
+  """Whether the state file (or, when it is unreadable, the disk) holds any checkpoint."""
+  return bool(candidates(model_dir)[0])
+
+
+def make_restore(checkpoint: tf.train.Checkpoint, partial: bool = False) -> Callable[[str], None]:
+  """A `restore` callable for `restore_newest_readable` that reads every value of `checkpoint`.
+
+  Args:
+    checkpoint: the objects to restore.
+    partial: the checkpoint may hold more objects than `checkpoint` (e.g. the optimizer when
+      only the model is wanted).
+  """
+  def restore(path: str) -> None:
+    status = checkpoint.restore(path)
+    if partial:
+      status.expect_partial()
+    status.assert_existing_objects_matched()
+  return restore
