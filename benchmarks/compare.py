@@ -405,7 +405,10 @@ def plot(rows: list[dict], path: str, title: str) -> None:
                 width, label=part)
   axes[1].set_title("analogy accuracy (3CosAdd)")
   axes[1].set_ylabel("% of covered questions")
-  axes[1].legend(fontsize="small")
+  top = max([100 * np.nan_to_num(row[f"analogy_{part}"]) for row in rows
+             for part in ("total", "semantic", "syntactic")] + [1e-3])
+  axes[1].set_ylim(0, 1.3 * top)  # room for the legend above the bars
+  axes[1].legend(fontsize="small", ncol=3, loc="upper center")
   axes[2].bar(x, [np.nan_to_num(row["wordsim_spearman"]) for row in rows],
               color=["tab:gray"] + ["tab:green"] * (len(rows) - 1))
   axes[2].set_title("WordSim353 Spearman ρ")
@@ -425,12 +428,11 @@ def _system_name(loss: str) -> str:
 
 def compare(work_dir: str) -> dict:
   """Cleans the corpus, runs every system, evaluates; returns the JSON payload."""
-  from eval.analogy import read_analogies  # pylint: disable=import-outside-toplevel
-  from eval.similarity import read_word_pairs  # pylint: disable=import-outside-toplevel
-  from w2v_tf import corpus as corpus_lib  # pylint: disable=import-outside-toplevel
-  from w2v_tf import pipeline, text  # pylint: disable=import-outside-toplevel
-  from eval.analogy import QUESTIONS_URL  # pylint: disable=import-outside-toplevel
-  from eval.similarity import WORDSIM_URL  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from eval.analogy import QUESTIONS_URL, read_analogies
+  from eval.similarity import WORDSIM_URL, read_word_pairs
+  from w2v_tf import corpus as corpus_lib
+  from w2v_tf import pipeline, text
 
   analogies = read_analogies(vectors_lib.find_data_file(
       "questions-words.txt", FLAGS.analogies, "--analogies", QUESTIONS_URL))

@@ -85,3 +85,34 @@ def test_real_imdb_subset(imdb_csv, nltk_stopwords, tmp_path):
   assert corpus.types[0] in ("movie", "film")
   assert 150_000 < corpus.num_tokens < 400_000
   assert "the" not in corpus.types[:1000] and "br" not in corpus.types[:1000]
+
+
+def test_invalid_utf8_is_counted_and_strict_mode_refuses_even_from_the_cache(tmp_path, capsys):
+  path = tmp_path / "latin1.csv"
+  path.write_bytes(b'review\nplain words\n"caf\xe9 au lait"\nmore words\n"na\xefve ""quote"""\n')
+  cache = str(tmp_path / "cache")
+  corpus = corpus_lib.load_corpus(str(path), cache_dir=cache, progress=False)
+  assert (corpus.invalid_utf8_reviews, corpus.first_invalid_utf8_review) == (2, 1)
+  assert "caf" not in corpus.types and "au" in corpus.types  # the bad word forms no token
+  warnings = capsys.readouterr().err.strip().splitlines()
+  assert warnings == [(f"warning: {path}: 2 review(s) hold bytes that are not UTF-8 (first at "
+                       "row 2, line 3); they were replaced by U+FFFD and form no token "
+                       "(--strict_utf8 refuses such files)")]
+  assert len(os.listdir(cache)) == 1
+  with pytest.raises(UserError, match=r"2 review\(s\) hold bytes that are not UTF-8, the first "
+                                      r"at row 2, line 3: convert the file"):
+    corpus_lib.load_corpus(str(path), cache_dir=cache, progress=False, strict_utf8=True)
+  with pytest.raises(UserError, match="the first at row 2"):
+    corpus_lib.load_corpus(str(path), cache_dir=None, progress=False, strict_utf8=True)
+
+
+def test_malformed_record_reports_its_first_line(tmp_path):
+  """Records may span lines: the error names the physical line where the bad one starts."""
+  path = _write(tmp_path, "q.csv", 'review,label\n"two\nlines",a\n\nok,b\n"bad "quote",c\nx,d\n')
+  with pytest.raises(UserError, match=r"q\.csv: malformed CSV record starting on line 6 "
+                                      r"\(Quote inside a string has to be escaped"):
+    corpus_lib.load_corpus(path, cache_dir=None, progress=False)
+  assert corpus_lib.record_line(path, 0) == 2 and corpus_lib.record_line(path, 2) == 5
+  # A blank line is an empty review, not an error.
+  blank = _write(tmp_path, "b.csv", "review\nsome words\n\nmore words\n\n")
+  assert corpus_lib.load_corpus(blank, cache_dir=None, progress=False).num_reviews == 4

@@ -82,7 +82,8 @@ def test_resume_continues_the_step_count(planted, tmp_path):
 
 def test_resume_mid_epoch_replays_the_same_batches(planted, tmp_path):
   csv_path, _ = planted
-  data, model, train = _configs(csv_path, tmp_path / "m", epochs=1, checkpoint_every_steps=7)
+  data, model, train = _configs(csv_path, tmp_path / "m", epochs=1, checkpoint_every_steps=7,
+                                keep_checkpoints=1000)  # keep ckpt-7
   trainer = Trainer(data, model, train, log=lambda m: None)
   trainer.run()
   full_vectors = trainer.model.input_embeddings.numpy()
@@ -95,8 +96,11 @@ def test_resume_mid_epoch_replays_the_same_batches(planted, tmp_path):
   with open(tmp_path / "m2" / "checkpoint", "w", encoding="utf-8") as f:
     f.write('model_checkpoint_path: "ckpt-7"\nall_model_checkpoint_paths: "ckpt-7"\n')
   data, model, train = _configs(csv_path, tmp_path / "m2", epochs=1, checkpoint_every_steps=7)
-  resumed = Trainer(data, model, train, log=lambda m: None)
+  messages = []
+  resumed = Trainer(data, model, train, log=messages.append)
   summary = resumed.run()
+  assert any(m.startswith(f"resumed from {tmp_path / 'm2' / 'ckpt-7'}: step 7,")
+             for m in messages), messages
   assert summary["step"] == trainer.step.numpy()
   np.testing.assert_allclose(resumed.model.input_embeddings.numpy(), full_vectors, atol=1e-5)
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable
+import shutil
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -48,7 +49,8 @@ def read_state(model_dir: str) -> list[str] | None:
   if not os.path.exists(path):
     return None
   from google.protobuf import text_format  # pylint: disable=import-outside-toplevel
-  from tensorflow.python.training import checkpoint_state_pb2  # pylint: disable=import-outside-toplevel
+  from tensorflow.python.training import (  # pylint: disable=import-outside-toplevel
+      checkpoint_state_pb2)
   state = checkpoint_state_pb2.CheckpointState()
   try:
     with open(path, encoding="utf-8") as f:
@@ -107,32 +109,57 @@ def repair_state(model_dir: str, log: Callable[[str], None]) -> None:
   log(f"warning: {problem}; rebuilt it from the checkpoint files on disk ({', '.join(on_disk)})")
 
 
+def remove_partial_writes(model_dir: str, log: Callable[[str], None]) -> None:
+  """Deletes `ckpt-N_temp/` folders: TF's staging area of a save that was killed part-way.
+
+  Call it only when no other process trains in `model_dir`.
+  """
+  try:
+    names = sorted(n for n in os.listdir(model_dir)
+                   if re.fullmatch(r"ckpt-\d+_temp", n)
+                   and os.path.isdir(os.path.join(model_dir, n)))
+  except OSError:
+    return
+  for name in names:
+    shutil.rmtree(os.path.join(model_dir, name), ignore_errors=True)
+  if names:
+    log(f"removed {', '.join(names)}: partial checkpoint write(s) of an interrupted run")
+
+
 def restore_newest_readable(restore: Callable[[str], object], paths_newest_first: list[str],
-                            log: Callable[[str], None]) -> str | None:
+                            log: Callable[[str], None],
+                            failures: list[str] | None = None) -> str | None:
   """Restores the first checkpoint of `paths_newest_first` that reads completely.
+
+  When an older checkpoint is restored, one warning line per damaged newer one is logged, then
+  one naming the checkpoint used. When none is readable nothing is logged (the caller raises
+  one error); `failures` receives the reasons.
 
   Args:
     restore: restores one checkpoint prefix, raising if it is unreadable or does not match
-      (e.g. `lambda p: ckpt.restore(p).assert_existing_objects_matched()`).
+      (e.g. `make_restore(checkpoint)`).
     paths_newest_first: candidate prefixes.
-    log: prints one line (warnings about skipped checkpoints).
+    log: prints one line.
+    failures: if given, receives one "path (reason)" string per unreadable checkpoint.
 
   Returns:
     The prefix restored, or None when there was no candidate or none was readable.
   """
-  for index, path in enumerate(paths_newest_first):
+  skipped = []
+  for path in paths_newest_first:
     try:
       restore(path)
     except Exception as e:  # pylint: disable=broad-except  # TF raises many kinds for bad files
       reason = (str(e).splitlines() or [type(e).__name__])[0]
-      reason = reason.split("}} ")[-1][:160]
-      more = index + 1 < len(paths_newest_first)
-      log(f"warning: checkpoint {path} is unreadable ({type(e).__name__}: {reason})"
-          + ("; trying the previous one" if more else ""))
+      skipped.append((path, f"{type(e).__name__}: {reason.split('}} ')[-1][:160]}"))
       continue
-    if index > 0:
-      log(f"warning: fell back to the older checkpoint {path} (newer ones are damaged)")
+    for damaged, reason in skipped:
+      log(f"warning: checkpoint {damaged} is unreadable ({reason})")
+    if skipped:
+      log(f"warning: fell back to the older checkpoint {path} (the newer ones are damaged)")
     return path
+  if failures is not None:
+    failures.extend(f"{damaged} ({reason})" for damaged, reason in skipped)
   return None
 
 

@@ -40,6 +40,7 @@ def main(argv):
     raise UsageError("nothing to do: pass --dump_tokens PATH and/or --vocab_out PATH")
   if FLAGS.min_count < 1 or FLAGS.max_reviews < 0 or FLAGS.max_vocab < 0:
     raise UsageError("--min_count must be >= 1 and --max_reviews, --max_vocab >= 0")
+  corpus_lib.read_header(FLAGS.train_csv)  # a missing / empty file first, before stopwords
   stopwords = text.load_stopwords(FLAGS.stopwords)
   corpus = corpus_lib.load_corpus(FLAGS.train_csv, FLAGS.text_column, FLAGS.max_reviews,
                                   stopwords, FLAGS.cache_dir or None,

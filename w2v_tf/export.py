@@ -333,11 +333,13 @@ def load_checkpoint_vectors(model_dir: str, log=None) -> tuple[list[str], np.nda
     raise UserError(f"no checkpoint in {model_dir}: train first (`python -m w2v_tf.train "
                     f"--model_dir {model_dir}`)")
   model = Word2Vec(config)
+  failures = []
   restored = checkpoints.restore_newest_readable(
-      checkpoints.make_restore(tf.train.Checkpoint(model=model), partial=True), paths, log)
+      checkpoints.make_restore(tf.train.Checkpoint(model=model), partial=True), paths, log,
+      failures)
   if restored is None:
-    raise UserError(f"no readable checkpoint in {model_dir} ({len(paths)} tried, all damaged): "
-                    "train again with --overwrite")
+    raise UserError(f"no readable checkpoint in {model_dir} ({len(paths)} tried, all damaged; "
+                    f"newest: {failures[0]}): train again with --overwrite")
   return words, counts, model.input_embeddings.numpy(), restored
 
 

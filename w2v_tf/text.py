@@ -15,6 +15,8 @@ Rules, in order (the plain-Python twin in tests/test_text.py applies the same on
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import string
@@ -63,7 +65,9 @@ def _nltk_english_stopwords() -> list[str]:
   except LookupError:
     pass
   try:
-    nltk.download("stopwords", quiet=True, raise_on_error=True)
+    # Even with quiet=True NLTK prints its failure over several lines: our one error says it.
+    with contextlib.redirect_stdout(io.StringIO()):
+      nltk.download("stopwords", quiet=True, raise_on_error=True, print_error_to=io.StringIO())
     return stopwords.words("english")
   except Exception:  # pylint: disable=broad-except
     pass

@@ -15,10 +15,11 @@ import sys
 
 from absl import flags
 
+from w2v_tf import distributed
 from w2v_tf.config import DataConfig
 from w2v_tf.errors import UsageError, run_main
 from w2v_tf.model import ModelConfig
-from w2v_tf.trainer import LOSSES, MODELS, TrainConfig, Trainer
+from w2v_tf.trainer import LOSSES, MODELS, STRATEGIES, TrainConfig
 
 _DATA, _TRAIN = DataConfig(), TrainConfig()
 _MODEL = ModelConfig(vocab_size=0)
@@ -77,6 +78,16 @@ flags.DEFINE_integer("heldout_centers", _TRAIN.heldout_centers,
 flags.DEFINE_bool("overwrite", False, "Replace a model_dir that holds another run.")
 flags.DEFINE_bool("jit_compile", _TRAIN.jit_compile, "Compile the loss and gradient with XLA.")
 flags.DEFINE_bool("progress", True, "Show the per-epoch progress bar.")
+# Scaling out (README, "Scaling out").
+flags.DEFINE_enum("strategy", _TRAIN.strategy, STRATEGIES,
+                  "default: one device. mirrored: tf.distribute.MirroredStrategy over the local "
+                  "GPUs (or --cpu_devices logical CPUs). multi_worker: "
+                  "MultiWorkerMirroredStrategy, cluster from TF_CONFIG; only the chief writes. "
+                  "parameter_server: tables sharded across the TF_CONFIG \"ps\" tasks; the "
+                  "\"chief\" task trains, \"worker\" and \"ps\" tasks serve.")
+flags.DEFINE_integer("cpu_devices", _TRAIN.cpu_devices,
+                     "With --strategy=mirrored: split the CPU into this many logical devices "
+                     "(for testing without GPUs; 0 = don't).")
 
 FLAGS = flags.FLAGS
 
@@ -100,17 +111,20 @@ def configs_from_flags() -> tuple[DataConfig, ModelConfig, TrainConfig]:
       optimizer=FLAGS.optimizer, checkpoint_every_steps=FLAGS.checkpoint_every_steps,
       keep_checkpoints=FLAGS.keep_checkpoints, eval_every_steps=FLAGS.eval_every_steps,
       heldout_centers=FLAGS.heldout_centers, analogies=FLAGS.analogies,
-      overwrite=FLAGS.overwrite, jit_compile=FLAGS.jit_compile, progress=FLAGS.progress)
+      overwrite=FLAGS.overwrite, jit_compile=FLAGS.jit_compile, progress=FLAGS.progress,
+      strategy=FLAGS.strategy, cpu_devices=FLAGS.cpu_devices)
   return data, model, train
 
 
 def main(argv):
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags start with --)")
+  if distributed.serve_if_server_task(FLAGS.strategy):  # a parameter-server cluster's server
+    return
   if FLAGS.analogies and not os.path.isfile(FLAGS.analogies):
     raise UsageError(f"--analogies={FLAGS.analogies}: no such file (fetch it with "
                      "`python -m w2v_tf.get_data`)")
-  summary = Trainer(*configs_from_flags()).run()
+  summary = distributed.make_trainer(*configs_from_flags()).run()
   if summary["interrupted"]:
     sys.exit(0)
   print(f"done: {summary['step']} steps, {summary['words_per_sec'] / 1e3:,.0f}k words/s; "

@@ -40,6 +40,7 @@ from w2v_tf.sampling import UnigramSampler
 
 LOSSES = ("sampled_softmax", "nce", "negative_sampling", "full_softmax")
 MODELS = ("skipgram", "cbow")
+STRATEGIES = ("default", "mirrored", "multi_worker", "parameter_server")
 MIN_LEARNING_RATE_FRACTION = 1e-4
 NUM_VALIDATION_WORDS = 16
 _HELDOUT_EPOCH = 1_000_000  # a random stream no training epoch uses
@@ -71,6 +72,9 @@ class TrainConfig:
     overwrite: start afresh in a model_dir that holds another run.
     jit_compile: compile the loss and gradient with XLA.
     progress: draw the per-epoch progress bar on stderr.
+    strategy: "default" (one device, this class) or a tf.distribute strategy: "mirrored",
+      "multi_worker", "parameter_server" (`w2v_tf.distributed.make_trainer` picks the class).
+    cpu_devices: split the CPU into this many logical devices for "mirrored" (0: don't).
   """
   model_dir: str = "checkpoints/imdb"
   epochs: int = 5
@@ -84,6 +88,8 @@ class TrainConfig:
   overwrite: bool = False
   jit_compile: bool = True
   progress: bool = True
+  strategy: str = "default"
+  cpu_devices: int = 0
 
 
 def default_learning_rate(optimizer: str, model: str) -> float:
@@ -116,6 +122,12 @@ def validate(data: DataConfig, model: ModelConfig, train: TrainConfig) -> None:
     problems.append(f"--model must be one of {', '.join(MODELS)} (got {model.model!r})")
   if train.optimizer not in ("sgd", "adagrad", "adam"):
     problems.append(f"--optimizer must be sgd, adagrad or adam (got {train.optimizer!r})")
+  if train.strategy not in STRATEGIES:
+    problems.append(f"--strategy must be one of {', '.join(STRATEGIES)} "
+                    f"(got {train.strategy!r})")
+  if train.cpu_devices < 0 or (train.cpu_devices and train.strategy != "mirrored"):
+    problems.append(f"--cpu_devices ({train.cpu_devices}) must be >= 0, and is for "
+                    "--strategy=mirrored only")
   if problems:
     raise UsageError("; ".join(problems))
 
@@ -133,6 +145,7 @@ class PreparedData:
 def prepare_data(data: DataConfig, num_sampled: int | None = None, progress: bool = True,
                  heldout_centers: int = 1000) -> PreparedData:
   """Corpus (cached) -> vocabulary -> training tokens and the held-out examples."""
+  corpus_lib.read_header(data.train_csv)  # a missing / empty file first, before stopwords
   stopwords = text.load_stopwords(data.stopwords)
   corpus = corpus_lib.load_corpus(data.train_csv, data.text_column, data.max_reviews, stopwords,
                                   data.cache_dir or None, progress, data.strict_utf8)
@@ -235,6 +248,8 @@ class Trainer:
   def __init__(self, data: DataConfig, model: ModelConfig, train: TrainConfig,
                log: Callable[[str], None] | None = None):
     validate(data, model, train)
+    if train.strategy != "default" and self.__class__ is Trainer:
+      raise UsageError(f"strategy {train.strategy!r} needs w2v_tf.distributed.make_trainer")
     self.data_config, self.train_config = data, train
     self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     self.prepared = prepare_data(data, model.num_sampled if model.loss in (
@@ -242,23 +257,9 @@ class Trainer:
     self.model_config = dataclasses.replace(model, vocab_size=len(self.prepared.vocab))
     self.learning_rate = train.learning_rate or default_learning_rate(train.optimizer, model.model)
     self._check_model_dir()
-    self.model = Word2Vec(self.model_config, data.seed)
-    self.variables = [self.model.input_embeddings, self.model.output_weights,
-                      self.model.output_bias]
-    self.optimizer = make_optimizer(train.optimizer, self.variables)
     self.sampler = UnigramSampler(self.prepared.vocab.counts)
     self.num_sample_groups = data.batch_size // model.sample_group_centers
-    self.step = tf.Variable(0, dtype=tf.int64, name="step")
-    self.epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
-    self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, name="batch_in_epoch")
-    self.words_done = tf.Variable(0.0, dtype=tf.float64, name="words_done")
-    self.checkpoint = tf.train.Checkpoint(
-        model=self.model, optimizer=self.optimizer, step=self.step,
-        epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, words_done=self.words_done)
-    self.manager = tf.train.CheckpointManager(self.checkpoint, train.model_dir,
-                                              max_to_keep=train.keep_checkpoints)
-    self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-    self.loss_count = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+    self._build_state()
     # With SGD the loss, its gradient and the row updates compile into one XLA program; the
     # other optimizers' updates (tf.unique) run outside it. Negatives are drawn in the input
     # pipeline (`epoch_batches`), in parallel with the step.
@@ -273,6 +274,27 @@ class Trainer:
         "contexts": tf.TensorSpec([None, None], tf.int32),
         "mask": tf.TensorSpec([None, None], tf.bool)}])
 
+  def _build_state(self) -> None:
+    """Creates the training state: tables, optimizer slots, counters, checkpoint, loss sums.
+
+    `w2v_tf.distributed.DistributedTrainer` creates them under its strategy's scope.
+    """
+    self.model = Word2Vec(self.model_config, self.data_config.seed)
+    self.variables = [self.model.input_embeddings, self.model.output_weights,
+                      self.model.output_bias]
+    self.optimizer = make_optimizer(self.train_config.optimizer, self.variables)
+    self.step = tf.Variable(0, dtype=tf.int64, name="step")
+    self.epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
+    self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, name="batch_in_epoch")
+    self.words_done = tf.Variable(0.0, dtype=tf.float64, name="words_done")
+    self.checkpoint = tf.train.Checkpoint(
+        model=self.model, optimizer=self.optimizer, step=self.step,
+        epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, words_done=self.words_done)
+    self.manager = tf.train.CheckpointManager(self.checkpoint, self.train_config.model_dir,
+                                              max_to_keep=self.train_config.keep_checkpoints)
+    self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+    self.loss_count = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+
   # --- model dir -----------------------------------------------------------------------------
 
   def _config_json(self) -> str:
@@ -286,6 +308,7 @@ class Trainer:
                       "--model_dir")
     if os.path.isdir(model_dir) and not self.train_config.overwrite:
       checkpoints.repair_state(model_dir, self.log)  # an unreadable state file would lose the run
+      checkpoints.remove_partial_writes(model_dir, self.log)
     has_checkpoint = checkpoints.has_checkpoint(model_dir)
     if os.path.exists(config_path) and (has_checkpoint or self.train_config.overwrite):
       if self.train_config.overwrite:
@@ -319,24 +342,34 @@ class Trainer:
     Sets `restored_checkpoint` (None when starting afresh); a damaged newer checkpoint is
     skipped with a warning line naming it.
     """
-    candidates = list(reversed(self.manager.checkpoints))
+    # The state file's list, not `manager.checkpoints`: the manager drops entries that have no
+    # timestamp (a state file written by hand or by older tools) and would start afresh.
+    candidates, _ = checkpoints.candidates(self.train_config.model_dir)
+    failures = []
     self.restored_checkpoint = checkpoints.restore_newest_readable(
-        checkpoints.make_restore(self.checkpoint), candidates, self.log)
+        checkpoints.make_restore(self.checkpoint), candidates, self.log, failures)
     self._last_good_checkpoint = self.restored_checkpoint
     if self.restored_checkpoint is None and candidates:
       raise UserError(f"no readable checkpoint in {self.train_config.model_dir} "
-                      f"({len(candidates)} tried, all damaged): pass --overwrite to start afresh")
+                      f"({len(candidates)} tried, all damaged; newest: {failures[0]}): pass "
+                      "--overwrite to start afresh")
     return self.restored_checkpoint is not None
 
   def _last_good(self) -> str:
     path = getattr(self, "_last_good_checkpoint", None)
-    return f"the last good checkpoint, {path}, is intact" if path else "no checkpoint was written yet"
+    if not path:
+      return "no checkpoint was written yet"
+    return f"the last good checkpoint, {path}, is intact"
 
   def save(self) -> str:
     """Writes a checkpoint (numbered by step); a full disk becomes a clear error."""
+    step = int(self.step.numpy())
     try:
-      path = self.manager.save(checkpoint_number=int(self.step.numpy()))
+      path = self.manager.save(checkpoint_number=step)
     except (OSError, tf.errors.OpError) as e:
+      # TF writes into ckpt-N_temp/ before moving the files into place: free that space.
+      shutil.rmtree(os.path.join(self.train_config.model_dir, f"ckpt-{step}_temp"),
+                    ignore_errors=True)
       message = (str(e).splitlines() or [type(e).__name__])[0].split("}} ")[-1][:200]
       if "No space left" in message or getattr(e, "errno", None) == errno.ENOSPC:
         message = f"disk full: {message}"
@@ -601,6 +634,9 @@ def _clear_model_dir(model_dir: str) -> None:
     path = os.path.join(model_dir, name)
     if (name.startswith(("ckpt-", "events.out.tfevents.", "vectors.")) or name in (
         "checkpoint", "config.json", "vocab.tsv")):
-      os.remove(path)
+      if os.path.isdir(path):  # ckpt-N_temp/ left by a save that was killed
+        shutil.rmtree(path)
+      else:
+        os.remove(path)
     elif name == "projector" and os.path.isdir(path):
       shutil.rmtree(path)

@@ -1,0 +1,335 @@
+"""Bad input to the training binaries: one `error:` line, a non-zero exit, nothing half-written.
+
+Table-driven: each case runs `python -m w2v_tf.train | w2v_tf.data | w2v_tf.export` (and, for
+flag parsing, an eval binary) in a subprocess, as a user would, and checks the exit status (2 for
+usage errors, 1 otherwise), that stderr holds exactly one line, `error: ...` naming the problem,
+no traceback, and that no file appeared or changed under the output paths. A few cases succeed
+with a `warning:` line instead (non-UTF-8 bytes replaced, a damaged newest checkpoint skipped).
+The eval binaries' file errors (vectors rows disagreeing with the header, malformed analogy and
+word-pair lines, ...) are covered the same way in tests/test_eval_errors.py.
+
+TensorFlow takes seconds to start, so the commands run through `tests/binaries.Runner` (forked
+from a process that imported TensorFlow once; W2V_TEST_FORK=0 runs plain subprocesses), two at a
+time, once per module for the selected cases.
+"""
+
+import concurrent.futures
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.binaries import Runner
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+# TensorFlow's C++ start-up lines (not ours; TF_ENABLE_ONEDNN_OPTS=0 silences most of them).
+_TF_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|"
+                       r"[IWE]\d{4} [\d:. ]+\d+ [\w.]+:\d+\]|To enable the following instructions)")
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0",
+       "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+WORDS = [f"w{chr(97 + i % 26)}{chr(97 + i // 26)}" for i in range(40)]  # waa, wba, ... 40 words
+
+
+def _reviews(count, seed=0, length=30):
+  import random  # pylint: disable=import-outside-toplevel
+  rng = random.Random(seed)
+  return [" ".join(rng.choice(WORDS) for _ in range(length)) for _ in range(count)]
+
+
+def _csv(reviews):
+  return "review,sentiment\n" + "".join(f'"{r}",positive\n' for r in reviews)
+
+
+# Flags that make training fast on the small corpus; a case's own flags come after (last wins).
+_FAST = ["--stopwords=none", "--cache_dir={cache}", "--epochs=1", "--batch_size=64",
+         "--sample_group_centers=64", "--embedding_dim=8", "--min_count=1", "--num_sampled=8",
+         "--nojit_compile", "--noprogress", "--heldout_reviews=2"]
+_TRAIN = ["--train_csv={good_csv}", *_FAST]
+
+
+@dataclasses.dataclass
+class Case:
+  """One row of the table.
+
+  Attributes:
+    name: test id.
+    module: binary, e.g. "w2v_tf.train".
+    args: command line; `{name}` fields are filled from the `files` fixture, `{out}` is a fresh
+      directory for this case (model_dir / outputs go there).
+    code: expected exit status.
+    message: a regex searched in the one `error:` (or `warning:`) line.
+    watch: extra directories (fixture names) that must not change.
+  """
+  name: str
+  module: str
+  args: list
+  code: int
+  message: str
+  watch: tuple = ()
+  skip_if_root: bool = False
+
+
+CASES = [
+    # --- the CSV ---------------------------------------------------------------------------
+    Case("missing-csv", "w2v_tf.train", [*_TRAIN, "--train_csv={tmp}/nope.csv",
+                                         "--model_dir={out}/m"], 1,
+         r"nope\.csv: no such file: pass --train_csv"),
+    Case("csv-is-a-directory", "w2v_tf.train", [*_TRAIN, "--train_csv={tmp}",
+                                                "--model_dir={out}/m"], 1,
+         r"cannot read it \(.*Is a directory"),
+    Case("unreadable-csv", "w2v_tf.train", [*_TRAIN, "--train_csv={unreadable_csv}",
+                                            "--model_dir={out}/m"], 1,
+         r"cannot read it \(.*Permission denied", skip_if_root=True),
+    Case("broken-gzip", "w2v_tf.train", [*_TRAIN, "--train_csv={broken_csv_gz}",
+                                         "--model_dir={out}/m"], 1, r"cannot read it"),
+    Case("empty-csv", "w2v_tf.train", [*_TRAIN, "--train_csv={empty_csv}", "--model_dir={out}/m"],
+         1, r"empty\.csv: file is empty; expected a CSV with a header row"),
+    Case("no-text-column", "w2v_tf.train", [*_TRAIN, "--train_csv={nocol_csv}",
+                                            "--model_dir={out}/m"], 1,
+         r"no column 'review' in the header \['text', 'label'\]; pass --text_column"),
+    Case("unbalanced-quote", "w2v_tf.train", [*_TRAIN, "--train_csv={quote_csv}",
+                                              "--model_dir={out}/m"], 1,
+         r"quote\.csv: malformed CSV record starting on line 5 \(.*quote.*\): quote a field"),
+    Case("unclosed-quote", "w2v_tf.data", ["--train_csv={unclosed_csv}", "--stopwords=none",
+                                           "--cache_dir=", "--vocab_out={out}/v.tsv"], 1,
+         r"malformed CSV record starting on line 4 \(Reached end of file without closing"),
+    Case("stray-quote-data", "w2v_tf.data", ["--train_csv={quote_csv}", "--stopwords=none",
+                                             "--cache_dir={cache}", "--dump_tokens={out}/t.txt",
+                                             "--vocab_out={out}/v.tsv"], 1,
+         r"malformed CSV record starting on line 5"),
+    Case("non-utf8-strict", "w2v_tf.train", [*_TRAIN, "--train_csv={latin1_csv}", "--strict_utf8",
+                                             "--model_dir={out}/m"], 1,
+         r"latin1\.csv: 2 review\(s\) hold bytes that are not UTF-8, the first at row 3, line 4: "
+         r"convert the file to UTF-8"),
+    Case("non-utf8-strict-data", "w2v_tf.data", ["--train_csv={latin1_csv}", "--stopwords=none",
+                                                 "--cache_dir={cache}", "--strict_utf8",
+                                                 "--vocab_out={out}/v.tsv"], 1,
+         r"the first at row 3, line 4"),
+    Case("non-utf8-replaced", "w2v_tf.data", ["--train_csv={latin1_csv}", "--stopwords=none",
+                                              "--cache_dir={cache}", "--vocab_out={out}/v.tsv"],
+         0, r"^warning: .*latin1\.csv: 2 review\(s\) hold bytes that are not UTF-8 \(first at "
+            r"row 3, line 4\); they were replaced by U\+FFFD"),
+    Case("no-tokens", "w2v_tf.train", [*_TRAIN, "--train_csv={notokens_csv}",
+                                       "--model_dir={out}/m"], 1,
+         r"no tokens left after cleaning \(3 rows read\)"),
+    Case("vocab-below-2", "w2v_tf.train", [*_TRAIN, "--train_csv={oneword_csv}",
+                                           "--model_dir={out}/m"], 1,
+         r"vocabulary has 1 word\(s\) after --min_count=1: lower --min_count"),
+    Case("vocab-below-2-min-count", "w2v_tf.train", [*_TRAIN, "--min_count=100000",
+                                                     "--model_dir={out}/m"], 1,
+         r"vocabulary has 0 word\(s\) after --min_count=100000"),
+    # --- flags -------------------------------------------------------------------------------
+    Case("num-sampled-vs-vocab", "w2v_tf.train", [*_TRAIN, "--num_sampled=40",
+                                                  "--model_dir={out}/m"], 2,
+         r"--num_sampled=40 must be smaller than the vocabulary \(40 words\)"),
+    Case("window-0", "w2v_tf.train", [*_TRAIN, "--window=0", "--model_dir={out}/m"], 2,
+         r"--window must be positive \(got 0\)"),
+    Case("embedding-dim-negative", "w2v_tf.train", [*_TRAIN, "--embedding_dim=-3",
+                                                    "--model_dir={out}/m"], 2,
+         r"--embedding_dim must be positive \(got -3\)"),
+    Case("batch-size-0", "w2v_tf.train", [*_TRAIN, "--batch_size=0", "--model_dir={out}/m"], 2,
+         r"--batch_size must be positive \(got 0\)"),
+    Case("epochs-0", "w2v_tf.train", [*_TRAIN, "--epochs=0", "--model_dir={out}/m"], 2,
+         r"--epochs must be positive \(got 0\)"),
+    Case("learning-rate-0", "w2v_tf.train", [*_TRAIN, "--learning_rate=0", "--model_dir={out}/m"],
+         2, r"--learning_rate must be > 0 \(got 0"),
+    Case("learning-rate-negative", "w2v_tf.train", [*_TRAIN, "--learning_rate=-0.1",
+                                                    "--model_dir={out}/m"], 2,
+         r"--learning_rate must be > 0 \(got -0\.1\)"),
+    Case("unknown-flag", "w2v_tf.train", [*_TRAIN, "--epoch=3", "--model_dir={out}/m"], 2,
+         r"Unknown command line flag 'epoch'.*--helpfull"),
+    Case("unparsable-flag", "w2v_tf.train", [*_TRAIN, "--epochs=three", "--model_dir={out}/m"], 2,
+         r"flag --epochs=three: invalid literal for int"),
+    Case("stray-argument", "w2v_tf.train", [*_TRAIN, "--model_dir={out}/m", "extra"], 2,
+         r"unexpected arguments: extra"),
+    Case("data-unknown-flag", "w2v_tf.data", ["--vocab_out={out}/v.tsv", "--nope"], 2,
+         r"Unknown command line flag 'nope'"),
+    Case("data-nothing-to-do", "w2v_tf.data", ["--train_csv={good_csv}"], 2,
+         r"nothing to do: pass --dump_tokens PATH and/or --vocab_out PATH"),
+    Case("data-missing-csv", "w2v_tf.data", ["--train_csv={tmp}/nope.csv",
+                                             "--vocab_out={out}/v.tsv"], 1, r"no such file"),
+    Case("export-unknown-flag", "w2v_tf.export", ["--model_dir={model}", "--output={out}"], 2,
+         r"Unknown command line flag 'output'"),
+    Case("eval-unparsable-flag", "eval.similarity", ["--vectors={tmp}/v.txt", "--restrict_vocab=x"],
+         2, r"flag --restrict_vocab=x: invalid literal for int"),
+    # --- the model dir ---------------------------------------------------------------------
+    Case("model-dir-other-config", "w2v_tf.train", [*_TRAIN, "--model_dir={model}",
+                                                    "--embedding_dim=16"], 1,
+         r"holds a run with another configuration \(model\.embedding_dim: 8 -> 16\): pass "
+         r"--overwrite", watch=("model",)),
+    Case("model-dir-is-a-file", "w2v_tf.train", [*_TRAIN, "--model_dir={good_csv}"], 1,
+         r"--model_dir=.*good\.csv is a file, not a directory"),
+    Case("export-no-model-dir-flag", "w2v_tf.export", [], 2, r"pass --model_dir DIR"),
+    Case("export-missing-model-dir", "w2v_tf.export", ["--model_dir={tmp}/nope"], 1,
+         r"--model_dir=.*nope: no such directory"),
+    Case("export-not-a-model-dir", "w2v_tf.export", ["--model_dir={tmp}"], 1,
+         r"has no config\.json: not a model dir"),
+    Case("export-no-checkpoint", "w2v_tf.export", ["--model_dir={nockpt}", "--output_dir={out}"],
+         1, r"no checkpoint in .*nockpt: train first", watch=("nockpt",)),
+    Case("export-vocab-mismatch", "w2v_tf.export", ["--model_dir={vocabbad}",
+                                                    "--output_dir={out}"], 1,
+         r"vocab\.tsv has 39 words but config\.json says vocab_size 40", watch=("vocabbad",)),
+    Case("export-all-checkpoints-damaged", "w2v_tf.export", ["--model_dir={damaged}",
+                                                             "--output_dir={out}"], 1,
+         r"no readable checkpoint in .*damaged \(3 tried, all damaged; newest: .*ckpt-\d+ "
+         r"\(IndexError: Read less bytes than requested\)\): train again", watch=("damaged",)),
+    Case("export-newest-checkpoint-truncated", "w2v_tf.export", ["--model_dir={truncated}",
+                                                                 "--output_dir={out}"], 0,
+         r"^warning: fell back to the older checkpoint .*truncated/ckpt-\d+ \(the newer ones are "
+         r"damaged\)"),
+]
+
+
+@pytest.fixture(name="runner", scope="module")
+def fixture_runner():
+  runner = Runner(REPO, ENV, workers=2)
+  yield runner
+  runner.close()
+
+
+@pytest.fixture(name="files", scope="module")
+def fixture_files(tmp_path_factory, runner):
+  """Input files and model dirs; returns {name: path} for the argument templates."""
+  tmp = tmp_path_factory.mktemp("inputs")
+  files = {"tmp": str(tmp), "cache": str(tmp / "cache")}
+
+  def write(name, content):
+    path = tmp / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    files[name.replace(".", "_")] = str(path)
+    return path
+
+  good = _reviews(200)
+  write("good.csv", _csv(good))
+  write("empty.csv", "")
+  write("nocol.csv", "text,label\nsome words here,1\n")
+  write("broken.csv.gz", "review\nnot gzip at all\n")
+  # Line 5 starts a record with a stray quote after a closed quoted field.
+  write("quote.csv", _csv(good[:3]) + '"a "quoted" word",positive\n' + _csv(good[3:6])[17:])
+  write("unclosed.csv", _csv(good[:2]) + '"never closed,positive\nmore,negative\n')
+  latin = [r.encode("utf-8") for r in good[:5]]
+  latin[2] += b" caf\xe9"  # Latin-1 bytes in rows 3 and 5
+  latin[4] += b" na\xefve"
+  write("latin1.csv", b"review,sentiment\n" + b"".join(b'"' + r + b'",positive\n' for r in latin))
+  write("notokens.csv", "review\n123\n!!\na\n")
+  write("oneword.csv", "review\nhello hello hello\nhello\n")
+  unreadable = write("unreadable.csv", _csv(good[:3]))
+  os.chmod(unreadable, 0)
+  model = tmp / "model"
+  run = runner.run("w2v_tf.train", [*[a.format(**files) for a in _TRAIN],
+                                   f"--model_dir={model}", "--checkpoint_every_steps=5"])
+  assert run.returncode == 0, run.stderr
+  files["model"] = str(model)
+  checkpoints = sorted((p for p in os.listdir(model) if p.endswith(".index")),
+                       key=lambda p: int(p[5:-6]))
+  assert len(checkpoints) == 3, checkpoints
+
+  def copy_model(name, keep_checkpoints=True):
+    target = tmp / name
+    shutil.copytree(model, target, ignore=None if keep_checkpoints else shutil.ignore_patterns(
+        "ckpt-*", "checkpoint"))
+    files[name] = str(target)
+    return target
+
+  copy_model("nockpt", keep_checkpoints=False)
+  vocabbad = copy_model("vocabbad")
+  lines = (vocabbad / "vocab.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
+  (vocabbad / "vocab.tsv").write_text("".join(lines[:-1]), encoding="utf-8")
+  damaged = copy_model("damaged")
+  for name in os.listdir(damaged):
+    if name.startswith("ckpt-") and ".data-" in name:
+      os.truncate(damaged / name, 10)
+  truncated = copy_model("truncated")
+  newest = truncated / (checkpoints[-1][:-len(".index")] + ".data-00000-of-00001")
+  os.truncate(newest, os.path.getsize(newest) // 2)
+  return files
+
+
+def _snapshot(folder):
+  """{relative path: (size, mtime_ns)} of every file under `folder`."""
+  result = {}
+  for root, _, names in os.walk(folder):
+    for name in names:
+      path = os.path.join(root, name)
+      stat = os.stat(path)
+      result[os.path.relpath(path, folder)] = (stat.st_size, stat.st_mtime_ns)
+  return result
+
+
+def _run_case(runner, case, files, out):
+  argv = [a.format(out=out, **files) for a in case.args]
+  watched = {name: _snapshot(files[name]) for name in case.watch}
+  run = runner.run(case.module, argv)
+  changed = [name for name in case.watch if _snapshot(files[name]) != watched[name]]
+  return run, _snapshot(out), changed
+
+
+@pytest.fixture(name="results", scope="module")
+def fixture_results(runner, files, tmp_path_factory, request):
+  """Runs every selected case, a few at a time; returns {name: (run, files in out, changed)}."""
+  selected = {item.callspec.params["case"].name for item in request.session.items
+              if getattr(item, "originalname", None) == "test_bad_input"
+              and hasattr(item, "callspec")}
+  outs = tmp_path_factory.mktemp("outs")
+  with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+    futures = {}
+    for case in CASES:
+      if case.name in selected and not (case.skip_if_root and _ROOT):
+        out = outs / case.name
+        out.mkdir()
+        futures[case.name] = pool.submit(_run_case, runner, case, files, str(out))
+    return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input(results, case):
+  if case.skip_if_root and _ROOT:
+    pytest.skip("root reads any file")
+  run, out_files, changed = results[case.name]
+  assert "Traceback" not in run.stderr, run.stderr
+  assert run.returncode == case.code, run.stderr
+  lines = [line for line in run.stderr.splitlines() if line.strip() and not _TF_NOISE.match(line)]
+  if case.code:
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("error: "), run.stderr
+    assert re.search(case.message, lines[0]), lines[0]
+    assert out_files == {}, f"an error left files behind: {sorted(out_files)}"
+    assert not changed, f"an error changed {changed}"
+  else:
+    warnings = [line for line in lines if line.startswith("warning: ")]
+    assert any(re.search(case.message, line) for line in warnings), run.stderr
+    assert not any(line.startswith("error: ") for line in lines), run.stderr
+
+
+_MAIN = ("import sys\n"
+         "from w2v_tf.errors import UserError, run_main\n"
+         "def main(argv):\n"
+         "  if sys.argv[-1] == 'interrupt':\n"
+         "    raise KeyboardInterrupt\n"
+         "  raise UserError('the problem: the fix')\n"
+         "run_main(main)\n")
+
+
+@pytest.mark.parametrize("args,code,first,traceback", [
+    (["--", "interrupt"], 130, "error: interrupted (nothing more was written", False),
+    ([], 1, "error: the problem: the fix", False),
+    (["--verbosity=1"], 1, "Traceback", True),
+])
+def test_run_main(tmp_path, args, code, first, traceback):
+  """Ctrl-C outside the training loop is one line and exit 130; --verbosity=1 shows tracebacks."""
+  script = tmp_path / "binary.py"
+  script.write_text(_MAIN, encoding="utf-8")
+  run = subprocess.run([sys.executable, str(script), *args], cwd=REPO, env=ENV,
+                       capture_output=True, text=True, timeout=60, check=False)
+  assert run.returncode == code, run.stderr
+  lines = run.stderr.strip().splitlines()
+  assert lines[0].startswith(first), run.stderr
+  assert ("Traceback" in run.stderr) == traceback
+  if not traceback:
+    assert len(lines) == 1, run.stderr
