@@ -36,7 +36,7 @@ class DataConfig:
   max_vocab: int = 0
   subsample: float = 1e-3
   window: int = 5
-  batch_size: int = 1024
+  batch_size: int = 4096
   heldout_reviews: float = 0.01
   cache_dir: str = "data/cache"
   seed: int = 0

@@ -27,8 +27,8 @@ class ModelConfig:
       (negative sampling).
     sample_group_centers: centers that share one candidate set (sampled softmax, NCE). Sharing
       one set across a whole large batch magnifies each candidate's summed update by the number
-      of pairs (thousands), which diverges at word2vec's learning rate; groups of 64 centers
-      (~380 pairs) train like per-pair SGD and keep the batch large for speed.
+      of pairs (tens of thousands), which diverges at word2vec's learning rate; groups of 64
+      centers (~380 pairs) train like small-batch SGD and keep the batch large for speed.
   """
   vocab_size: int
   embedding_dim: int = 100
