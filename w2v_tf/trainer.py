@@ -44,6 +44,8 @@ STRATEGIES = ("default", "mirrored", "multi_worker", "parameter_server")
 MIN_LEARNING_RATE_FRACTION = 1e-4
 NUM_VALIDATION_WORDS = 16
 _HELDOUT_EPOCH = 1_000_000  # a random stream no training epoch uses
+_FULL_SOFTMAX_SLICE = 256  # centers per [centers, V] logit matrix of the exact loss
+_FULL_SOFTMAX_BATCH_CENTERS = 1024  # centers of the training batch the exact loss is taken on
 
 # Config keys that change shapes or data: a model_dir trained with other values is refused.
 _INCOMPATIBLE_KEYS = {
@@ -269,7 +271,7 @@ class Trainer:
     self._update = tf.function(self._loss_gradients_and_update, jit_compile=self._fused_update,
                                reduce_retracing=True)
     self._train_step = tf.function(self._step, reduce_retracing=True)
-    self._full_softmax = tf.function(self._mean_full_softmax, input_signature=[{
+    self._full_softmax = tf.function(self._full_softmax_sum, input_signature=[{
         "center": tf.TensorSpec([None], tf.int32),
         "contexts": tf.TensorSpec([None, None], tf.int32),
         "mask": tf.TensorSpec([None, None], tf.bool)}])
@@ -449,11 +451,25 @@ class Trainer:
     self.loss_sum.assign_add(tf.cast(total, tf.float64))
     self.loss_count.assign_add(tf.cast(count, tf.float64))
 
-  def _mean_full_softmax(self, batch):
+  def _full_softmax_sum(self, batch):
+    """(sum of exact full-softmax losses, number of pairs) of a grouped batch."""
     inputs, labels, mask = self.model.inputs(batch)
     per_example = losses.full_softmax_loss(inputs, labels, mask, self.model.output_weights,
                                            self.model.output_bias)
-    return tf.reduce_sum(per_example) / tf.maximum(tf.reduce_sum(tf.cast(mask, tf.float32)), 1.0)
+    return tf.reduce_sum(per_example), tf.reduce_sum(tf.cast(mask, tf.float32))
+
+  def mean_full_softmax(self, examples: dict, max_centers: int | None = None) -> float:
+    """Exact full-softmax cross-entropy per pair, in slices of 256 centers ([256, V] logits)."""
+    total = count = 0.0
+    rows = len(examples["center"]) if max_centers is None else min(
+        max_centers, len(examples["center"]))
+    for start in range(0, rows, _FULL_SOFTMAX_SLICE):
+      end = min(start + _FULL_SOFTMAX_SLICE, rows)
+      loss_sum, pairs = self._full_softmax(
+          {key: examples[key][start:end] for key in ("center", "contexts", "mask")})
+      total += float(loss_sum.numpy())
+      count += float(pairs.numpy())
+    return total / max(count, 1.0)
 
   # --- the loop ----------------------------------------------------------------------------
 
@@ -475,7 +491,7 @@ class Trainer:
              f"{self.model_config.model} / {self.model_config.loss} / {train.optimizer}, "
              f"learning rate {self.learning_rate:g}, model_dir {train.model_dir}")
     writer = tf.summary.create_file_writer(train.model_dir)
-    summary = {"interrupted": False, "curve": []}
+    summary = {"interrupted": False, "curve": [], "eval_seconds": 0.0}
     started = time.time()
     words_at_start = float(self.words_done.numpy())
     with _SignalCatcher() as signals, writer.as_default():
@@ -488,6 +504,8 @@ class Trainer:
                      train_seconds=seconds,
                      words_per_sec=(float(self.words_done.numpy()) - words_at_start) / max(
                          seconds, 1e-9))
+      self.log(f"full-softmax comparison: {summary['eval_seconds']:.1f}s, "
+               f"{summary['eval_seconds'] / max(seconds, 1e-9):.1%} of {seconds:.0f}s of training")
       if not summary["interrupted"]:
         summary["exported"] = self.export()
       writer.flush()
@@ -516,9 +534,11 @@ class Trainer:
       elapsed = time.time() - window_start
       if elapsed > 0.5:
         words_per_sec = window_words / elapsed if elapsed > 0 else 0.0
-      if step % train.eval_every_steps == 0:
+      if step % train.eval_every_steps == 0 or step == 1:  # step 1: the curves' start
         bar.clear()
+        evaluation_started = time.time()
         self._evaluate_losses(batch, step, learning_rate, words_per_sec, summary)
+        summary["eval_seconds"] += time.time() - evaluation_started
         window_start, window_words = time.time(), 0.0
       if step % train.checkpoint_every_steps == 0:
         self._check_finite(step, learning_rate)
@@ -556,10 +576,11 @@ class Trainer:
     self.loss_count.assign(0.0)
     if not math.isfinite(train_loss):
       self._check_finite(step, learning_rate)
-    example = {k: batch[k] for k in ("center", "contexts", "mask")}
-    full_batch = float(self._full_softmax(example).numpy())
-    heldout = (float(self._full_softmax(self.prepared.heldout).numpy())
-               if self.prepared.heldout else float("nan"))
+    # The batch's first 1024 centers (rows are shuffled): the exact loss costs a [centers, V]
+    # logit matrix, so a sample keeps it cheap; the held-out set is fixed.
+    full_batch = self.mean_full_softmax(batch, max_centers=_FULL_SOFTMAX_BATCH_CENTERS)
+    heldout = (self.mean_full_softmax(self.prepared.heldout) if self.prepared.heldout
+               else float("nan"))
     name = self.model_config.loss.replace("_", " ")
     self.log(f"step {step} | {name} {train_loss:.2f} | full softmax (batch) {full_batch:.2f} | "
              f"full softmax (held-out) {heldout:.2f} | {words_per_sec / 1e3:,.0f}k words/s | "
