@@ -10,7 +10,6 @@ random unit vectors. Prints the median of `--repeats` runs per method and writes
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
@@ -67,7 +66,7 @@ def synthetic_vocabulary(analogies: analogy.AnalogySet, vocab_size: int, dim: in
 
 
 def main(argv: Sequence[str]) -> None:
-  from w2v_tf.fileio import atomic_open  # pylint: disable=import-outside-toplevel
+  from w2v_tf.fileio import atomic_write_json  # pylint: disable=import-outside-toplevel
   vectors_lib.check_no_args(argv)
   path = vectors_lib.find_data_file("questions-words.txt", _FLAGS.analogies, "--analogies",
                                     analogy.QUESTIONS_URL)
@@ -93,9 +92,7 @@ def main(argv: Sequence[str]) -> None:
           f"median {statistics.median(times):.2f} s over {len(times)} runs "
           f"({', '.join(f'{t:.2f}' for t in times)})")
   if _FLAGS.output_json:
-    with atomic_open(_FLAGS.output_json, "w") as out:
-      json.dump(report, out, indent=2)
-      out.write("\n")
+    atomic_write_json(_FLAGS.output_json, report)
 
 
 if __name__ == "__main__":

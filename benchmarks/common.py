@@ -7,7 +7,7 @@ import resource
 import statistics
 import sys
 
-from w2v_tf.fileio import atomic_write_text
+from w2v_tf.fileio import atomic_write_json
 
 
 def peak_rss_mb() -> float:
@@ -21,8 +21,7 @@ def median(values):
 
 def write_json(path: str | None, payload: dict) -> None:
   """Prints the payload and writes it to `path` (atomically) when given."""
-  text = json.dumps(payload, indent=2, sort_keys=True)
-  print(text)
+  print(json.dumps(payload, indent=2, sort_keys=True))
   if path:
-    atomic_write_text(path, text + "\n")
+    atomic_write_json(path, payload, sort_keys=True)
     print(f"wrote {path}", file=sys.stderr)

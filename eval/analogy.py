@@ -35,7 +35,6 @@ the same way.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from typing import Sequence
@@ -464,7 +463,7 @@ define_flags()
 
 def main(argv: Sequence[str]) -> None:
   from absl import flags  # pylint: disable=import-outside-toplevel
-  from w2v_tf.fileio import atomic_open  # pylint: disable=import-outside-toplevel
+  from w2v_tf.fileio import atomic_write_json  # pylint: disable=import-outside-toplevel
   vectors_lib.check_no_args(argv)
   f = flags.FLAGS
   if f.top_k < 1:
@@ -490,9 +489,7 @@ def main(argv: Sequence[str]) -> None:
   print(format_table(result))
   print(f"evaluated in {result['seconds']:.2f} s")
   if f.output_json:
-    with atomic_open(f.output_json, "w") as out:
-      json.dump(result, out, indent=2)
-      out.write("\n")
+    atomic_write_json(f.output_json, result)
 
 
 if __name__ == "__main__":

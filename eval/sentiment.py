@@ -18,7 +18,6 @@ on the full file. Labels: `positive` = 1, `negative` = 0 (case-insensitive).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Sequence
@@ -276,7 +275,7 @@ def _csv_path(explicit: str | None) -> str:
 
 def main(argv: Sequence[str]) -> None:
   from absl import flags  # pylint: disable=import-outside-toplevel
-  from w2v_tf.fileio import atomic_open  # pylint: disable=import-outside-toplevel
+  from w2v_tf.fileio import atomic_write_json  # pylint: disable=import-outside-toplevel
   vectors_lib.check_no_args(argv)
   f = flags.FLAGS
   if f.max_reviews < 0:
@@ -306,9 +305,7 @@ def main(argv: Sequence[str]) -> None:
         f"{100 * result['random_test_accuracy']:>8.2f}%")
   print(f"{'majority class':<34} {'':>9} {100 * result['majority_accuracy']:>8.2f}%")
   if f.output_json:
-    with atomic_open(f.output_json, "w") as out:
-      json.dump(result, out, indent=2)
-      out.write("\n")
+    atomic_write_json(f.output_json, result)
 
 
 if __name__ == "__main__":

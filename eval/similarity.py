@@ -21,7 +21,6 @@ are skipped and counted (`malformed_lines`); the binary prints one warning namin
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Sequence
 
@@ -226,7 +225,7 @@ define_flags()
 
 def main(argv: Sequence[str]) -> None:
   from absl import flags  # pylint: disable=import-outside-toplevel
-  from w2v_tf.fileio import atomic_open  # pylint: disable=import-outside-toplevel
+  from w2v_tf.fileio import atomic_write_json  # pylint: disable=import-outside-toplevel
   vectors_lib.check_no_args(argv)
   f = flags.FLAGS
   if f.restrict_vocab < 0:
@@ -256,9 +255,7 @@ def main(argv: Sequence[str]) -> None:
     print(f"{name:<40} {result['spearman']:>9.4f} {result['pearson']:>9.4f} "
           f"{result['used']:>5}/{result['pairs']:<5} {100 * result['oov_ratio']:>6.1f}%")
   if f.output_json:
-    with atomic_open(f.output_json, "w") as out:
-      json.dump({"vectors": source, "results": results}, out, indent=2)
-      out.write("\n")
+    atomic_write_json(f.output_json, {"vectors": source, "results": results})
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def test_resume_continues_the_step_count(planted, tmp_path):
   steps_per_epoch = first["step"]
   assert steps_per_epoch > 0 and os.path.exists(tmp_path / "m" / f"ckpt-{steps_per_epoch}.index")
   second, messages = _train(*_configs(csv_path, tmp_path / "m", epochs=2))
-  assert any(f"resumed from" in m and f"step {steps_per_epoch}" in m for m in messages), messages
+  assert any("resumed from" in m and f"step {steps_per_epoch}" in m for m in messages), messages
   assert second["step"] == 2 * steps_per_epoch
 
 

@@ -77,3 +77,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
   """Writes `text` to `path` atomically."""
   with atomic_open(path, "w") as f:
     f.write(text)
+
+
+def atomic_write_json(path: str | os.PathLike, payload, sort_keys: bool = False) -> None:
+  """Writes `payload` as indented JSON (and a final newline) to `path` atomically."""
+  import json  # pylint: disable=import-outside-toplevel
+  atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=sort_keys) + "\n")
