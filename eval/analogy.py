@@ -42,9 +42,9 @@ from typing import Sequence
 import numpy as np
 
 from eval import vectors as vectors_lib
-from w2v_tf.errors import UsageError, UserError
+from w2v_tf.errors import UserError
 
-METHODS = ("3cosadd", "3cosmul")
+METHODS = vectors_lib.ANALOGY_METHODS
 QUESTIONS_URL = "https://raw.githubusercontent.com/tmikolov/word2vec/master/questions-words.txt"
 
 _GENSIM_TOPN = 5  # evaluate_word_analogies asks most_similar for 5 answers
@@ -466,12 +466,7 @@ def main(argv: Sequence[str]) -> None:
   from w2v_tf.fileio import atomic_write_json  # pylint: disable=import-outside-toplevel
   vectors_lib.check_no_args(argv)
   f = flags.FLAGS
-  if f.top_k < 1:
-    raise UsageError(f"--top_k={f.top_k}: must be 1 or more")
-  if f.restrict_vocab < 0:
-    raise UsageError(f"--restrict_vocab={f.restrict_vocab}: must be 0 (all words) or more")
-  if f.method not in METHODS:
-    raise UsageError(f"--method={f.method}: give one of {', '.join(METHODS)}")
+  vectors_lib.check_query_flags(f.top_k, f.restrict_vocab, f.method)
   analogy_path = vectors_lib.find_data_file("questions-words.txt", f.analogies, "--analogies",
                                             QUESTIONS_URL)
   analogies = read_analogies(analogy_path)

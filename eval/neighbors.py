@@ -20,7 +20,7 @@ import numpy as np
 from eval import vectors as vectors_lib
 from w2v_tf.errors import UsageError, UserError
 
-METHODS = ("3cosadd", "3cosmul")
+METHODS = vectors_lib.ANALOGY_METHODS
 _COSMUL_EPSILON = 1e-6
 
 
@@ -200,12 +200,7 @@ def main(argv: Sequence[str]) -> None:
   from absl import flags  # pylint: disable=import-outside-toplevel
   vectors_lib.check_no_args(argv)
   f = flags.FLAGS
-  if f.top_k < 1:
-    raise UsageError(f"--top_k={f.top_k}: must be 1 or more")
-  if f.restrict_vocab < 0:
-    raise UsageError(f"--restrict_vocab={f.restrict_vocab}: must be 0 (all words) or more")
-  if f.method not in METHODS:
-    raise UsageError(f"--method={f.method}: give one of {', '.join(METHODS)}")
+  vectors_lib.check_query_flags(f.top_k, f.restrict_vocab, f.method)
   queries = []
   if f.word is not None:
     if len(f.word.split()) != 1:

@@ -388,3 +388,16 @@ def find_data_file(name: str, explicit: str | None, flag: str, url: str) -> str:
       return candidate
   raise UserError(f"no {name}: put it at data/{name} (download {url}), pass {flag}=PATH, or "
                   "`pip install gensim` (which ships a copy)")
+
+
+ANALOGY_METHODS = ("3cosadd", "3cosmul")
+
+
+def check_query_flags(top_k: int, restrict_vocab: int, method: str) -> None:
+  """Raises UsageError for --top_k < 1, --restrict_vocab < 0 or an unknown --method."""
+  if top_k < 1:
+    raise UsageError(f"--top_k={top_k}: must be 1 or more")
+  if restrict_vocab < 0:
+    raise UsageError(f"--restrict_vocab={restrict_vocab}: must be 0 (all words) or more")
+  if method not in ANALOGY_METHODS:
+    raise UsageError(f"--method={method}: give one of {', '.join(ANALOGY_METHODS)}")

@@ -34,3 +34,13 @@ def nltk_stopwords():
   _require(os.path.join(NLTK_DATA, "corpora"))
   from w2v_tf import text  # pylint: disable=import-outside-toplevel
   return text.load_stopwords("nltk")
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+  """A generated corpus with planted relations and its analogy file (tests/planted.py)."""
+  from tests.planted import write_planted_corpus  # pylint: disable=import-outside-toplevel
+  folder = tmp_path_factory.mktemp("planted")
+  csv_path, questions = str(folder / "planted.csv"), str(folder / "planted-questions.txt")
+  write_planted_corpus(csv_path, questions, reviews=6000)
+  return csv_path, questions

@@ -20,7 +20,6 @@ import tensorflow as tf
 
 from eval.analogy import evaluate_analogies
 from eval.vectors import load_model_dir
-from tests.planted import write_planted_corpus
 from w2v_tf import distributed, export, losses, pipeline
 from w2v_tf.config import DataConfig
 from w2v_tf.errors import UsageError
@@ -29,14 +28,6 @@ from w2v_tf.trainer import Trainer, TrainConfig, prepare_data
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TIMEOUT = 240  # seconds for any one training process
-
-
-@pytest.fixture(scope="module")
-def planted(tmp_path_factory):
-  folder = tmp_path_factory.mktemp("planted")
-  csv_path, questions = str(folder / "planted.csv"), str(folder / "planted-questions.txt")
-  write_planted_corpus(csv_path, questions, reviews=6000)
-  return csv_path, questions
 
 
 def _configs(csv_path, model_dir, epochs=2, loss="sampled_softmax", model="skipgram", **train):

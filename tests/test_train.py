@@ -8,19 +8,10 @@ import pytest
 
 from eval.analogy import evaluate_analogies
 from eval.vectors import load_model_dir
-from tests.planted import write_planted_corpus
 from w2v_tf.config import DataConfig
 from w2v_tf.errors import UserError
 from w2v_tf.model import ModelConfig
 from w2v_tf.trainer import Trainer, TrainConfig
-
-
-@pytest.fixture(scope="module")
-def planted(tmp_path_factory):
-  folder = tmp_path_factory.mktemp("planted")
-  csv_path, questions = str(folder / "planted.csv"), str(folder / "planted-questions.txt")
-  write_planted_corpus(csv_path, questions, reviews=6000)
-  return csv_path, questions
 
 
 def _configs(csv_path, model_dir, epochs=1, loss="sampled_softmax", model="skipgram", **train):
