@@ -100,15 +100,9 @@ def read_analogies(path: str | os.PathLike) -> AnalogySet:
     UserError: the file is missing, unreadable, empty or holds no question.
   """
   path = os.fspath(path)
-  if not os.path.isfile(path):
-    raise UserError(f"analogy file {path} not found: pass --analogies with a "
-                    f"questions-words.txt style file ({QUESTIONS_URL})")
-  try:
-    with open(path, encoding="utf-8", errors="replace") as f:
-      lines = f.read().splitlines()
-  except OSError as e:
-    raise UserError(f"cannot read analogy file {path} ({e.strerror}): check its "
-                    "permissions") from e
+  lines = vectors_lib.read_lines(
+      path, "analogy file",
+      f"pass --analogies with a questions-words.txt style file ({QUESTIONS_URL})")
   result = AnalogySet(path=path, sections=[])
   section = None
   for line_number, line in enumerate(lines, start=1):

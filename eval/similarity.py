@@ -69,15 +69,9 @@ def read_word_pairs(path: str | os.PathLike, score_column: int | None = None) ->
     UserError: missing, unreadable or empty file, or no valid pair in it.
   """
   path = os.fspath(path)
-  if not os.path.isfile(path):
-    raise UserError(f"word-pair file {path} not found: pass --pairs with a WordSim353-style "
-                    f"'word1<TAB>word2<TAB>score' file ({WORDSIM_URL})")
-  try:
-    with open(path, encoding="utf-8", errors="replace") as f:
-      lines = f.read().splitlines()
-  except OSError as e:
-    raise UserError(f"cannot read word-pair file {path} ({e.strerror}): check its "
-                    "permissions") from e
+  lines = vectors_lib.read_lines(
+      path, "word-pair file",
+      f"pass --pairs with a WordSim353-style 'word1<TAB>word2<TAB>score' file ({WORDSIM_URL})")
   result = WordPairs(path=path, pairs=[])
   column = score_column
   first_row = True

@@ -401,3 +401,20 @@ def check_query_flags(top_k: int, restrict_vocab: int, method: str) -> None:
     raise UsageError(f"--restrict_vocab={restrict_vocab}: must be 0 (all words) or more")
   if method not in ANALOGY_METHODS:
     raise UsageError(f"--method={method}: give one of {', '.join(ANALOGY_METHODS)}")
+
+
+def read_lines(path: str, what: str, hint: str) -> list[str]:
+  """The lines of a UTF-8 text file; one-line UserError if it is missing or unreadable.
+
+  Args:
+    path: the file.
+    what: what the file is, for messages ("analogy file").
+    hint: how to fix a missing file ("pass --analogies with ...").
+  """
+  if not os.path.isfile(path):
+    raise UserError(f"{what} {path} not found: {hint}")
+  try:
+    with open(path, encoding="utf-8", errors="replace") as f:
+      return f.read().splitlines()
+  except OSError as e:
+    raise UserError(f"cannot read {what} {path} ({e.strerror}): check its permissions") from e
