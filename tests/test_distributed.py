@@ -237,7 +237,7 @@ def test_touched_rows_step_is_the_single_device_step(planted, tmp_path, loss, mo
                     learning_rate)
   assert float(total) > 0
   for ours, theirs in zip(rows.variables, default.variables):
-    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-6)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6, atol=1e-6)
   assert np.abs(rows.model.output_weights.numpy()).max() > 1e-3  # it did train
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from w2v_tf.sampling import UnigramSampler
+from w2v_tf.sampling import UnigramSampler, alias_table
 
 
 def test_matches_fixed_unigram_candidate_sampler():
@@ -75,3 +75,23 @@ def test_groups_have_their_own_distinct_candidates_and_expected_counts():
     true = sample.true_expected_count.numpy()[2 * group:2 * group + 2]
     np.testing.assert_allclose(true, -np.expm1(tries[0] * np.log1p(-p[labels.numpy()[
         2 * group:2 * group + 2]])), rtol=1e-3)
+
+
+def test_alias_table_reproduces_the_distribution_exactly():
+  rng = np.random.default_rng(3)
+  for probabilities in (rng.dirichlet(np.ones(1000) * 0.1), np.full(7, 1 / 7),
+                        np.array([0.999, 0.0005, 0.0005]), np.array([1.0])):
+    keep, alias = alias_table(probabilities)
+    size = len(probabilities)
+    implied = keep / size + np.bincount(alias, weights=(1 - keep) / size, minlength=size)
+    np.testing.assert_allclose(implied, probabilities, atol=1e-12)
+
+
+def test_draws_follow_the_unigram_distribution():
+  counts = np.array([5000, 2000, 800, 300, 100, 40, 10, 3, 1, 1])
+  sampler = UnigramSampler(counts)
+  draws = sampler.sample(tf.constant([2, 9], tf.int64), [200_000]).numpy()
+  p = counts ** 0.75 / (counts ** 0.75).sum()
+  frequencies = np.bincount(draws, minlength=len(counts)) / len(draws)
+  assert (np.abs(frequencies - p) < 5 * np.sqrt(p * (1 - p) / len(draws)) + 1e-6).all(), (
+      frequencies, p)

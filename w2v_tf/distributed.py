@@ -37,6 +37,7 @@ variable), so a run trained under one strategy resumes, exports and evaluates un
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -51,6 +52,7 @@ from w2v_tf import checkpoints, losses
 from w2v_tf.config import DataConfig
 from w2v_tf.errors import UsageError, UserError
 from w2v_tf.model import ModelConfig, Word2Vec
+from w2v_tf.pipeline import take_part
 from w2v_tf.trainer import TrainConfig, Trainer
 
 # ParameterServerStrategy splits a table into shards of at least this many bytes, at most one
@@ -201,40 +203,6 @@ def _new_strategy(train: TrainConfig) -> tuple[tf.distribute.Strategy, TaskInfo]
   raise UsageError(f"unknown strategy {name!r}")
 
 
-def take_part(batch: dict, part, parts: int, rows: int, groups: int) -> dict:
-  """Part `part` of `parts` equal parts of a batch: its centers and its groups' negatives.
-
-  Args:
-    batch: {"center" [rows], "contexts", "mask" [rows, 2W], "negatives", optional "words"}.
-    part: which part, an int or an int32 scalar tensor (a replica id).
-    parts: how many parts; divides `rows` and `groups`.
-    rows: centers in the batch.
-    groups: candidate groups in the batch (sampled softmax / NCE negatives are [groups, S]).
-
-  Returns:
-    The same structure with rows [part * rows/parts, (part+1) * rows/parts) and the matching
-    groups of candidates ("words" is kept whole: it counts the corpus words of the whole batch).
-  """
-  row_count, group_count = rows // parts, groups // parts
-
-  def cut(tensor, size):
-    start = part * size
-    return tensor[start:start + size]
-
-  result = {key: cut(batch[key], row_count) for key in ("center", "contexts", "mask")}
-  negatives = batch["negatives"]
-  if isinstance(negatives, losses.SampledValues):
-    negatives = losses.SampledValues(cut(negatives.sampled, group_count),
-                                     cut(negatives.true_expected_count, row_count),
-                                     cut(negatives.sampled_expected_count, group_count))
-  elif isinstance(negatives, tf.Tensor):  # negative sampling: [rows, C, K]
-    negatives = cut(negatives, row_count)
-  result["negatives"] = negatives
-  if "words" in batch:
-    result["words"] = batch["words"]
-  return result
-
-
 def shards_of(variable) -> list:
   """The variables holding a table: a `ShardedVariable`'s shards, else the variable itself."""
   return list(getattr(variable, "variables", None) or [variable])
@@ -368,6 +336,18 @@ class DistributedTrainer(Trainer):
     rows, groups = self.data_config.batch_size, self.num_sample_groups
     index = self.task.worker_index
     return dataset.map(lambda batch: take_part(batch, index, workers, rows, groups))
+
+  def _train_one(self, batch) -> None:
+    self._train_step(batch, self._learning_rate())
+    self._advance(batch)
+
+  def _train_steps(self, iterator, max_steps: int) -> int:
+    """One Python call per step: the strategies' steps are not run inside a graph loop."""
+    taken = 0
+    for batch in itertools.islice(iterator, max_steps):
+      self._train_one(batch)
+      taken += 1
+    return taken
 
   # --- mirrored / multi_worker step ----------------------------------------------------------
 

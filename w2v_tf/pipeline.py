@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from w2v_tf.corpus import Corpus
+from w2v_tf.losses import SampledValues
 
 _SEED_STRIDE = 1_000_003
 
@@ -59,7 +60,7 @@ def split_heldout(num_reviews: int, heldout_reviews: float, seed: int) -> np.nda
 
 
 def training_tokens(corpus: Corpus, vocab_size: int, review_mask: np.ndarray | None = None,
-                    chunk_tokens: int = 1 << 16) -> TrainingTokens:
+                    chunk_tokens: int = 1 << 18) -> TrainingTokens:
   """Selects the in-vocabulary tokens of the chosen reviews and cuts them into chunks.
 
   Args:
@@ -159,8 +160,9 @@ def _batches(center, contexts, mask, chunk_words, batch_size: int) -> tf.data.Da
   padding = num_batches * batch_size - count
   words_per_center = tf.cast(chunk_words, tf.float32) / tf.cast(tf.maximum(count, 1), tf.float32)
   def pad_and_split(x):
-    x = tf.pad(x, tf.concat([[[0, padding]], tf.zeros([tf.rank(x) - 1, 2], tf.int32)], 0))
-    return tf.reshape(x, tf.concat([[num_batches, batch_size], tf.shape(x)[1:]], 0))
+    row_shape = x.shape[1:].as_list()  # static ([2W] for contexts): batches keep a full shape
+    x = tf.pad(x, [[0, padding]] + [[0, 0]] * len(row_shape))
+    return tf.reshape(x, [num_batches, batch_size] + row_shape)
   real_centers = tf.minimum(batch_size, count - tf.range(num_batches) * batch_size)
   return tf.data.Dataset.from_tensor_slices(
       {"center": pad_and_split(center), "contexts": pad_and_split(contexts),
@@ -216,6 +218,40 @@ def skipgram_pairs(batch: dict) -> tuple[tf.Tensor, tf.Tensor]:
   """Flattens a grouped batch into (center [P], context [P]) pairs, P = mask.sum()."""
   centers = tf.broadcast_to(batch["center"][:, None], tf.shape(batch["contexts"]))
   return tf.boolean_mask(centers, batch["mask"]), tf.boolean_mask(batch["contexts"], batch["mask"])
+
+
+def take_part(batch: dict, part, parts: int, rows: int, groups: int) -> dict:
+  """Part `part` of `parts` equal parts of a batch: its centers and its groups' negatives.
+
+  Args:
+    batch: {"center" [rows], "contexts", "mask" [rows, 2W], "negatives", optional "words"}.
+    part: which part, an int or an int32 scalar tensor (a replica id).
+    parts: how many parts; divides `rows` and `groups`.
+    rows: centers in the batch.
+    groups: candidate groups in the batch (sampled softmax / NCE negatives are [groups, S]).
+
+  Returns:
+    The same structure with rows [part * rows/parts, (part+1) * rows/parts) and the matching
+    groups of candidates ("words" is kept whole: it counts the corpus words of the whole batch).
+  """
+  row_count, group_count = rows // parts, groups // parts
+
+  def cut(tensor, size):
+    start = part * size
+    return tensor[start:start + size]
+
+  result = {key: cut(batch[key], row_count) for key in ("center", "contexts", "mask")}
+  negatives = batch["negatives"]
+  if isinstance(negatives, SampledValues):
+    negatives = SampledValues(cut(negatives.sampled, group_count),
+                              cut(negatives.true_expected_count, row_count),
+                              cut(negatives.sampled_expected_count, group_count))
+  elif isinstance(negatives, tf.Tensor):  # negative sampling: [rows, C, K]
+    negatives = cut(negatives, row_count)
+  result["negatives"] = negatives
+  if "words" in batch:
+    result["words"] = batch["words"]
+  return result
 
 
 def heldout_pairs(tokens: TrainingTokens, window: int, max_pairs: int, seed: int

@@ -19,22 +19,28 @@ from w2v_tf.losses import SampledValues
 
 
 class UnigramSampler:
-  """Noise distribution over the vocabulary, P(w) ∝ count(w)^distortion."""
+  """Noise distribution over the vocabulary, P(w) ∝ count(w)^distortion.
+
+  Draws use Walker's alias method (Vose's construction): one uniform slot and one uniform
+  coin per draw, O(1) each, instead of a binary search of the CDF.
+  """
 
   def __init__(self, counts: np.ndarray, distortion: float = 0.75):
     weights = np.asarray(counts, np.float64) ** distortion
     probabilities = weights / weights.sum()
     self.vocab_size = len(probabilities)
     self.probabilities = tf.constant(probabilities, tf.float32)  # [V]
-    cdf = np.cumsum(probabilities)
-    cdf[-1] = 1.0
-    self._cdf = tf.constant(cdf, tf.float32)  # [V]
+    keep, alias = alias_table(probabilities)
+    self._keep = tf.constant(keep, tf.float32)  # [V] P(slot keeps its own id)
+    self._alias = tf.constant(alias, tf.int32)  # [V] id drawn otherwise
 
   def sample(self, seed, shape) -> tf.Tensor:
     """Ids drawn with replacement, int32 of the given shape; `seed` is a [2] int stateless seed."""
-    uniform = tf.random.stateless_uniform(shape, seed, dtype=tf.float32)
-    flat = tf.searchsorted(self._cdf, tf.reshape(uniform, [-1]), side="right")
-    return tf.reshape(tf.minimum(tf.cast(flat, tf.int32), self.vocab_size - 1), shape)
+    slot_seed, coin_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    slots = tf.random.stateless_uniform(shape, slot_seed, minval=0, maxval=self.vocab_size,
+                                        dtype=tf.int32)
+    coins = tf.random.stateless_uniform(shape, coin_seed, dtype=tf.float32)
+    return tf.where(coins < tf.gather(self._keep, slots), slots, tf.gather(self._alias, slots))
 
   def expected_count(self, ids: tf.Tensor, num_tries: tf.Tensor, num_sampled: int) -> tf.Tensor:
     """Expected number of times each id appears in the sample, as TF's samplers report it."""
@@ -88,13 +94,14 @@ class UnigramSampler:
     """The first S distinct ids of each row of `draws` [G, N]; (SampledValues, all rows had S)."""
     num_groups = tf.shape(draws)[0]
     is_first, distinct = _distinct_so_far(draws)
-    length = tf.shape(draws)[1]
-    positions = tf.range(length)[None, :]
-    # Positions of the first S distinct draws, in draw order: the S smallest selected positions.
-    key = tf.where(is_first & (distinct <= num_sampled), positions, length + positions)
-    chosen = tf.sort(tf.math.top_k(-key, k=num_sampled).indices, axis=1)  # [G, S]
-    sampled = tf.gather(draws, chosen, batch_dims=1)  # [G, S]
-    num_tries = chosen[:, -1:] + 1  # [G, 1]
+    # Each row's first S distinct draws, in draw order: the k-th goes to column k - 1 (the
+    # others to a spare column S, dropped).
+    column = tf.where(is_first & (distinct <= num_sampled), distinct - 1, num_sampled)
+    rows = tf.broadcast_to(tf.range(num_groups)[:, None], tf.shape(draws))
+    sampled = tf.scatter_nd(tf.stack([rows, column], -1), draws,
+                            tf.stack([num_groups, num_sampled + 1]))[:, :num_sampled]  # [G, S]
+    # Draws up to and including the S-th distinct one.
+    num_tries = tf.reduce_sum(tf.cast(distinct < num_sampled, tf.int32), 1, keepdims=True) + 1
     grouped_true = tf.reshape(true_classes, [num_groups, -1])  # [G, (B/G)*C]
     true_expected = self.expected_count(grouped_true, num_tries, num_sampled)
     return SampledValues(
@@ -104,11 +111,35 @@ class UnigramSampler:
     ), tf.reduce_all(distinct[:, -1] >= num_sampled)
 
 
+def alias_table(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Walker's alias table (Vose 1991): (keep [V], alias [V]) for `probabilities` [V].
+
+  A draw picks a slot i uniformly, then keeps i with probability keep[i], else takes alias[i].
+  """
+  size = len(probabilities)
+  scaled = np.asarray(probabilities, np.float64) * size
+  keep = np.ones(size)
+  alias = np.arange(size, dtype=np.int64)
+  small = [int(i) for i in np.flatnonzero(scaled < 1.0)]
+  large = [int(i) for i in np.flatnonzero(scaled >= 1.0)]
+  while small and large:
+    less, more = small.pop(), large.pop()
+    keep[less], alias[less] = scaled[less], more
+    scaled[more] -= 1.0 - scaled[less]
+    (small if scaled[more] < 1.0 else large).append(more)
+  # Whatever is left is 1 up to rounding: it keeps its own id.
+  return keep, alias
+
+
 def _distinct_so_far(draws):
   """For draws [G, N]: is_first [G, N] (first occurrence in its row), running distinct count."""
-  order = tf.argsort(draws, axis=1, stable=True)
-  sorted_draws = tf.gather(draws, order, batch_dims=1)
-  first_in_sorted = tf.concat([tf.ones_like(sorted_draws[:, :1], tf.bool),
-                               sorted_draws[:, 1:] != sorted_draws[:, :-1]], axis=1)
-  is_first = tf.gather(first_in_sorted, tf.argsort(order, axis=1), batch_dims=1)
+  num_groups, length = tf.shape(draws)[0], tf.shape(draws)[1]
+  # One hash-based tf.unique over all rows at once (each row's ids offset into its own range).
+  keys = tf.reshape(tf.cast(draws, tf.int64)
+                    + tf.cast(tf.range(num_groups), tf.int64)[:, None] * (1 << 32), [-1])
+  unique_keys, first_index = tf.unique(keys, out_idx=tf.int32)
+  positions = tf.range(tf.size(keys))
+  first_position = tf.math.unsorted_segment_min(positions, first_index, tf.size(unique_keys))
+  is_first = tf.reshape(tf.equal(tf.gather(first_position, first_index), positions),
+                        [num_groups, length])
   return is_first, tf.cumsum(tf.cast(is_first, tf.int32), axis=1)

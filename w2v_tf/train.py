@@ -78,6 +78,9 @@ flags.DEFINE_integer("heldout_centers", _TRAIN.heldout_centers,
 flags.DEFINE_bool("overwrite", False, "Replace a model_dir that holds another run.")
 flags.DEFINE_bool("jit_compile", _TRAIN.jit_compile, "Compile the loss and gradient with XLA.")
 flags.DEFINE_bool("progress", True, "Show the per-epoch progress bar.")
+flags.DEFINE_integer("steps_per_call", _TRAIN.steps_per_call,
+                     "Steps run in one tf.function call between Python's checks of signals and "
+                     "progress (calls also end at each loss comparison and checkpoint).")
 # Scaling out (README, "Scaling out").
 flags.DEFINE_enum("strategy", _TRAIN.strategy, STRATEGIES,
                   "default: one device. mirrored: tf.distribute.MirroredStrategy over the local "
@@ -112,7 +115,8 @@ def configs_from_flags() -> tuple[DataConfig, ModelConfig, TrainConfig]:
       keep_checkpoints=FLAGS.keep_checkpoints, eval_every_steps=FLAGS.eval_every_steps,
       heldout_centers=FLAGS.heldout_centers, analogies=FLAGS.analogies,
       overwrite=FLAGS.overwrite, jit_compile=FLAGS.jit_compile, progress=FLAGS.progress,
-      strategy=FLAGS.strategy, cpu_devices=FLAGS.cpu_devices)
+      strategy=FLAGS.strategy, cpu_devices=FLAGS.cpu_devices,
+      steps_per_call=FLAGS.steps_per_call)
   return data, model, train
 
 
