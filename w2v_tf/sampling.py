@@ -31,16 +31,21 @@ class UnigramSampler:
     self.vocab_size = len(probabilities)
     self.probabilities = tf.constant(probabilities, tf.float32)  # [V]
     keep, alias = alias_table(probabilities)
-    self._keep = tf.constant(keep, tf.float32)  # [V] P(slot keeps its own id)
-    self._alias = tf.constant(alias, tf.int32)  # [V] id drawn otherwise
+    # One int64 per slot (one gather per draw): the keep probability as a 31-bit threshold in
+    # the high half, the alias id in the low half.
+    threshold = np.minimum(np.round(keep * (1 << 31)), (1 << 31) - 1).astype(np.int64)
+    self._slots = tf.constant((threshold << 32) | alias.astype(np.int64), tf.int64)  # [V]
 
   def sample(self, seed, shape) -> tf.Tensor:
     """Ids drawn with replacement, int32 of the given shape; `seed` is a [2] int stateless seed."""
     slot_seed, coin_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     slots = tf.random.stateless_uniform(shape, slot_seed, minval=0, maxval=self.vocab_size,
                                         dtype=tf.int32)
-    coins = tf.random.stateless_uniform(shape, coin_seed, dtype=tf.float32)
-    return tf.where(coins < tf.gather(self._keep, slots), slots, tf.gather(self._alias, slots))
+    coins = tf.random.stateless_uniform(shape, coin_seed, minval=0, maxval=1 << 31,
+                                        dtype=tf.int64)  # uniform 31-bit integers
+    packed = tf.gather(self._slots, slots)
+    keeps = coins < tf.bitwise.right_shift(packed, 32)
+    return tf.where(keeps, slots, tf.cast(tf.bitwise.bitwise_and(packed, 0xFFFFFFFF), tf.int32))
 
   def expected_count(self, ids: tf.Tensor, num_tries: tf.Tensor, num_sampled: int) -> tf.Tensor:
     """Expected number of times each id appears in the sample, as TF's samplers report it."""
@@ -72,7 +77,7 @@ class UnigramSampler:
 
     def draw_more():  # rare: some group saw fewer than S distinct ids; keep drawing until it has
       def not_enough(round_index, draws):  # pylint: disable=unused-argument
-        return tf.reduce_any(_distinct_so_far(draws)[1][:, -1] < num_sampled)
+        return tf.reduce_any(_distinct_so_far(draws)[:, -1] < num_sampled)
 
       def more(round_index, draws):
         round_seed = tf.random.experimental.stateless_fold_in(seed, round_index)
@@ -93,15 +98,13 @@ class UnigramSampler:
   def _first_distinct(self, draws, num_sampled: int, true_classes):
     """The first S distinct ids of each row of `draws` [G, N]; (SampledValues, all rows had S)."""
     num_groups = tf.shape(draws)[0]
-    is_first, distinct = _distinct_so_far(draws)
-    # Each row's first S distinct draws, in draw order: the k-th goes to column k - 1 (the
-    # others to a spare column S, dropped).
-    column = tf.where(is_first & (distinct <= num_sampled), distinct - 1, num_sampled)
-    rows = tf.broadcast_to(tf.range(num_groups)[:, None], tf.shape(draws))
-    sampled = tf.scatter_nd(tf.stack([rows, column], -1), draws,
-                            tf.stack([num_groups, num_sampled + 1]))[:, :num_sampled]  # [G, S]
-    # Draws up to and including the S-th distinct one.
-    num_tries = tf.reduce_sum(tf.cast(distinct < num_sampled, tf.int32), 1, keepdims=True) + 1
+    distinct = _distinct_so_far(draws)
+    # The k-th distinct id of a row is drawn where its running count first reaches k.
+    ranks = tf.broadcast_to(tf.range(1, num_sampled + 1), tf.stack([num_groups, num_sampled]))
+    positions = tf.minimum(tf.searchsorted(distinct, ranks, side="left"),
+                           tf.shape(draws)[1] - 1)  # [G, S] (clipped if a row has < S)
+    sampled = tf.gather(draws, positions, batch_dims=1)  # [G, S]
+    num_tries = positions[:, -1:] + 1  # draws up to and including the S-th distinct one
     grouped_true = tf.reshape(true_classes, [num_groups, -1])  # [G, (B/G)*C]
     true_expected = self.expected_count(grouped_true, num_tries, num_sampled)
     return SampledValues(
@@ -132,7 +135,7 @@ def alias_table(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _distinct_so_far(draws):
-  """For draws [G, N]: is_first [G, N] (first occurrence in its row), running distinct count."""
+  """For draws [G, N]: the number of distinct ids among each row's first n draws, [G, N]."""
   num_groups, length = tf.shape(draws)[0], tf.shape(draws)[1]
   # One hash-based tf.unique over all rows at once (each row's ids offset into its own range).
   keys = tf.reshape(tf.cast(draws, tf.int64)
@@ -142,4 +145,4 @@ def _distinct_so_far(draws):
   first_position = tf.math.unsorted_segment_min(positions, first_index, tf.size(unique_keys))
   is_first = tf.reshape(tf.equal(tf.gather(first_position, first_index), positions),
                         [num_groups, length])
-  return is_first, tf.cumsum(tf.cast(is_first, tf.int32), axis=1)
+  return tf.cumsum(tf.cast(is_first, tf.int32), axis=1)
