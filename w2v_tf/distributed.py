@@ -337,11 +337,14 @@ class DistributedTrainer(Trainer):
     index = self.task.worker_index
     return dataset.map(lambda batch: take_part(batch, index, workers, rows, groups))
 
+  def _expected_counts_in_step(self) -> bool:
+    return False  # the strategies' steps split and read the negatives as SampledValues
+
   def _train_one(self, batch) -> None:
     self._train_step(batch, self._learning_rate())
     self._advance(batch)
 
-  def _train_steps(self, iterator, max_steps: int) -> int:
+  def train_steps(self, iterator, max_steps: int) -> int:
     """One Python call per step: the strategies' steps are not run inside a graph loop."""
     taken = 0
     for batch in itertools.islice(iterator, max_steps):

@@ -12,10 +12,25 @@ in the kernel, out of reach of a checkpoint). tests/test_sampling.py compares bo
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import tensorflow as tf
 
 from w2v_tf.losses import SampledValues
+
+
+class GroupCandidates(NamedTuple):
+  """Each group's candidates: `SampledValues` less the labels' expected counts.
+
+  Attributes:
+    sampled: [G, S] int64 distinct ids per group.
+    sampled_expected_count: [G, S] float32.
+    num_tries: [G, 1] int32 draws it took to find the group's S distinct ids.
+  """
+  sampled: tf.Tensor
+  sampled_expected_count: tf.Tensor
+  num_tries: tf.Tensor
 
 
 class UnigramSampler:
@@ -71,9 +86,14 @@ class UnigramSampler:
       SampledValues(sampled [G, S] int64, true_expected_count [B, C],
       sampled_expected_count [G, S]).
     """
+    return self.with_true_expected_counts(
+        self.sample_candidates(seed, num_sampled, num_groups), true_classes)
+
+  def sample_candidates(self, seed, num_sampled: int, num_groups: int = 1) -> GroupCandidates:
+    """The groups' candidates of `sample_unique`, without the labels' expected counts."""
     block = [num_groups, self.draws_per_group(num_sampled)]
     draws = self.sample(seed, block)
-    sampled_values, enough = self._first_distinct(draws, num_sampled, true_classes)
+    candidates, enough = self._first_distinct(draws, num_sampled)
 
     def draw_more():  # rare: some group saw fewer than S distinct ids; keep drawing until it has
       def not_enough(round_index, draws):  # pylint: disable=unused-argument
@@ -86,17 +106,31 @@ class UnigramSampler:
       _, longer = tf.while_loop(not_enough, more, (tf.constant(1), draws),
                                 shape_invariants=(tf.TensorShape([]),
                                                   tf.TensorShape([num_groups, None])))
-      return self._first_distinct(longer, num_sampled, true_classes)[0]
+      return self._first_distinct(longer, num_sampled)[0]
 
-    return tf.cond(enough, lambda: sampled_values, draw_more)
+    return tf.cond(enough, lambda: candidates, draw_more)
+
+  def with_true_expected_counts(self, candidates: GroupCandidates,
+                                true_classes: tf.Tensor) -> SampledValues:
+    """SampledValues of the groups' candidates for labels `true_classes` [B, C].
+
+    The labels' expected counts take a gather of 40k probabilities per IMDB batch: the trainer
+    computes them inside its compiled step, where XLA fuses them, not in the input pipeline.
+    """
+    num_groups, num_sampled = tf.shape(candidates.sampled)[0], candidates.sampled.shape[1]
+    grouped_true = tf.reshape(true_classes, [num_groups, -1])  # [G, (B/G)*C]
+    true_expected = self.expected_count(grouped_true, candidates.num_tries, num_sampled)
+    return SampledValues(sampled=candidates.sampled,
+                         true_expected_count=tf.reshape(true_expected, tf.shape(true_classes)),
+                         sampled_expected_count=candidates.sampled_expected_count)
 
   @staticmethod
   def draws_per_group(num_sampled: int) -> int:
     """Draws made at once per group: on IMDB almost always enough for S distinct ids (else more)."""
     return 2 * num_sampled
 
-  def _first_distinct(self, draws, num_sampled: int, true_classes):
-    """The first S distinct ids of each row of `draws` [G, N]; (SampledValues, all rows had S)."""
+  def _first_distinct(self, draws, num_sampled: int):
+    """The first S distinct ids of each row of `draws` [G, N]; (GroupCandidates, all rows had S)."""
     num_groups = tf.shape(draws)[0]
     distinct = _distinct_so_far(draws)
     # The k-th distinct id of a row is drawn where its running count first reaches k.
@@ -105,13 +139,10 @@ class UnigramSampler:
                            tf.shape(draws)[1] - 1)  # [G, S] (clipped if a row has < S)
     sampled = tf.gather(draws, positions, batch_dims=1)  # [G, S]
     num_tries = positions[:, -1:] + 1  # draws up to and including the S-th distinct one
-    grouped_true = tf.reshape(true_classes, [num_groups, -1])  # [G, (B/G)*C]
-    true_expected = self.expected_count(grouped_true, num_tries, num_sampled)
-    return SampledValues(
+    return GroupCandidates(
         sampled=tf.cast(sampled, tf.int64),
-        true_expected_count=tf.reshape(true_expected, tf.shape(true_classes)),
-        sampled_expected_count=self.expected_count(sampled, num_tries, num_sampled)
-    ), tf.reduce_all(distinct[:, -1] >= num_sampled)
+        sampled_expected_count=self.expected_count(sampled, num_tries, num_sampled),
+        num_tries=num_tries), tf.reduce_all(distinct[:, -1] >= num_sampled)
 
 
 def alias_table(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -36,7 +36,7 @@ from w2v_tf.errors import UsageError, UserError
 from w2v_tf.fileio import atomic_write_text, disk_errors
 from w2v_tf.model import ModelConfig, Word2Vec
 from w2v_tf.optim import DEFAULT_LEARNING_RATES, make_optimizer
-from w2v_tf.sampling import UnigramSampler
+from w2v_tf.sampling import GroupCandidates, UnigramSampler
 
 LOSSES = ("sampled_softmax", "nce", "negative_sampling", "full_softmax")
 MODELS = ("skipgram", "cbow")
@@ -391,10 +391,25 @@ class Trainer:
 
   # --- the step ----------------------------------------------------------------------------
 
+  def _labels(self, batch):
+    """[B, C] target ids: the contexts (skip-gram) or the center (CBOW)."""
+    return batch["center"][:, None] if self.model_config.model == "cbow" else batch["contexts"]
+
+  def _expected_counts_in_step(self) -> bool:
+    """Whether the compiled step computes the labels' expected counts (see `_negative_info`)."""
+    return self._fused_update
+
   def _negative_info(self, batch, seed):
-    """The batch's negatives, drawn statelessly from `seed` [2] (run seed, epoch/batch index)."""
+    """The batch's negatives, drawn statelessly from `seed` [2] (run seed, epoch/batch index).
+
+    For the compiled SGD step the sampled losses get `GroupCandidates`: the step adds the
+    labels' expected counts itself (`_loss_gradients_and_update`), fused by XLA.
+    """
     loss = self.model_config.loss
-    labels = batch["center"][:, None] if self.model_config.model == "cbow" else batch["contexts"]
+    labels = self._labels(batch)
+    if loss in ("sampled_softmax", "nce") and self._expected_counts_in_step():
+      return self.sampler.sample_candidates(seed, self.model_config.num_sampled,
+                                            self.num_sample_groups)
     if loss in ("sampled_softmax", "nce"):
       return self.sampler.sample_unique(seed, self.model_config.num_sampled, labels,
                                         self.num_sample_groups)
@@ -462,6 +477,8 @@ class Trainer:
     return total, count, tape.gradient(total, self.variables)
 
   def _loss_gradients_and_update(self, batch, negative_info, learning_rate):
+    if isinstance(negative_info, GroupCandidates):
+      negative_info = self.sampler.with_true_expected_counts(negative_info, self._labels(batch))
     if self._fused_update:
       total, count, gradients = self._loss_and_gradients(batch, negative_info, self._step_parts)
     else:
@@ -529,7 +546,7 @@ class Trainer:
       taken += 1
     return taken
 
-  def _train_steps(self, iterator, max_steps: int) -> int:
+  def train_steps(self, iterator, max_steps: int) -> int:
     """Runs up to `max_steps` steps; the number taken (fewer at the end of the epoch)."""
     return int(self._train_loop(iterator, tf.constant(max_steps)).numpy())
 
@@ -539,7 +556,7 @@ class Trainer:
     It goes through the same compiled loop as the other steps (an iterator over just this
     batch has the epoch iterator's type), so nothing is traced or compiled twice.
     """
-    self._train_steps(iter(tf.data.Dataset.from_tensors(batch)), 1)
+    self.train_steps(iter(tf.data.Dataset.from_tensors(batch)), 1)
 
   def run(self) -> dict:
     """Trains up to `epochs`, resuming from the latest checkpoint; exports the vectors."""
@@ -601,7 +618,7 @@ class Trainer:
         taken = 1
       else:
         batch = None
-        taken = self._train_steps(iterator, min(
+        taken = self.train_steps(iterator, min(
             self.train_config.steps_per_call, next_evaluation - 1 - step,
             _next_multiple(step, train.checkpoint_every_steps) - step))
         if not taken:
