@@ -5,12 +5,14 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from eval.analogy import evaluate_analogies
 from eval.vectors import load_model_dir
 from w2v_tf.config import DataConfig
 from w2v_tf.errors import UserError
 from w2v_tf.model import ModelConfig
+from w2v_tf.sampling import GroupCandidates
 from w2v_tf.trainer import Trainer, TrainConfig
 
 
@@ -94,6 +96,36 @@ def test_resume_mid_epoch_replays_the_same_batches(planted, tmp_path):
              for m in messages), messages
   assert summary["step"] == trainer.step.numpy()
   np.testing.assert_allclose(resumed.model.input_embeddings.numpy(), full_vectors, atol=1e-5)
+
+
+def test_steps_per_call_does_not_change_training(planted, tmp_path):
+  """The compiled loop's call size (and the loss-comparison steps between calls) is invisible."""
+  csv_path, _ = planted
+  results = []
+  for steps_per_call in (1, 7, 50):
+    summary, _ = _train(*_configs(csv_path, tmp_path / f"m{steps_per_call}", epochs=1,
+                                  jit_compile=True, steps_per_call=steps_per_call))
+    results.append((summary, load_model_dir(str(tmp_path / f"m{steps_per_call}"))[1]))
+  (first, vectors), others = results[0], results[1:]
+  for summary, other_vectors in others:
+    assert summary["step"] == first["step"] > 20
+    assert [p["step"] for p in summary["curve"]] == [p["step"] for p in first["curve"]]
+    np.testing.assert_allclose(other_vectors, vectors, atol=1e-6)
+
+
+def test_compiled_step_adds_the_labels_expected_counts_itself(planted, tmp_path):
+  """With XLA the pipeline sends GroupCandidates and the step computes the labels' expected
+  counts; the first step's loss equals the uncompiled step's (SampledValues from tf.data)."""
+  csv_path, _ = planted
+  losses = []
+  for jit_compile in (True, False):
+    trainer = Trainer(*_configs(csv_path, tmp_path / f"m{jit_compile}", jit_compile=jit_compile),
+                      log=lambda m: None)
+    batch = next(iter(trainer.epoch_batches(0)))
+    assert isinstance(batch["negatives"], GroupCandidates) == jit_compile
+    trainer.train_steps(iter(tf.data.Dataset.from_tensors(batch)), 1)
+    losses.append(float(trainer.loss_sum.numpy()))
+  assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
 def test_event_files_have_the_tags(planted, tmp_path):
