@@ -464,13 +464,13 @@ class Trainer:
     XLA, four slices of 1024 centers run about 20% faster than one of 4096 (each slice's
     [rows, 2W, d] gathered output rows stay in cache).
     """
-    rows = batch["center"].shape[0]
+    whole = {**batch, "negatives": negative_info}
+    pieces = [whole] if parts == 1 else [
+        pipeline.take_part(whole, part, parts, batch["center"].shape[0], self.num_sample_groups)
+        for part in range(parts)]
     with tf.GradientTape() as tape:
       total = count = 0.0
-      for part in range(parts):
-        piece = pipeline.take_part({**batch, "negatives": negative_info}, part, parts, rows,
-                                   self.num_sample_groups) if parts > 1 else {
-                                       **batch, "negatives": negative_info}
+      for piece in pieces:
         inputs, labels, mask = self.model.inputs(piece)
         total += tf.reduce_sum(self._per_example_loss(inputs, labels, mask, piece["negatives"]))
         count += tf.reduce_sum(tf.cast(mask, tf.float32))
