@@ -20,20 +20,23 @@ import numpy as np
 from absl import flags
 
 from eval import analogy
-from eval import vectors as vectors_lib
+from eval import cli
 from w2v_tf.errors import UsageError
 
 _FLAGS = flags.FLAGS
-vectors_lib.define_flag(flags.DEFINE_string, "analogies", None,
-                        "Analogy file (default: data/questions-words.txt or gensim's copy).")
-vectors_lib.define_flag(flags.DEFINE_integer, "vocab_size", 42000, "Rows of the vocabulary.")
-vectors_lib.define_flag(flags.DEFINE_integer, "dim", 300, "Vector dimension.")
-vectors_lib.define_flag(flags.DEFINE_integer, "restrict_vocab", 30000,
-                        "Candidates: the first N rows (0 = all).")
-vectors_lib.define_flag(flags.DEFINE_list, "methods", ["3cosadd", "3cosmul"], "Methods to time.")
-vectors_lib.define_flag(flags.DEFINE_integer, "repeats", 3, "Timed runs per method.")
-vectors_lib.define_flag(flags.DEFINE_integer, "seed", 0, "Seed of the vectors and row order.")
-vectors_lib.define_flag(flags.DEFINE_string, "output_json", None, "Write the timings here.")
+
+
+def define_flags() -> None:
+  """Defines this benchmark's flags (only where `python -m benchmarks.analogy_speed` runs it)."""
+  flags.DEFINE_string("analogies", None,
+                      "Analogy file (default: data/questions-words.txt or gensim's copy).")
+  flags.DEFINE_integer("vocab_size", 42000, "Rows of the vocabulary.")
+  flags.DEFINE_integer("dim", 300, "Vector dimension.")
+  flags.DEFINE_integer("restrict_vocab", 30000, "Candidates: the first N rows (0 = all).")
+  flags.DEFINE_list("methods", ["3cosadd", "3cosmul"], "Methods to time.")
+  flags.DEFINE_integer("repeats", 3, "Timed runs per method.")
+  flags.DEFINE_integer("seed", 0, "Seed of the vectors and row order.")
+  flags.DEFINE_string("output_json", None, "Write the timings here.")
 
 
 def synthetic_vocabulary(analogies: analogy.AnalogySet, vocab_size: int, dim: int,
@@ -67,9 +70,9 @@ def synthetic_vocabulary(analogies: analogy.AnalogySet, vocab_size: int, dim: in
 
 def main(argv: Sequence[str]) -> None:
   from w2v_tf.fileio import atomic_write_json  # pylint: disable=import-outside-toplevel
-  vectors_lib.check_no_args(argv)
-  path = vectors_lib.find_data_file("questions-words.txt", _FLAGS.analogies, "--analogies",
-                                    analogy.QUESTIONS_URL)
+  cli.check_no_args(argv)
+  path = cli.find_data_file("questions-words.txt", _FLAGS.analogies, "--analogies",
+                            analogy.QUESTIONS_URL)
   analogies = analogy.read_analogies(path)
   words, vectors = synthetic_vocabulary(analogies, _FLAGS.vocab_size, _FLAGS.dim,
                                         _FLAGS.restrict_vocab, _FLAGS.seed)
@@ -97,4 +100,6 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
   from w2v_tf.errors import run_main
+
+  define_flags()
   run_main(main)

@@ -27,7 +27,7 @@ checkpoints, without the final export). words/s = corpus tokens of the training 
 both. `--repeats N` runs every system N times (alternating) and reports medians.
 
 Every result's vectors are written in word2vec binary format and read back with
-`eval.vectors.load_vectors`, then scored with `eval.analogy.evaluate_analogies` (3CosAdd,
+`WordVectors.load`, then scored with `eval.analogy.evaluate_analogies` (3CosAdd,
 `--restrict_vocab`) and `eval.similarity.evaluate_word_pairs` (Spearman). See benchmarks/README.md.
 """
 
@@ -51,13 +51,13 @@ from absl import flags
 from absl import logging as absl_logging
 import numpy as np
 
-from eval import vectors as vectors_lib
-from w2v_tf.config import DataConfig
+from eval import cli
+from w2v_tf import config
+from w2v_tf.word_vectors import WordVectors
 from w2v_tf.errors import UsageError, UserError, run_main
 
-_DATA = DataConfig()
 GENSIM = "gensim"
-OUR_LOSSES = ("sampled_softmax", "nce", "negative_sampling", "full_softmax")
+OUR_LOSSES = config.LOSSES
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _STREAM_FILE = "stream.npz"
 
@@ -69,61 +69,42 @@ def _default_workers() -> int:
     return os.cpu_count() or 1
 
 
+# This project's settings, as the trainer's own flags (same names, defaults and help): the shared
+# data and training settings apply to gensim too.
+OUR_FIELDS = ("train_csv", "text_column", "max_reviews", "stopwords", "cache_dir",
+              "heldout_reviews", "epochs", "embedding_dim", "window", "min_count", "subsample",
+              "seed", "batch_size", "num_sampled", "learning_rate", "sample_group_centers",
+              "optimizer", "jit_compile")
+
+
 def define_flags() -> None:
-  """Defines this binary's flags (safe to call when another module defined some of them)."""
-  define = vectors_lib.define_flag
-  # Data (cleaned once, shared by both systems).
-  define(flags.DEFINE_string, "train_csv", _DATA.train_csv, "CSV or CSV.gz with a review column.")
-  define(flags.DEFINE_string, "text_column", _DATA.text_column, "Column holding the review text.")
-  define(flags.DEFINE_integer, "max_reviews", 0, "Use only the first N reviews (0 = all).")
-  define(flags.DEFINE_string, "stopwords", _DATA.stopwords, "'nltk', 'none' or a file.")
-  define(flags.DEFINE_string, "cache_dir", _DATA.cache_dir, "Tokenized-corpus cache ('' = none).")
-  define(flags.DEFINE_float, "heldout_reviews", _DATA.heldout_reviews,
-         "Reviews the trainer holds out (fraction if < 1, else a count); gensim is given the "
-         "same training reviews, so both see the same token stream.")
-  # Shared training settings (the issue's defaults).
-  define(flags.DEFINE_integer, "epochs", 5, "Passes over the corpus.")
-  define(flags.DEFINE_integer, "embedding_dim", 100, "Vector size (gensim's vector_size).")
-  define(flags.DEFINE_integer, "window", 5, "Maximum window.")
-  define(flags.DEFINE_integer, "min_count", 5, "Drop words seen fewer times.")
-  define(flags.DEFINE_float, "subsample", 1e-3, "Subsampling threshold (gensim's sample).")
-  define(flags.DEFINE_integer, "seed", 0, "Seed of both systems.")
+  """Defines this binary's flags (when it runs as `python -m benchmarks.compare`)."""
+  config.define_flags(flags.FLAGS, names=OUR_FIELDS)
   # gensim only.
-  define(flags.DEFINE_integer, "negative", 5, "gensim: negative samples per pair.")
-  define(flags.DEFINE_integer, "workers", _default_workers(),
-         "gensim: worker threads (default: the cores this process may use).")
-  define(flags.DEFINE_float, "gensim_alpha", 0.025, "gensim: initial learning rate (its default).")
-  # This project only (None: the trainer's defaults).
-  define(flags.DEFINE_list, "losses", ["sampled_softmax"],
-         f"Losses of this project to train, each a row ({', '.join(OUR_LOSSES)}).")
-  define(flags.DEFINE_integer, "batch_size", None, "Ours: centers per step (default 1024).")
-  define(flags.DEFINE_integer, "num_sampled", None,
-         "Ours: sampled candidates (default 64; 5 negatives for negative_sampling).")
-  define(flags.DEFINE_float, "learning_rate", None, "Ours: initial learning rate.")
-  define(flags.DEFINE_integer, "sample_group_centers", None,
-         "Ours: centers sharing one candidate set (default 64).")
-  define(flags.DEFINE_string, "optimizer", None, "Ours: sgd (default), adagrad or adam.")
-  define(flags.DEFINE_bool, "jit_compile", None, "Ours: compile the step with XLA (default on).")
+  flags.DEFINE_integer("negative", 5, "gensim: negative samples per pair.")
+  flags.DEFINE_integer("workers", _default_workers(),
+                       "gensim: worker threads (default: the cores this process may use).")
+  flags.DEFINE_float("gensim_alpha", 0.025, "gensim: initial learning rate (its default).")
+  # This project only.
+  flags.DEFINE_list("losses", ["sampled_softmax"],
+                    f"Losses of this project to train, each a row ({', '.join(OUR_LOSSES)}).")
   # Evaluation and output.
-  define(flags.DEFINE_string, "analogies", None,
-         "Analogy file (default: data/questions-words.txt, else gensim's copy).")
-  define(flags.DEFINE_string, "wordsim", None,
-         "Word-pair file (default: data/wordsim353.tsv, else gensim's copy).")
-  define(flags.DEFINE_integer, "restrict_vocab", 30000,
-         "Analogy candidates: the first N words (0 = all).")
-  define(flags.DEFINE_integer, "repeats", 1, "Runs per system (medians are reported).")
-  define(flags.DEFINE_string, "work_dir", None,
-         "Keep the runs (model dirs, gensim vectors) here; default: a temporary folder, removed.")
-  define(flags.DEFINE_string, "output_json", None, "Write all results as JSON here.")
-  define(flags.DEFINE_string, "plot", None, "Write a bar chart (PNG) here.")
+  flags.DEFINE_string("analogies", None,
+                      "Analogy file (default: data/questions-words.txt, else gensim's copy).")
+  flags.DEFINE_string("wordsim", None,
+                      "Word-pair file (default: data/wordsim353.tsv, else gensim's copy).")
+  flags.DEFINE_integer("restrict_vocab", 30000, "Analogy candidates: the first N words (0 = all).")
+  flags.DEFINE_integer("repeats", 1, "Runs per system (medians are reported).")
+  flags.DEFINE_string("work_dir", None, "Keep the runs (model dirs, gensim vectors) here; "
+                      "default: a temporary folder, removed.")
+  flags.DEFINE_string("output_json", None, "Write all results as JSON here.")
+  flags.DEFINE_string("plot", None, "Write a bar chart (PNG) here.")
   # Internal: one training run in this process (what the parent starts).
-  define(flags.DEFINE_enum, "worker", None,
-         "Internal: run one trainer from --worker_spec and write its result.",
-         enum_values=["gensim", "ours"])
-  define(flags.DEFINE_string, "worker_spec", None, "Internal: the worker's JSON spec.")
+  flags.DEFINE_enum("worker", None, ["gensim", "ours"],
+                    "Internal: run one trainer from --worker_spec and write its result.")
+  flags.DEFINE_string("worker_spec", None, "Internal: the worker's JSON spec.")
 
 
-define_flags()
 FLAGS = flags.FLAGS
 
 
@@ -189,26 +170,23 @@ def gensim_worker(spec: dict) -> dict:
 
 
 def ours_worker(spec: dict) -> dict:
-  """Runs this project's Trainer with the spec's settings; its vectors.bin is the result."""
+  """Runs this project's trainer on the spec's experiment config; its vectors.bin is the result."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from w2v_tf.model import ModelConfig  # pylint: disable=import-outside-toplevel
-  from w2v_tf.trainer import TrainConfig, Trainer  # pylint: disable=import-outside-toplevel
-  data = DataConfig(**spec["data"])
-  model = ModelConfig(vocab_size=0, **spec["model"])
-  train = TrainConfig(**spec["train"])
+  from w2v_tf.build import build_trainer  # pylint: disable=import-outside-toplevel
+  experiment = config.ExperimentConfig.from_dict(spec["experiment"])
   log = lambda message: print(f"[{spec['name']}] {message}", file=sys.stderr, flush=True)
   started = time.perf_counter()
-  trainer = Trainer(data, model, train, log=log)
+  trainer = build_trainer(experiment, log=log)
   setup_seconds = time.perf_counter() - started
   summary = trainer.run()
-  if summary.get("interrupted"):
+  if summary.interrupted:
     raise UserError("training was interrupted")
-  return {"setup_seconds": setup_seconds, "train_seconds": summary["train_seconds"],
-          "vocab_size": len(trainer.prepared.vocab),
-          "train_tokens_in_vocab": trainer.prepared.tokens.num_tokens,
-          "trainer_words_per_sec": summary["words_per_sec"], "steps": summary["step"],
-          "learning_rate": trainer.learning_rate,
-          "num_sampled": trainer.model_config.num_sampled,
+  return {"setup_seconds": setup_seconds, "train_seconds": summary.train_seconds,
+          "vocab_size": len(trainer.data.vocab),
+          "train_tokens_in_vocab": trainer.data.tokens.num_tokens,
+          "trainer_words_per_sec": summary.words_per_sec, "steps": summary.step,
+          "learning_rate": trainer.experiment.train.learning_rate,
+          "num_sampled": trainer.experiment.model.num_sampled,
           "version": f"tensorflow {tf.__version__}"}
 
 
@@ -278,35 +256,23 @@ def _gensim_spec(stream_path: str, run_dir: str) -> dict:
           "epochs": FLAGS.epochs}
 
 
+def our_experiment(loss: str, model_dir: str) -> config.ExperimentConfig:
+  """The trainer's config for one row: the flags' settings, skip-gram, `loss`, no analogies."""
+  return config.from_flags(FLAGS, names=OUR_FIELDS).replace(
+      model="skipgram", loss=loss, model_dir=model_dir, analogies=None, progress=False,
+      overwrite=True)
+
+
 def _ours_spec(loss: str, model_dir: str) -> dict:
-  data = {"train_csv": FLAGS.train_csv, "text_column": FLAGS.text_column,
-          "max_reviews": FLAGS.max_reviews, "stopwords": FLAGS.stopwords,
-          "min_count": FLAGS.min_count, "subsample": FLAGS.subsample, "window": FLAGS.window,
-          "heldout_reviews": FLAGS.heldout_reviews, "cache_dir": FLAGS.cache_dir,
-          "seed": FLAGS.seed}
-  if FLAGS.batch_size is not None:
-    data["batch_size"] = FLAGS.batch_size
-  num_sampled = FLAGS.num_sampled
-  if num_sampled is None:  # the trainer binary's rule
-    num_sampled = 5 if loss == "negative_sampling" else 64
-  model = {"embedding_dim": FLAGS.embedding_dim, "model": "skipgram", "loss": loss,
-           "num_sampled": num_sampled}
-  if FLAGS.sample_group_centers is not None:
-    model["sample_group_centers"] = FLAGS.sample_group_centers
-  train = {"model_dir": model_dir, "epochs": FLAGS.epochs, "learning_rate": FLAGS.learning_rate,
-           "analogies": None, "progress": False, "overwrite": True}
-  if FLAGS.optimizer is not None:
-    train["optimizer"] = FLAGS.optimizer
-  if FLAGS.jit_compile is not None:
-    train["jit_compile"] = FLAGS.jit_compile
-  return {"data": data, "model": model, "train": train}
+  return {"experiment": our_experiment(loss, model_dir).to_dict()}
 
 
 def evaluate(vectors_path: str, analogies, word_pairs, restrict_vocab: int) -> dict:
   """Analogy and word-pair scores of a vectors file."""
   from eval.analogy import evaluate_analogies  # pylint: disable=import-outside-toplevel
   from eval.similarity import evaluate_word_pairs  # pylint: disable=import-outside-toplevel
-  words, vectors = vectors_lib.load_vectors(vectors_path)
+  loaded = WordVectors.load(vectors_path)
+  words, vectors = list(loaded.words), loaded.vectors
   result = {"vocab_size": len(words)}
   if analogies is not None:
     scores = evaluate_analogies(vectors, words, analogies, restrict_vocab=restrict_vocab)
@@ -434,9 +400,9 @@ def compare(work_dir: str) -> dict:
   from w2v_tf import corpus as corpus_lib
   from w2v_tf import pipeline, text
 
-  analogies = read_analogies(vectors_lib.find_data_file(
+  analogies = read_analogies(cli.find_data_file(
       "questions-words.txt", FLAGS.analogies, "--analogies", QUESTIONS_URL))
-  word_pairs = read_word_pairs(vectors_lib.find_data_file(
+  word_pairs = read_word_pairs(cli.find_data_file(
       "wordsim353.tsv", FLAGS.wordsim, "--wordsim", WORDSIM_URL))
 
   started = time.perf_counter()
@@ -509,22 +475,17 @@ def compare(work_dir: str) -> dict:
 
 def _validate() -> None:
   problems = []
-  for name in ("epochs", "embedding_dim", "window", "min_count", "negative", "workers",
-               "repeats"):
+  for name in ("negative", "workers", "repeats"):
     if getattr(FLAGS, name) <= 0:
       problems.append(f"--{name} must be positive (got {getattr(FLAGS, name)})")
-  if not 0 <= FLAGS.subsample < 1:
-    problems.append(f"--subsample must be in [0, 1) (got {FLAGS.subsample})")
-  if FLAGS.heldout_reviews < 0:
-    problems.append(f"--heldout_reviews must be >= 0 (got {FLAGS.heldout_reviews})")
   unknown = [loss for loss in FLAGS.losses if loss not in OUR_LOSSES]
   if unknown or not FLAGS.losses:
     problems.append(f"--losses must name some of {', '.join(OUR_LOSSES)} (got "
                     f"{','.join(FLAGS.losses)!r})")
-  if FLAGS.optimizer not in (None, "sgd", "adagrad", "adam"):
-    problems.append(f"--optimizer must be sgd, adagrad or adam (got {FLAGS.optimizer!r})")
   if problems:
     raise UsageError("; ".join(problems))
+  for loss in FLAGS.losses:  # the trainer's own checks of its settings
+    our_experiment(loss, "unused").resolved().validate()
 
 
 def main(argv: Sequence[str]) -> None:
@@ -563,4 +524,5 @@ def _write_json(path: str, payload: dict) -> None:
 
 
 if __name__ == "__main__":
+  define_flags()
   run_main(main)

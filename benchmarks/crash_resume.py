@@ -36,25 +36,26 @@ from absl import flags
 import numpy as np
 
 from benchmarks import common
-from w2v_tf import checkpoints
+from w2v_tf import checkpoints, config
 from w2v_tf.errors import UsageError, UserError, run_main
 
-flags.DEFINE_string("train_csv", None, "Training CSV (default: a generated random corpus).")
-flags.DEFINE_integer("max_reviews", 3000, "First N reviews of --train_csv.")
-flags.DEFINE_string("stopwords", "nltk", "Stopwords of --train_csv (the generated corpus: none).")
-flags.DEFINE_integer("kills", 10, "SIGKILLs before the run may finish.")
-flags.DEFINE_integer("seed", 0, "Seed of the kill moments (training always uses --train_seed).")
-flags.DEFINE_integer("train_seed", 0, "The trainer's --seed.")
-flags.DEFINE_integer("reference_runs", 2, "Uninterrupted runs (2 measures run-to-run noise).")
-flags.DEFINE_integer("epochs", 2, "Training epochs.")
-flags.DEFINE_integer("embedding_dim", 50, "Vector size.")
-flags.DEFINE_integer("batch_size", 256, "Centers per step.")
-flags.DEFINE_integer("checkpoint_every_steps", 20, "Checkpoint interval (small: little is lost).")
-flags.DEFINE_integer("eval_every_steps", 20, "Interval of the logged loss lines.")
-flags.DEFINE_bool("jit_compile", False, "Train with XLA (compiling adds seconds to each restart).")
-flags.DEFINE_string("work_dir", None, "Where the model dirs go (default: a temp dir, removed).")
-flags.DEFINE_float("atol", 1e-5, "Largest vector difference from the reference that passes.")
-flags.DEFINE_string("output_json", None, "Write the results here.")
+# The trainer's own flags for the settings it passes on, with this benchmark's defaults.
+_TRAINER_DEFAULTS = {"train_csv": None, "max_reviews": 3000, "stopwords": "nltk", "epochs": 2,
+                     "embedding_dim": 50, "batch_size": 256, "checkpoint_every_steps": 20,
+                     "eval_every_steps": 20, "jit_compile": False}
+
+
+def define_flags() -> None:
+  config.define_flags(flags.FLAGS, names=_TRAINER_DEFAULTS, defaults=_TRAINER_DEFAULTS)
+  flags.DEFINE_integer("kills", 10, "SIGKILLs before the run may finish.")
+  flags.DEFINE_integer("seed", 0, "Seed of the kill moments (training always uses --train_seed).")
+  flags.DEFINE_integer("train_seed", 0, "The trainer's --seed.")
+  flags.DEFINE_integer("reference_runs", 2, "Uninterrupted runs (2 measures run-to-run noise).")
+  flags.DEFINE_string("work_dir", None, "Where the model dirs go (default: a temp dir, removed).")
+  flags.DEFINE_float("atol", 1e-5, "Largest vector difference from the reference that passes.")
+  flags.DEFINE_string("output_json", None, "Write the results here.")
+
+
 FLAGS = flags.FLAGS
 
 _STEP_LINE = re.compile(r"^step (\d+) \| .*? ([\d.]+) \| full softmax \(batch\) ([\d.]+) \| "
@@ -129,9 +130,10 @@ def _train_args(train_csv: str, stopwords: str, model_dir: str, cache_dir: str) 
 
 
 def _final(run: _Run, model_dir: str) -> dict:
-  from eval.vectors import load_model_dir  # pylint: disable=import-outside-toplevel
+  from w2v_tf.word_vectors import WordVectors  # pylint: disable=import-outside-toplevel
   done = re.search(r"^done: (\d+) steps", run.text(), re.MULTILINE)
-  words, vectors = load_model_dir(model_dir)
+  loaded = WordVectors.from_model_dir(model_dir)
+  words, vectors = list(loaded.words), loaded.vectors
   with open(os.path.join(model_dir, "vocab.tsv"), encoding="utf-8") as f:
     vocab = f.read()
   return {"steps": int(done.group(1)) if done else None, "words": words, "vectors": vectors,
@@ -261,4 +263,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   run_main(main)

@@ -18,23 +18,24 @@ from absl import flags
 import tensorflow as tf
 
 from benchmarks import common
+from w2v_tf import config
 from w2v_tf import corpus as corpus_lib
 from w2v_tf import pipeline, text, vocab as vocab_lib
-from w2v_tf.config import DataConfig
 from w2v_tf.errors import UsageError, run_main
 
-_DEFAULTS = DataConfig()
-flags.DEFINE_string("train_csv", _DEFAULTS.train_csv, "CSV or CSV.gz with a review column.")
-flags.DEFINE_integer("max_reviews", 0, "First N reviews only (0 = all).")
-flags.DEFINE_integer("epochs", 1, "Epochs per timed run.")
-flags.DEFINE_integer("repeats", 3, "Timed runs (the median is reported).")
-flags.DEFINE_integer("window", _DEFAULTS.window, "Maximum window.")
-flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Centers per batch.")
-flags.DEFINE_float("subsample", _DEFAULTS.subsample, "Subsampling threshold.")
-flags.DEFINE_integer("min_count", _DEFAULTS.min_count, "Vocabulary min_count.")
-flags.DEFINE_string("stopwords", _DEFAULTS.stopwords, "'nltk', 'none' or a file.")
-flags.DEFINE_bool("cold", True, "Also time one cold pass (read + clean without the cache).")
-flags.DEFINE_string("output_json", None, "Write the results here.")
+# The trainer's own flags for the settings shared with it (same names, defaults and help).
+_TRAINER_FIELDS = ("train_csv", "max_reviews", "window", "batch_size", "subsample",
+                   "min_count", "stopwords")
+
+
+def define_flags() -> None:
+  config.define_flags(flags.FLAGS, names=_TRAINER_FIELDS)
+  flags.DEFINE_integer("epochs", 1, "Epochs per timed run.")
+  flags.DEFINE_integer("repeats", 3, "Timed runs (the median is reported).")
+  flags.DEFINE_bool("cold", True, "Also time one cold pass (read + clean without the cache).")
+  flags.DEFINE_string("output_json", None, "Write the results here.")
+
+
 FLAGS = flags.FLAGS
 
 
@@ -86,4 +87,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   run_main(main)

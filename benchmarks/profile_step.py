@@ -6,7 +6,7 @@
 With the trainer's defaults (sampled softmax, 4,096 centers per step) it measures, in one
 process, `--repeats` times each (medians):
 
-- the compiled step alone: `Trainer.train_steps` over `--steps` batches cached in memory
+- the compiled step alone: the runner's `run_steps` over `--steps` batches cached in memory
   (no input pipeline running);
 - the step with the live input pipeline (what training does): the same over a fresh epoch;
 - the input pipeline alone: its wall time and process CPU time per batch, negatives included;
@@ -32,23 +32,25 @@ from absl import flags
 import tensorflow as tf
 
 from benchmarks import common
-from w2v_tf.config import DataConfig
+from w2v_tf import config
+from w2v_tf.build import build_trainer
 from w2v_tf.errors import UsageError, UserError, run_main
-from w2v_tf.model import ModelConfig
-from w2v_tf.trainer import TrainConfig, Trainer
+from w2v_tf.trainer import Trainer
 
-_DATA = DataConfig()
-flags.DEFINE_string("train_csv", _DATA.train_csv, "CSV or CSV.gz with a review column.")
-flags.DEFINE_integer("max_reviews", 0, "First N reviews only (0 = all).")
-flags.DEFINE_string("stopwords", _DATA.stopwords, "'nltk', 'none' or a file.")
-flags.DEFINE_string("cache_dir", _DATA.cache_dir, "Tokenized-corpus cache ('' = none).")
-flags.DEFINE_integer("batch_size", _DATA.batch_size, "Centers per step.")
-flags.DEFINE_integer("steps", 300, "Steps per timed run.")
-flags.DEFINE_integer("repeats", 3, "Timed runs of each kind (medians are reported).")
-flags.DEFINE_integer("trace_steps", 40, "Live steps recorded by tf.profiler.")
-flags.DEFINE_string("trace_dir", None, "Keep the trace here (default: a temporary folder).")
-flags.DEFINE_integer("top", 15, "Operations listed per summary.")
-flags.DEFINE_string("output_json", None, "Write the results here.")
+# The trainer's own flags for what this benchmark varies (same defaults and help).
+_TRAINER_FIELDS = ("train_csv", "max_reviews", "stopwords", "cache_dir", "batch_size")
+
+
+def define_flags() -> None:
+  config.define_flags(flags.FLAGS, names=_TRAINER_FIELDS)
+  flags.DEFINE_integer("steps", 300, "Steps per timed run.")
+  flags.DEFINE_integer("repeats", 3, "Timed runs of each kind (medians are reported).")
+  flags.DEFINE_integer("trace_steps", 40, "Live steps recorded by tf.profiler.")
+  flags.DEFINE_string("trace_dir", None, "Keep the trace here (default: a temporary folder).")
+  flags.DEFINE_integer("top", 15, "Operations listed per summary.")
+  flags.DEFINE_string("output_json", None, "Write the results here.")
+
+
 FLAGS = flags.FLAGS
 
 # Events of the XLA runtime and of TF's executor that wrap the operations (not operations).
@@ -64,7 +66,7 @@ def _cpu_seconds() -> float:
 def _ms_per_step(trainer: Trainer, dataset: tf.data.Dataset, steps: int) -> float:
   iterator = iter(dataset)
   started = time.perf_counter()
-  taken = trainer.train_steps(iterator, steps)
+  taken = trainer.runner.run_steps(iterator, steps)
   if taken == 0:
     raise UserError("the corpus gave no batches: use more reviews")
   return (time.perf_counter() - started) / taken * 1e3
@@ -126,18 +128,15 @@ def main(argv):
   for name in ("steps", "repeats", "trace_steps"):
     if getattr(FLAGS, name) <= 0:
       raise UsageError(f"--{name} must be positive (got {getattr(FLAGS, name)})")
-  data = DataConfig(train_csv=FLAGS.train_csv, max_reviews=FLAGS.max_reviews,
-                    stopwords=FLAGS.stopwords, cache_dir=FLAGS.cache_dir,
-                    batch_size=FLAGS.batch_size)
   log = lambda message: print(message, file=sys.stderr, flush=True)
   with tempfile.TemporaryDirectory() as scratch:
-    trainer = Trainer(data, ModelConfig(vocab_size=0),
-                      TrainConfig(model_dir=os.path.join(scratch, "model"), progress=False),
-                      log=log)
+    experiment = config.from_flags(FLAGS, names=_TRAINER_FIELDS).replace(
+        model_dir=os.path.join(scratch, "model"), progress=False)
+    trainer = build_trainer(experiment, log=log)
     cached = trainer.epoch_batches(0).take(FLAGS.steps).cache()
     for _ in cached:  # fill the cache
       pass
-    trainer.train_steps(iter(cached), 1)  # trace and compile
+    trainer.runner.run_steps(iter(cached), 1)  # trace and compile
     alone, live, pipeline_wall, pipeline_cpu = [], [], [], []
     for repeat in range(FLAGS.repeats):
       alone.append(_ms_per_step(trainer, cached, FLAGS.steps))
@@ -153,9 +152,9 @@ def main(argv):
           f"{pipeline_cpu[-1]:.2f} ms CPU per batch")
     trace_dir = FLAGS.trace_dir or os.path.join(scratch, "trace")
     iterator = iter(trainer.epoch_batches(200))
-    trainer.train_steps(iterator, 5)  # the pipeline up to speed before recording
+    trainer.runner.run_steps(iterator, 5)  # the pipeline up to speed before recording
     tf.profiler.experimental.start(trace_dir)
-    traced = trainer.train_steps(iterator, FLAGS.trace_steps)
+    traced = trainer.runner.run_steps(iterator, FLAGS.trace_steps)
     tf.profiler.experimental.stop()
     traces = sorted(glob.glob(os.path.join(trace_dir, "plugins", "profile", "*",
                                            "*.xplane.pb")))
@@ -181,4 +180,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   run_main(main)

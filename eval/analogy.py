@@ -28,8 +28,8 @@ compute-accuracy) exactly, so the correct / seen counts agree per section:
 Speed: the cosines of every distinct question word with every candidate are one matrix product
 [U, d] x [d, n]; each question's scores are then rows combined from it, processed in chunks. A
 question whose best two scores are within float32 noise (or whose best candidate is a case
-variant of a question word) is re-scored exactly the way gensim computes it, so near-ties break
-the same way.
+variant of a question word) is re-scored exactly the way gensim computes it
+(`eval.analogy_exact`), so near-ties break the same way.
 """
 
 from __future__ import annotations
@@ -39,15 +39,18 @@ import os
 import time
 from typing import Sequence
 
+from absl import flags
 import numpy as np
 
-from eval import vectors as vectors_lib
-from w2v_tf.errors import UserError
+from eval import cli
+from eval.analogy_exact import ExactScorer, gensim_prediction
+from w2v_tf.errors import UserError, warn
+from w2v_tf.fileio import read_lines
+from w2v_tf.word_vectors import ANALOGY_METHODS, candidate_lookup
 
-METHODS = vectors_lib.ANALOGY_METHODS
+METHODS = ANALOGY_METHODS
 QUESTIONS_URL = "https://raw.githubusercontent.com/tmikolov/word2vec/master/questions-words.txt"
 
-_GENSIM_TOPN = 5  # evaluate_word_analogies asks most_similar for 5 answers
 _COSMUL_EPSILON = 1e-6  # gensim most_similar_cosmul
 _CHUNK_ELEMENTS = 1 << 21  # scores held per chunk: [questions, candidates] float32, 8 MiB
 _CACHE_ELEMENTS = 1 << 27  # cosine rows [U, n] kept for the whole run when this small (512 MiB)
@@ -99,11 +102,9 @@ def read_analogies(path: str | os.PathLike) -> AnalogySet:
   Raises:
     UserError: the file is missing, unreadable, empty or holds no question.
   """
-  path = os.fspath(path)
-  lines = vectors_lib.read_lines(
-      path, "analogy file",
-      f"pass --analogies with a questions-words.txt style file ({QUESTIONS_URL})")
-  result = AnalogySet(path=path, sections=[])
+  result = AnalogySet(path=os.fspath(path), sections=[])
+  lines = read_lines(result.path, "analogy file", "pass --analogies with a questions-words.txt "
+                     f"style file ({QUESTIONS_URL})")
   section = None
   for line_number, line in enumerate(lines, start=1):
     if not line.strip():
@@ -127,71 +128,6 @@ def read_analogies(path: str | os.PathLike) -> AnalogySet:
     raise UserError(f"analogy file {path} {what}: expected ': section' lines and "
                     f"'a b c expected' lines ({result.malformed_lines} malformed lines)")
   return result
-
-
-def _blas_nrm2():
-  """scipy's double-precision nrm2 (what gensim's `unitvec` uses), else a numpy stand-in."""
-  try:
-    from scipy.linalg import blas  # pylint: disable=import-outside-toplevel
-    return lambda x: blas.dnrm2(np.asarray(x, dtype=np.float64))
-  except ImportError:  # pragma: no cover - scipy comes with gensim; only near-ties differ
-    return lambda x: float(np.sqrt(np.dot(x, x)))
-
-
-def _gensim_argsort_desc(dists: np.ndarray, topn: int) -> np.ndarray:
-  """gensim `matutils.argsort(dists, topn, reverse=True)`, tie order included."""
-  x = -dists
-  if topn >= x.size:
-    return np.argsort(x)[:topn]
-  most_extreme = np.argpartition(x, topn)[:topn]
-  return most_extreme.take(np.argsort(x.take(most_extreme)))
-
-
-class _ExactScorer:
-  """Scores one question the way gensim does (float32, same operation order)."""
-
-  def __init__(self, raw: np.ndarray, norms: np.ndarray):
-    self._raw = raw  # [n, d] float32, the candidates' original vectors
-    self._norms = norms  # [n] float32
-    self._nrm2 = _blas_nrm2()
-
-  def top5(self, method: str, a: int, b: int, c: int) -> list[int]:
-    """gensim's `most_similar(_cosmul)(positive=[b, c], negative=[a], topn=5)` as rows."""
-    raw, norms = self._raw, self._norms
-    if method == "3cosadd":
-      mean = np.zeros(raw.shape[1], dtype=np.float32)
-      total_weight = 0.0
-      for weight, row in ((np.float64(1.0), b), (np.float64(1.0), c), (np.float64(-1.0), a)):
-        mean += weight * (raw[row] / norms[row])
-        total_weight += abs(weight)
-      mean = mean / total_weight  # float64, as gensim's get_mean_vector
-      length = self._nrm2(mean)
-      if length > 0:
-        mean = (mean * (1.0 / length)).astype(np.float32)
-      else:
-        mean = mean.astype(np.float32)
-      dists = np.dot(raw, mean) / norms  # [n]
-      exclude = [b, c, a]
-    else:
-      pos = [(1 + np.dot(raw, raw[row] / norms[row]) / norms) / 2 for row in (b, c)]
-      neg = [(1 + np.dot(raw, raw[a] / norms[a]) / norms) / 2]
-      dists = np.prod(pos, axis=0) / (np.prod(neg, axis=0) + _COSMUL_EPSILON)  # [n]
-      exclude = list({a, b, c})
-    best = _gensim_argsort_desc(dists, _GENSIM_TOPN + len(exclude))
-    return [int(i) for i in best if int(i) not in exclude][:_GENSIM_TOPN]
-
-
-def _gensim_prediction(top5: Sequence[int], canon: np.ndarray, ignore: set[int]) -> int:
-  """gensim's answer from its top 5: the first whose form is not a question word, else the last.
-
-  Returns the canonical row of the predicted form (-1 when there is no candidate at all).
-  """
-  predicted = -1
-  for row in top5:
-    predicted = int(canon[row])
-    if predicted not in ignore:
-      break
-  return predicted
 
 
 def _summary(sections: list[dict], top_k: int) -> dict:
@@ -238,16 +174,9 @@ def evaluate_analogies(vectors: np.ndarray, words: Sequence[str],
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
   if top_k < 1:
     raise ValueError(f"top_k must be >= 1, got {top_k}")
-  vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-  if vectors.ndim != 2 or vectors.shape[0] != len(words):
-    raise ValueError(f"vectors {vectors.shape} do not match {len(words)} words")
+  vectors, n, fold, ok_vocab = candidate_lookup(vectors, words, restrict_vocab,
+                                                case_insensitive)
   analogies = path if isinstance(path, AnalogySet) else read_analogies(path)
-
-  n = len(words) if restrict_vocab <= 0 else min(restrict_vocab, len(words))
-  fold = str.upper if case_insensitive else (lambda w: w)
-  ok_vocab: dict[str, int] = {}
-  for i in range(n):
-    ok_vocab.setdefault(fold(words[i]), i)  # first (most frequent) case variant wins
   canon = np.fromiter((ok_vocab[fold(words[i])] for i in range(n)), dtype=np.int64, count=n)
 
   # Questions whose four words are all candidates, as canonical rows.
@@ -312,7 +241,7 @@ def _solve(raw: np.ndarray, canon: np.ndarray, ids: np.ndarray, method: str, top
   norms = np.linalg.norm(raw, axis=1)  # [n], as gensim's fill_norms
   safe_norms = np.where(norms > 0, norms, np.float32(1.0)).astype(np.float32)
   unit = raw / safe_norms[:, None]  # [n, d]
-  exact = _ExactScorer(raw, safe_norms)
+  exact = ExactScorer(raw, safe_norms)
 
   qa, qb, qc, qd = ids.T
   question_words = np.unique(ids[:, :3])  # [U]
@@ -366,7 +295,7 @@ def _solve(raw: np.ndarray, canon: np.ndarray, ids: np.ndarray, method: str, top
     correct[start:stop] = best_form == d
     for i in np.flatnonzero(unsure):
       top5 = exact.top5(method, int(a[i]), int(b[i]), int(c[i]))
-      predicted = _gensim_prediction(top5, canon, {int(a[i]), int(b[i]), int(c[i])})
+      predicted = gensim_prediction(top5, canon, {int(a[i]), int(b[i]), int(c[i])})
       correct[start + i] = predicted == d[i]
   correct_k |= correct
   return correct, correct_k
@@ -433,48 +362,42 @@ def format_table(result: dict) -> str:
 
 
 def define_flags() -> None:
-  """Defines this binary's flags (safe to call more than once in a process)."""
-  from absl import flags  # pylint: disable=import-outside-toplevel
-  define = vectors_lib.define_flag
-  vectors_lib.define_vector_flags()
-  define(flags.DEFINE_string, "analogies", None,
-         "Analogy file (questions-words.txt format). Default: data/questions-words.txt, else "
-         "the copy gensim ships.")
-  define(flags.DEFINE_integer, "restrict_vocab", 30000,
-         "Only the first N words (most frequent) are candidates; questions using other words "
-         "are skipped. 0 = all. 30000 is compute-accuracy's default.")
-  define(flags.DEFINE_string, "method", "3cosadd", "3cosadd (Mikolov) or 3cosmul (Levy & "
-         "Goldberg 2014).")
-  define(flags.DEFINE_integer, "top_k", 1, "Also report accuracy@k (expected word among the "
-         "k best answers).")
-  define(flags.DEFINE_boolean, "case_insensitive", True,
-         "Compare words upper-cased (gensim / compute-accuracy behaviour).")
-  define(flags.DEFINE_string, "output_json", None, "Write the results as JSON here.")
-
-
-define_flags()
+  """Defines this binary's flags (only where `python -m eval.analogy` runs it)."""
+  cli.define_vector_flags()
+  flags.adopt_module_key_flags(cli)  # --vectors and --model_dir listed in --help too
+  flags.DEFINE_string("analogies", None,
+                      "Analogy file (questions-words.txt format). Default: "
+                      "data/questions-words.txt, else the copy gensim ships.")
+  flags.DEFINE_integer("restrict_vocab", 30000,
+                       "Only the first N words (most frequent) are candidates; questions using "
+                       "other words are skipped. 0 = all. 30000 is compute-accuracy's default.")
+  flags.DEFINE_string("method", "3cosadd", "3cosadd (Mikolov) or 3cosmul (Levy & Goldberg 2014).")
+  flags.DEFINE_integer("top_k", 1, "Also report accuracy@k (expected word among the k best "
+                       "answers).")
+  flags.DEFINE_boolean("case_insensitive", True,
+                       "Compare words upper-cased (gensim / compute-accuracy behaviour).")
+  flags.DEFINE_string("output_json", None, "Write the results as JSON here.")
 
 
 def main(argv: Sequence[str]) -> None:
-  from absl import flags  # pylint: disable=import-outside-toplevel
   from w2v_tf.fileio import atomic_write_json  # pylint: disable=import-outside-toplevel
-  vectors_lib.check_no_args(argv)
+  cli.check_no_args(argv)
   f = flags.FLAGS
-  vectors_lib.check_query_flags(f.top_k, f.restrict_vocab, f.method)
-  analogy_path = vectors_lib.find_data_file("questions-words.txt", f.analogies, "--analogies",
-                                            QUESTIONS_URL)
+  cli.check_query_flags(f.top_k, f.restrict_vocab, f.method)
+  analogy_path = cli.find_data_file("questions-words.txt", f.analogies, "--analogies",
+                                    QUESTIONS_URL)
   analogies = read_analogies(analogy_path)
-  words, vectors, source = vectors_lib.load_from_flags(f.vectors, f.model_dir)
+  word_vectors, source = cli.load_from_flags(f.vectors, f.model_dir)
   if analogies.malformed_lines:
     line_number, text = analogies.first_malformed
-    vectors_lib.warn(f"{analogy_path}: skipped {analogies.malformed_lines} malformed lines "
-                     f"(first: line {line_number}: {text!r}); expected 'a b c expected'")
-  result = evaluate_analogies(vectors, words, analogies, restrict_vocab=f.restrict_vocab,
-                              method=f.method, top_k=f.top_k,
+    warn(f"{analogy_path}: skipped {analogies.malformed_lines} malformed lines "
+         f"(first: line {line_number}: {text!r}); expected 'a b c expected'")
+  result = evaluate_analogies(word_vectors.vectors, word_vectors.words, analogies,
+                              restrict_vocab=f.restrict_vocab, method=f.method, top_k=f.top_k,
                               case_insensitive=f.case_insensitive)
   result["vectors"] = source
-  print(f"vectors: {source} ({len(words)} x {vectors.shape[1]}); analogies: {analogy_path}; "
-        f"method: {f.method}; candidates: first {result['candidates']} words")
+  print(f"vectors: {source} ({len(word_vectors)} x {word_vectors.dim}); analogies: "
+        f"{analogy_path}; method: {f.method}; candidates: first {result['candidates']} words")
   print(format_table(result))
   print(f"evaluated in {result['seconds']:.2f} s")
   if f.output_json:
@@ -482,5 +405,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-  from w2v_tf.errors import run_main
-  run_main(main)
+  cli.run(main, define_flags)

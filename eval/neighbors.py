@@ -15,65 +15,58 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
+from absl import flags
 import numpy as np
 
-from eval import vectors as vectors_lib
+from eval import cli
 from w2v_tf.errors import UsageError, UserError
+from w2v_tf.word_vectors import ANALOGY_METHODS, WordVectors
 
-METHODS = vectors_lib.ANALOGY_METHODS
-_COSMUL_EPSILON = 1e-6
+METHODS = ANALOGY_METHODS
 
 
 class Neighbors:
-  """Cosine queries over unit-normalised vectors.
+  """Cosine queries with case-insensitive lookup, over `WordVectors`.
 
   Attributes:
+    word_vectors: the vectors queried.
     words: the vocabulary, row order.
     num_candidates: answers come from the first this many rows.
   """
 
-  def __init__(self, words: Sequence[str], vectors: np.ndarray, restrict_vocab: int = 0):
+  def __init__(self, words: Sequence[str] | WordVectors, vectors: np.ndarray | None = None,
+               restrict_vocab: int = 0):
     """Builds the index.
 
     Args:
-      words: V words, most frequent first.
-      vectors: [V, d] vectors.
+      words: V words, most frequent first, or a `WordVectors` (then `vectors` is None).
+      vectors: [V, d] vectors of `words`.
       restrict_vocab: answers come from the first N rows only (0 = all); queries may use any.
     """
-    self.words = list(words)
-    self._unit = vectors_lib.unit_rows(vectors)  # [V, d]
-    self.num_candidates = len(words) if restrict_vocab <= 0 else min(restrict_vocab, len(words))
-    self._exact = {}
-    self._folded = {}
-    for i, word in enumerate(self.words):
-      self._exact.setdefault(word, i)
-      self._folded.setdefault(word.upper(), i)
+    self.word_vectors = words if isinstance(words, WordVectors) else WordVectors(words, vectors)
+    self.words = list(self.word_vectors.words)
+    self.num_candidates = (len(self.words) if restrict_vocab <= 0
+                           else min(restrict_vocab, len(self.words)))
+    self._folded: dict[str, list[str]] = {}  # upper-cased form -> its case variants, row order
+    for word in self.words:
+      self._folded.setdefault(word.upper(), []).append(word)
 
   def row(self, word: str) -> int:
-    """The row of `word` (as written, else case-insensitively).
+    """The row of `word` (as written, else case-insensitively: the most frequent variant).
 
     Raises:
       KeyError: the word is not in the vocabulary.
     """
-    if word in self._exact:
-      return self._exact[word]
+    if word in self.word_vectors:
+      return self.word_vectors.row(word)
     if word.upper() in self._folded:
-      return self._folded[word.upper()]
+      return self.word_vectors.row(self._folded[word.upper()][0])
     raise KeyError(word)
 
-  def _top(self, scores: np.ndarray, query_rows: Sequence[int], top_k: int
-           ) -> list[tuple[str, float]]:
-    """Best `top_k` candidates, skipping the query words and their case variants."""
-    forms = {self.words[r].upper() for r in query_rows}
-    order = np.argsort(-scores, kind="stable")
-    result = []
-    for i in order:
-      if self.words[i].upper() in forms:
-        continue
-      result.append((self.words[i], float(scores[i])))
-      if len(result) == top_k:
-        break
-    return result
+  def _resolve(self, query: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the query's words as in the vocabulary, all their case variants: never answers)."""
+    resolved = [self.words[self.row(w)] for w in query]
+    return resolved, [v for w in resolved for v in self._folded[w.upper()]]
 
   def nearest(self, word: str, top_k: int = 10) -> list[tuple[str, float]]:
     """The `top_k` nearest words to `word` by cosine, with their cosines.
@@ -81,9 +74,9 @@ class Neighbors:
     Raises:
       KeyError: the word is not in the vocabulary.
     """
-    row = self.row(word)
-    scores = self._unit[:self.num_candidates] @ self._unit[row]  # [n]
-    return self._top(scores, [row], top_k)
+    (resolved,), variants = self._resolve([word])
+    return self.word_vectors.most_similar(resolved, top_k, restrict=self.num_candidates,
+                                          exclude=variants)
 
   def analogy(self, a: str, b: str, c: str, top_k: int = 10, method: str = "3cosadd"
               ) -> list[tuple[str, float]]:
@@ -102,17 +95,9 @@ class Neighbors:
     """
     if method not in METHODS:
       raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    rows = [self.row(w) for w in (a, b, c)]
-    unit = self._unit[:self.num_candidates]  # [n, d]
-    ua, ub, uc = (self._unit[r] for r in rows)
-    if method == "3cosadd":
-      query = ub - ua + uc
-      query /= max(float(np.linalg.norm(query)), 1e-12)
-      scores = unit @ query  # [n]
-    else:
-      cos_a, cos_b, cos_c = ((1 + unit @ u) / 2 for u in (ua, ub, uc))  # [n] each
-      scores = cos_b * cos_c / (cos_a + _COSMUL_EPSILON)
-    return self._top(scores, rows, top_k)
+    resolved, variants = self._resolve([a, b, c])
+    return self.word_vectors.analogy(*resolved, top_k=top_k, method=method,
+                                     restrict=self.num_candidates, exclude=variants)
 
 
 def format_results(title: str, results: list[tuple[str, float]]) -> str:
@@ -180,27 +165,22 @@ def interactive(index: Neighbors, top_k: int, method: str, stdin=None, stdout=No
 
 
 def define_flags() -> None:
-  """Defines this binary's flags (safe to call more than once in a process)."""
-  from absl import flags  # pylint: disable=import-outside-toplevel
-  define = vectors_lib.define_flag
-  vectors_lib.define_vector_flags()
-  define(flags.DEFINE_string, "word", None, "Print this word's nearest neighbours.")
-  define(flags.DEFINE_string, "analogy", None,
-         "Three words 'a b c': answer 'a is to b as c is to ?' (e.g. 'man king woman').")
-  define(flags.DEFINE_integer, "top_k", 10, "How many answers to print.")
-  define(flags.DEFINE_integer, "restrict_vocab", 0,
-         "Answers come from the first N words only (0 = all).")
-  define(flags.DEFINE_string, "method", "3cosadd", "Analogy method: 3cosadd or 3cosmul.")
-
-
-define_flags()
+  """Defines this binary's flags (only where `python -m eval.neighbors` runs it)."""
+  cli.define_vector_flags()
+  flags.adopt_module_key_flags(cli)  # --vectors and --model_dir listed in --help too
+  flags.DEFINE_string("word", None, "Print this word's nearest neighbours.")
+  flags.DEFINE_string("analogy", None,
+                      "Three words 'a b c': answer 'a is to b as c is to ?' (e.g. 'man king "
+                      "woman').")
+  flags.DEFINE_integer("top_k", 10, "How many answers to print.")
+  flags.DEFINE_integer("restrict_vocab", 0, "Answers come from the first N words only (0 = all).")
+  flags.DEFINE_string("method", "3cosadd", "Analogy method: 3cosadd or 3cosmul.")
 
 
 def main(argv: Sequence[str]) -> None:
-  from absl import flags  # pylint: disable=import-outside-toplevel
-  vectors_lib.check_no_args(argv)
+  cli.check_no_args(argv)
   f = flags.FLAGS
-  vectors_lib.check_query_flags(f.top_k, f.restrict_vocab, f.method)
+  cli.check_query_flags(f.top_k, f.restrict_vocab, f.method)
   queries = []
   if f.word is not None:
     if len(f.word.split()) != 1:
@@ -211,20 +191,20 @@ def main(argv: Sequence[str]) -> None:
       raise UsageError(f"--analogy={f.analogy!r}: give three words 'a b c' meaning "
                        "'a is to b as c is to ?', e.g. --analogy='man king woman'")
     queries.append(f.analogy.split())
-  words, vectors, source = vectors_lib.load_from_flags(f.vectors, f.model_dir)
-  index = Neighbors(words, vectors, restrict_vocab=f.restrict_vocab)
+  word_vectors, source = cli.load_from_flags(f.vectors, f.model_dir)
+  index = Neighbors(word_vectors, restrict_vocab=f.restrict_vocab)
   if not queries:
-    print(f"vectors: {source} ({len(words)} x {vectors.shape[1]})")
+    print(f"vectors: {source} ({len(word_vectors)} x {word_vectors.dim})")
     interactive(index, f.top_k, f.method)
     return
   for query in queries:
     try:
       print(answer(index, query, f.top_k, f.method))
     except KeyError as e:
-      raise UserError(f"{e.args[0]!r} is not in the vocabulary of {source} ({len(words)} "
-                      "words): try another word (lookup is case-insensitive)") from None
+      raise UserError(f"{e.args[0]!r} is not in the vocabulary of {source} "
+                      f"({len(word_vectors)} words): try another word (lookup is "
+                      "case-insensitive)") from None
 
 
 if __name__ == "__main__":
-  from w2v_tf.errors import run_main
-  run_main(main)
+  cli.run(main, define_flags)

@@ -22,9 +22,10 @@ import os
 import time
 from typing import Sequence
 
+from absl import flags
 import numpy as np
 
-from eval import vectors as vectors_lib
+from eval import cli
 from w2v_tf.errors import UsageError, UserError
 
 DEFAULT_CSV = os.path.join("data", "IMDB_Dataset.csv")
@@ -244,24 +245,20 @@ def evaluate_sentiment(words: Sequence[str], vectors: np.ndarray,
 
 
 def define_flags() -> None:
-  """Defines this binary's flags (safe to call more than once in a process)."""
-  from absl import flags  # pylint: disable=import-outside-toplevel
-  define = vectors_lib.define_flag
-  vectors_lib.define_vector_flags()
-  define(flags.DEFINE_string, "csv", None,
-         f"IMDB CSV with 'review' and 'sentiment' columns (.csv or .csv.gz). Default: "
-         f"{DEFAULT_CSV}, else {DEFAULT_CSV}.gz.")
-  define(flags.DEFINE_integer, "max_reviews", 0,
-         "Use only the first N rows (half train, half test); 0 = all.")
-  define(flags.DEFINE_string, "stopwords", "nltk",
-         "Stopwords removed when cleaning: 'nltk', 'none' or a one-word-per-line file "
-         "(use the trainer's setting).")
-  define(flags.DEFINE_float, "l2", 1.0, "L2 strength of the logistic regression.")
-  define(flags.DEFINE_integer, "seed", 0, "Seed of the random baseline vectors.")
-  define(flags.DEFINE_string, "output_json", None, "Write the results as JSON here.")
-
-
-define_flags()
+  """Defines this binary's flags (only where `python -m eval.sentiment` runs it)."""
+  cli.define_vector_flags()
+  flags.adopt_module_key_flags(cli)  # --vectors and --model_dir listed in --help too
+  flags.DEFINE_string("csv", None,
+                      f"IMDB CSV with 'review' and 'sentiment' columns (.csv or .csv.gz). "
+                      f"Default: {DEFAULT_CSV}, else {DEFAULT_CSV}.gz.")
+  flags.DEFINE_integer("max_reviews", 0,
+                       "Use only the first N rows (half train, half test); 0 = all.")
+  flags.DEFINE_string("stopwords", "nltk",
+                      "Stopwords removed when cleaning: 'nltk', 'none' or a one-word-per-line "
+                      "file (use the trainer's setting).")
+  flags.DEFINE_float("l2", 1.0, "L2 strength of the logistic regression.")
+  flags.DEFINE_integer("seed", 0, "Seed of the random baseline vectors.")
+  flags.DEFINE_string("output_json", None, "Write the results as JSON here.")
 
 
 def _csv_path(explicit: str | None) -> str:
@@ -274,9 +271,8 @@ def _csv_path(explicit: str | None) -> str:
 
 
 def main(argv: Sequence[str]) -> None:
-  from absl import flags  # pylint: disable=import-outside-toplevel
   from w2v_tf.fileio import atomic_write_json  # pylint: disable=import-outside-toplevel
-  vectors_lib.check_no_args(argv)
+  cli.check_no_args(argv)
   f = flags.FLAGS
   if f.max_reviews < 0:
     raise UsageError(f"--max_reviews={f.max_reviews}: must be 0 (all) or more")
@@ -284,17 +280,18 @@ def main(argv: Sequence[str]) -> None:
     raise UsageError(f"--l2={f.l2}: must be 0 or more")
   csv_path = _csv_path(f.csv)
   _check_readable(csv_path)
-  words, vectors, source = vectors_lib.load_from_flags(f.vectors, f.model_dir)
+  word_vectors, source = cli.load_from_flags(f.vectors, f.model_dir)
   reviews, labels = read_labelled_reviews(csv_path, f.max_reviews)
   from w2v_tf import text  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
   stopwords = text.load_stopwords(f.stopwords)
   start = time.perf_counter()
   token_lists = text.tokenize_texts(reviews, stopwords)
   tokenize_seconds = time.perf_counter() - start
-  result = evaluate_sentiment(words, vectors, token_lists, labels, l2=f.l2, seed=f.seed)
+  result = evaluate_sentiment(word_vectors.words, word_vectors.vectors, token_lists, labels,
+                              l2=f.l2, seed=f.seed)
   result.update(vectors=source, csv=csv_path, stopwords=f.stopwords,
                 tokenize_seconds=tokenize_seconds)
-  print(f"vectors: {source} ({len(words)} x {vectors.shape[1]}); reviews: {csv_path} "
+  print(f"vectors: {source} ({len(word_vectors)} x {word_vectors.dim}); reviews: {csv_path} "
         f"({result['train_reviews']} train / {result['test_reviews']} test, first half / "
         "second half)")
   print(f"tokens with a vector: {100 * result['token_coverage']:.1f}%")
@@ -309,5 +306,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-  from w2v_tf.errors import run_main
-  run_main(main)
+  cli.run(main, define_flags)

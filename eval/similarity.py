@@ -24,10 +24,14 @@ import dataclasses
 import os
 from typing import Sequence
 
+from absl import flags
 import numpy as np
 
-from eval import vectors as vectors_lib
-from w2v_tf.errors import UsageError, UserError
+from eval import cli
+from w2v_tf.errors import UsageError, UserError, warn
+from w2v_tf.fileio import read_lines
+from w2v_tf.vector_files import is_float
+from w2v_tf.word_vectors import candidate_lookup
 
 WORDSIM_URL = ("https://raw.githubusercontent.com/piskvorky/gensim/develop/gensim/test/"
                "test_data/wordsim353.tsv")
@@ -69,7 +73,7 @@ def read_word_pairs(path: str | os.PathLike, score_column: int | None = None) ->
     UserError: missing, unreadable or empty file, or no valid pair in it.
   """
   path = os.fspath(path)
-  lines = vectors_lib.read_lines(
+  lines = read_lines(
       path, "word-pair file",
       f"pass --pairs with a WordSim353-style 'word1<TAB>word2<TAB>score' file ({WORDSIM_URL})")
   result = WordPairs(path=path, pairs=[])
@@ -82,13 +86,13 @@ def read_word_pairs(path: str | os.PathLike, score_column: int | None = None) ->
     if first_row:
       first_row = False
       probe = 2 if column is None else column
-      if len(fields) > probe and not _is_number(fields[probe]):  # a header row
+      if len(fields) > probe and not is_float(fields[probe]):  # a header row
         names = [f.lower() for f in fields]
         if column is None and "simlex999" in names:
           column = names.index("simlex999")
         continue
     col = 2 if column is None else column
-    if len(fields) <= col or not fields[0] or not fields[1] or not _is_number(fields[col]):
+    if len(fields) <= col or not fields[0] or not fields[1] or not is_float(fields[col]):
       result.malformed_lines += 1
       if result.first_malformed is None:
         result.first_malformed = (line_number, line.strip()[:60])
@@ -99,14 +103,6 @@ def read_word_pairs(path: str | os.PathLike, score_column: int | None = None) ->
     raise UserError(f"word-pair file {path} {what}: expected 'word1<TAB>word2<TAB>score' "
                     f"lines ({result.malformed_lines} malformed lines)")
   return result
-
-
-def _is_number(text: str) -> bool:
-  try:
-    float(text)
-    return True
-  except ValueError:
-    return False
 
 
 def _rank(values: np.ndarray) -> np.ndarray:
@@ -162,15 +158,9 @@ def evaluate_word_pairs(vectors: np.ndarray, words: Sequence[str],
   Raises:
     UserError: the file cannot be read, or no pair has both words in the vocabulary.
   """
-  vectors = np.asarray(vectors, dtype=np.float32)
-  if vectors.ndim != 2 or vectors.shape[0] != len(words):
-    raise ValueError(f"vectors {vectors.shape} do not match {len(words)} words")
+  vectors, n, fold, ok_vocab = candidate_lookup(vectors, words, restrict_vocab,
+                                                case_insensitive)
   data = path if isinstance(path, WordPairs) else read_word_pairs(path)
-  n = len(words) if restrict_vocab <= 0 else min(restrict_vocab, len(words))
-  fold = str.upper if case_insensitive else (lambda w: w)
-  ok_vocab: dict[str, int] = {}
-  for i in range(n):
-    ok_vocab.setdefault(fold(words[i]), i)
   gold, model = [], []
   oov = 0
   for word1, word2, score in data.pairs:
@@ -200,27 +190,21 @@ def evaluate_word_pairs(vectors: np.ndarray, words: Sequence[str],
 
 
 def define_flags() -> None:
-  """Defines this binary's flags (safe to call more than once in a process)."""
-  from absl import flags  # pylint: disable=import-outside-toplevel
-  define = vectors_lib.define_flag
-  vectors_lib.define_vector_flags()
-  define(flags.DEFINE_list, "pairs", None,
-         "Word-pair files (comma-separated). Default: data/wordsim353.tsv, else gensim's copy.")
-  define(flags.DEFINE_integer, "score_column", None,
-         "0-based column of the human score (default: 'SimLex999' header column, else 2).")
-  define(flags.DEFINE_integer, "restrict_vocab", 0,
-         "Only the first N words count as known (0 = all).")
-  define(flags.DEFINE_boolean, "case_insensitive", True, "Compare words upper-cased.")
-  define(flags.DEFINE_string, "output_json", None, "Write the results as JSON here.")
-
-
-define_flags()
+  """Defines this binary's flags (only where `python -m eval.similarity` runs it)."""
+  cli.define_vector_flags()
+  flags.adopt_module_key_flags(cli)  # --vectors and --model_dir listed in --help too
+  flags.DEFINE_list("pairs", None, "Word-pair files (comma-separated). Default: "
+                    "data/wordsim353.tsv, else gensim's copy.")
+  flags.DEFINE_integer("score_column", None, "0-based column of the human score (default: "
+                       "'SimLex999' header column, else 2).")
+  flags.DEFINE_integer("restrict_vocab", 0, "Only the first N words count as known (0 = all).")
+  flags.DEFINE_boolean("case_insensitive", True, "Compare words upper-cased.")
+  flags.DEFINE_string("output_json", None, "Write the results as JSON here.")
 
 
 def main(argv: Sequence[str]) -> None:
-  from absl import flags  # pylint: disable=import-outside-toplevel
   from w2v_tf.fileio import atomic_write_json  # pylint: disable=import-outside-toplevel
-  vectors_lib.check_no_args(argv)
+  cli.check_no_args(argv)
   f = flags.FLAGS
   if f.restrict_vocab < 0:
     raise UsageError(f"--restrict_vocab={f.restrict_vocab}: must be 0 (all words) or more")
@@ -230,19 +214,20 @@ def main(argv: Sequence[str]) -> None:
   paths = f.pairs or [None]
   files = []
   for explicit in paths:
-    path = vectors_lib.find_data_file("wordsim353.tsv", explicit, "--pairs", WORDSIM_URL)
+    path = cli.find_data_file("wordsim353.tsv", explicit, "--pairs", WORDSIM_URL)
     data = read_word_pairs(path, f.score_column)
     if data.malformed_lines:
       line_number, text = data.first_malformed
-      vectors_lib.warn(f"{path}: skipped {data.malformed_lines} malformed lines (first: line "
-                       f"{line_number}: {text!r}); expected 'word1<TAB>word2<TAB>score'")
+      warn(f"{path}: skipped {data.malformed_lines} malformed lines (first: line "
+           f"{line_number}: {text!r}); expected 'word1<TAB>word2<TAB>score'")
     files.append(data)
-  words, vectors, source = vectors_lib.load_from_flags(f.vectors, f.model_dir)
-  print(f"vectors: {source} ({len(words)} x {vectors.shape[1]})")
+  word_vectors, source = cli.load_from_flags(f.vectors, f.model_dir)
+  print(f"vectors: {source} ({len(word_vectors)} x {word_vectors.dim})")
   print(f"{'pairs file':<40} {'spearman':>9} {'pearson':>9} {'used/pairs':>11} {'oov':>7}")
   results = []
   for data in files:
-    result = evaluate_word_pairs(vectors, words, data, restrict_vocab=f.restrict_vocab,
+    result = evaluate_word_pairs(word_vectors.vectors, word_vectors.words, data,
+                                 restrict_vocab=f.restrict_vocab,
                                  case_insensitive=f.case_insensitive)
     results.append(result)
     name = os.path.basename(data.path)
@@ -253,5 +238,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-  from w2v_tf.errors import run_main
-  run_main(main)
+  cli.run(main, define_flags)

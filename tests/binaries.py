@@ -77,7 +77,7 @@ for line in sys.stdin:
 '''
 
 DEFAULT_PRELOAD = ("numpy", "tensorflow", "absl.app", "absl.flags", "absl.logging",
-                   "w2v_tf.trainer", "w2v_tf.export", "eval.vectors")
+                   "w2v_tf.trainer", "w2v_tf.export", "eval.cli")
 
 
 class Runner:
@@ -87,8 +87,8 @@ class Runner:
     cwd: working directory of the commands (the repo root).
     env: environment of the commands (fixed when the zygotes start).
     workers: zygotes, i.e. commands that may run at once.
-    preload: modules the zygotes import before forking (library modules only: a binary's
-      module defines flags at import, which must happen in the child).
+    preload: modules the zygotes import before forking (importing defines no flag; a binary
+      defines its flags when it runs as `__main__`, in the child).
   """
 
   def __init__(self, cwd: str, env: dict, workers: int = 2, preload=DEFAULT_PRELOAD):

@@ -52,3 +52,27 @@ def write_planted_corpus(csv_path: str, questions_path: str, pairs: int = 12,
       for a, b in itertools.permutations(range(pairs), 2):
         f.write(f"{first}{_letters(a)} {second}{_letters(a)} {first}{_letters(b)} "
                 f"{second}{_letters(b)}\n")
+
+
+def small_experiment(csv_path, model_dir, epochs=1, loss="sampled_softmax", model="skipgram",
+                     **overrides):
+  """Small, fast trainer settings for the planted corpus (XLA off unless asked: it costs seconds).
+
+  They match `python -m w2v_tf.train --stopwords=none --batch_size=256 --cache_dir=
+  --heldout_reviews=0.02 --embedding_dim=32 --num_sampled=16 --eval_every_steps=20
+  --checkpoint_every_steps=50 --noprogress --nojit_compile`.
+  """
+  from w2v_tf.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
+  return ExperimentConfig().replace(**{
+      "train_csv": csv_path, "stopwords": "none", "batch_size": 256, "cache_dir": "",
+      "heldout_reviews": 0.02, "embedding_dim": 32, "loss": loss, "model": model,
+      "num_sampled": 5 if loss == "negative_sampling" else 16, "model_dir": str(model_dir),
+      "epochs": epochs, "progress": False, "eval_every_steps": 20,
+      "checkpoint_every_steps": 50, "jit_compile": False, **overrides})
+
+
+def load_model_dir(model_dir):
+  """(words, vectors) exported into a model dir."""
+  from w2v_tf.word_vectors import WordVectors  # pylint: disable=import-outside-toplevel
+  vectors = WordVectors.from_model_dir(model_dir)
+  return list(vectors.words), vectors.vectors

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from eval import analogy
-from eval import vectors as vectors_lib
+from w2v_tf.word_vectors import WordVectors, unit_rows
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(REPO, "..", "shared", "data")
@@ -250,7 +250,8 @@ def test_matches_gensim_on_trained_vectors(imdb_vectors, method, restrict_vocab)
   gensim = pytest.importorskip("gensim")
   path = _questions_path()
   kv = gensim.models.KeyedVectors.load_word2vec_format(imdb_vectors, binary=True)
-  words, vectors = vectors_lib.load_vectors(imdb_vectors)
+  loaded = WordVectors.load(imdb_vectors)
+  words, vectors = list(loaded.words), loaded.vectors
   ours = analogy.evaluate_analogies(vectors, words, path, restrict_vocab=restrict_vocab,
                                     method=method)
   theirs = _gensim_counts(kv, path, restrict_vocab, method)
@@ -285,7 +286,7 @@ def test_top_k_agrees_with_brute_force():
   words, vectors = _planted_vocabulary(path, seed=2, twins=False)  # twins: ties at rank k
   k = 3
   result = analogy.evaluate_analogies(vectors, words, path, restrict_vocab=0, top_k=k)
-  unit = vectors_lib.unit_rows(vectors)
+  unit = unit_rows(vectors)
   index = {}
   for i, w in enumerate(words):
     index.setdefault(w.upper(), i)

@@ -12,7 +12,6 @@
 - A truncated newest checkpoint: the restart falls back to the previous one and says so.
 """
 
-import dataclasses
 import errno
 import os
 import random
@@ -148,8 +147,9 @@ def _latest_listed(model_dir):
 
 
 def _final_vectors(model_dir):
-  from eval.vectors import load_model_dir  # pylint: disable=import-outside-toplevel
-  return load_model_dir(model_dir)
+  from w2v_tf.word_vectors import WordVectors  # pylint: disable=import-outside-toplevel
+  vectors = WordVectors.from_model_dir(model_dir)
+  return list(vectors.words), vectors.vectors
 
 
 @pytest.mark.slow
@@ -197,56 +197,53 @@ def test_sigkill_twice_resumes_to_the_uninterrupted_result(corpus, tmp_path):
 # --- in-process: non-finite loss, full disk, damaged checkpoint --------------------------------
 
 
-def _configs(csv_path, model_dir, cache, **train):
-  from w2v_tf.config import DataConfig  # pylint: disable=import-outside-toplevel
-  from w2v_tf.model import ModelConfig  # pylint: disable=import-outside-toplevel
-  from w2v_tf.trainer import TrainConfig  # pylint: disable=import-outside-toplevel
-  data = DataConfig(train_csv=csv_path, stopwords="none", min_count=1, batch_size=64,
-                    heldout_reviews=10, cache_dir=cache, max_reviews=300)
-  model = ModelConfig(0, embedding_dim=16, num_sampled=8, sample_group_centers=64)
-  train = TrainConfig(model_dir=str(model_dir), **{
-      "epochs": 1, "checkpoint_every_steps": 5, "eval_every_steps": 5, "jit_compile": False,
-      "progress": False, **train})
-  return data, model, train
+def _configs(csv_path, model_dir, cache, **overrides):
+  """An experiment config for a small in-process run (one epoch, checkpoints every 5 steps)."""
+  from w2v_tf.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
+  return ExperimentConfig().replace(**{
+      "train_csv": csv_path, "stopwords": "none", "min_count": 1, "batch_size": 64,
+      "heldout_reviews": 10, "cache_dir": cache, "max_reviews": 300, "embedding_dim": 16,
+      "num_sampled": 8, "sample_group_centers": 64, "model_dir": str(model_dir), "epochs": 1,
+      "checkpoint_every_steps": 5, "eval_every_steps": 5, "jit_compile": False,
+      "progress": False, **overrides})
 
 
-def _trainer(*configs, messages=None):
-  from w2v_tf.trainer import Trainer as InProcessTrainer  # pylint: disable=import-outside-toplevel
-  return InProcessTrainer(*configs, log=(messages.append if messages is not None
-                                         else lambda m: None))
+def _trainer(experiment, messages=None):
+  from w2v_tf.build import build_trainer  # pylint: disable=import-outside-toplevel
+  return build_trainer(experiment, log=(messages.append if messages is not None
+                                        else lambda m: None))
 
 
 @pytest.fixture(name="trained")
 def fixture_trained(corpus, tmp_path):
   """A model dir trained for one epoch (checkpoints every 5 steps); returns its configs."""
   csv_path, cache = corpus
-  configs = _configs(csv_path, tmp_path / "m", cache)
-  summary = _trainer(*configs).run()
-  assert summary["step"] > 10
-  return configs, summary["step"]
+  experiment = _configs(csv_path, tmp_path / "m", cache)
+  summary = _trainer(experiment).run()
+  assert summary.step > 10
+  return experiment, summary.step
 
 
-def _restored_step(configs, messages=None):
-  trainer = _trainer(*configs, messages=messages)
-  assert trainer.restore()
-  assert np.all(np.isfinite(trainer.model.input_embeddings.numpy()))
-  return int(trainer.step.numpy()), trainer
+def _restored_step(experiment, messages=None):
+  trainer = _trainer(experiment, messages=messages)
+  assert trainer.state.restore()
+  assert np.all(np.isfinite(trainer.state.model.input_embeddings.numpy()))
+  return int(trainer.state.step.numpy()), trainer.state
 
 
 def test_non_finite_loss_names_step_and_learning_rate(trained):
   from w2v_tf.errors import UserError  # pylint: disable=import-outside-toplevel
-  (data, model, train), step = trained
-  exploding = dataclasses.replace(train, epochs=2, learning_rate=1e9)
+  experiment, step = trained
   with pytest.raises(UserError) as info:
-    _trainer(data, model, exploding).run()
+    _trainer(experiment.replace(epochs=2, learning_rate=1e9)).run()
   message = str(info.value)
   match = re.match(r"non-finite loss at step (\d+) \(learning rate ([\d.e+]+)\): training stopped "
                    r"and nothing was saved; the last good checkpoint, (\S+), is intact: lower "
                    r"--learning_rate", message)
   assert match, message
   assert int(match.group(1)) > step and float(match.group(2)) > 1e8
-  restored_step, trainer = _restored_step((data, model, train))
-  assert trainer.restored_checkpoint == match.group(3)
+  restored_step, state = _restored_step(experiment)
+  assert state.restored_checkpoint == match.group(3)
   assert restored_step == int(match.group(3).rsplit("-", 1)[1])
 
 
@@ -256,8 +253,9 @@ def test_disk_full_while_checkpointing(trained, monkeypatch, failure):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
   from w2v_tf.errors import UserError  # pylint: disable=import-outside-toplevel
-  (data, model, train), step = trained
-  trainer = _trainer(data, model, dataclasses.replace(train, epochs=2))
+  experiment, step = trained
+  train = experiment.train
+  trainer = _trainer(experiment.replace(epochs=2))
 
   def full_disk_write(prefix, **kwargs):
     del kwargs
@@ -269,7 +267,7 @@ def test_disk_full_while_checkpointing(trained, monkeypatch, failure):
     raise tf.errors.ResourceExhaustedError(None, None, f"{prefix}_temp/part-00000-of-00001."
                                            "data-00000-of-00001; No space left on device")
 
-  monkeypatch.setattr(trainer.checkpoint, "_write", full_disk_write)
+  monkeypatch.setattr(trainer.state.checkpoint, "_write", full_disk_write)
   with pytest.raises(UserError) as info:
     trainer.run()
   message = str(info.value)
@@ -278,15 +276,14 @@ def test_disk_full_while_checkpointing(trained, monkeypatch, failure):
                   r"and run the same command again to resume", message), message
   assert not any(name.endswith("_temp") for name in os.listdir(train.model_dir))
   monkeypatch.undo()
-  restored_step, _ = _restored_step((data, model, train))
+  restored_step, _ = _restored_step(experiment)
   assert restored_step == step
 
 
 def test_disk_full_while_exporting_keeps_previous_exports(trained, monkeypatch):
   from w2v_tf import export, fileio  # pylint: disable=import-outside-toplevel
   from w2v_tf.errors import UserError  # pylint: disable=import-outside-toplevel
-  train = trained[0][2]
-  model_dir = train.model_dir
+  model_dir = trained[0].train.model_dir
 
   def read(name):
     with open(os.path.join(model_dir, name), "rb") as f:
@@ -299,9 +296,10 @@ def test_disk_full_while_exporting_keeps_previous_exports(trained, monkeypatch):
 
   monkeypatch.setattr(fileio.os, "fsync", full_disk)
   words, counts, vectors, _ = export.load_checkpoint_vectors(model_dir, log=lambda m: None)
-  with pytest.raises(UserError, match=r"^disk full while writing .*(vocab\.tsv|vectors\.\w+): "
+  from w2v_tf.word_vectors import WordVectors  # pylint: disable=import-outside-toplevel
+  with pytest.raises(UserError, match=r"^disk full while writing .*vectors\.\w+: "
                                       r"free some space and run again"):
-    export.export_all(model_dir, words, counts, vectors * 2)
+    export.export_vectors(model_dir, WordVectors(words, vectors * 2, counts))
   monkeypatch.undo()
   for name, content in before.items():
     assert read(name) == content, name
@@ -310,15 +308,15 @@ def test_disk_full_while_exporting_keeps_previous_exports(trained, monkeypatch):
 
 
 def test_truncated_newest_checkpoint_falls_back(trained):
-  (data, model, train), step = trained
-  model_dir = train.model_dir
+  experiment, step = trained
+  model_dir = experiment.train.model_dir
   newest = os.path.join(model_dir, f"ckpt-{step}.data-00000-of-00001")
   os.truncate(newest, os.path.getsize(newest) // 2)
   from w2v_tf import checkpoints  # pylint: disable=import-outside-toplevel
   previous = checkpoints.read_state(model_dir)[-2]
   messages = []
-  restored_step, trainer = _restored_step((data, model, train), messages)
-  assert trainer.restored_checkpoint == previous
+  restored_step, state = _restored_step(experiment, messages)
+  assert state.restored_checkpoint == previous
   assert restored_step == int(previous.rsplit("-", 1)[1])
   assert messages[0].startswith(f"warning: checkpoint {model_dir}/ckpt-{step} is unreadable (")
   assert messages[-1] == (f"warning: fell back to the older checkpoint {previous} (the newer "
@@ -327,24 +325,24 @@ def test_truncated_newest_checkpoint_falls_back(trained):
 
 def test_unreadable_state_file_is_rebuilt(trained):
   """A garbled `checkpoint` file would make TF start afresh and overwrite the run."""
-  (data, model, train), step = trained
-  with open(os.path.join(train.model_dir, "checkpoint"), "w", encoding="utf-8") as f:
+  experiment, step = trained
+  with open(os.path.join(experiment.train.model_dir, "checkpoint"), "w", encoding="utf-8") as f:
     f.write("garbage {{\n")
   messages = []
-  restored_step, _ = _restored_step((data, model, train), messages)
+  restored_step, _ = _restored_step(experiment, messages)
   assert restored_step == step
   assert "rebuilt it from the checkpoint files on disk" in messages[0]
 
 
 def test_partial_checkpoint_write_is_removed(trained):
   """A save killed part-way leaves ckpt-N_temp/ (TF's staging folder): the restart removes it."""
-  (data, model, train), step = trained
-  staging = os.path.join(train.model_dir, f"ckpt-{step + 5}_temp")
+  experiment, step = trained
+  staging = os.path.join(experiment.train.model_dir, f"ckpt-{step + 5}_temp")
   os.makedirs(staging)
   with open(os.path.join(staging, "part-00000-of-00001.data-00000-of-00001"), "wb") as f:
     f.write(b"\0" * 10)
   messages = []
-  restored_step, _ = _restored_step((data, model, train), messages)
+  restored_step, _ = _restored_step(experiment, messages)
   assert restored_step == step
   assert not os.path.exists(staging)
   assert messages == [(f"removed ckpt-{step + 5}_temp: partial checkpoint write(s) of an "

@@ -19,27 +19,22 @@ import pytest
 import tensorflow as tf
 
 from eval.analogy import evaluate_analogies
-from eval.vectors import load_model_dir
-from w2v_tf import distributed, export, losses, pipeline
-from w2v_tf.config import DataConfig
+from tests.planted import load_model_dir, small_experiment
+from w2v_tf import cluster as cluster_lib
+from w2v_tf import export, losses, pipeline, strategies
+from w2v_tf.build import build_trainer
+from w2v_tf.config import RuntimeConfig
 from w2v_tf.errors import UsageError
-from w2v_tf.model import ModelConfig
-from w2v_tf.trainer import Trainer, TrainConfig, prepare_data
+from w2v_tf.step import touched_rows_step
+from w2v_tf.trainer import Trainer
+from w2v_tf.training_data import prepare_data
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TIMEOUT = 240  # seconds for any one training process
 
 
-def _configs(csv_path, model_dir, epochs=2, loss="sampled_softmax", model="skipgram", **train):
-  """The settings of `_flags`, as configs (an in-process single-device run to compare with)."""
-  data = DataConfig(train_csv=csv_path, stopwords="none", batch_size=256, cache_dir="",
-                    heldout_reviews=0.02)
-  model_config = ModelConfig(0, embedding_dim=32, loss=loss, model=model,
-                             num_sampled=5 if loss == "negative_sampling" else 16)
-  train_config = TrainConfig(model_dir=str(model_dir), epochs=epochs, progress=False,
-                             jit_compile=False, eval_every_steps=20, checkpoint_every_steps=50,
-                             **train)
-  return data, model_config, train_config
+def _configs(csv_path, model_dir, epochs=2, **overrides):
+  return small_experiment(csv_path, model_dir, epochs, **overrides)
 
 
 def _flags(csv_path, model_dir, epochs=2, **extra):
@@ -143,7 +138,7 @@ _BATCHES = {}
 def _steps_per_epoch(csv_path, epochs):
   """Batches the pipeline yields in `epochs` epochs (what the step counter must reach)."""
   if csv_path not in _BATCHES:
-    data, _, _ = _configs(csv_path, "unused")
+    data = _configs(csv_path, "unused").data
     prepared = prepare_data(data, progress=False)
     _BATCHES[csv_path] = [sum(1 for _ in pipeline.epoch_dataset(
         prepared.tokens, prepared.keep_probability, data.window, data.batch_size, data.seed, e))
@@ -170,7 +165,7 @@ def test_take_part_splits_rows_and_their_candidate_groups():
       tf.reshape(tf.range(rows * context * 2), [rows, context, 2]),
       ()]
   for negatives in negative_kinds:
-    parts = [distributed.take_part({**batch, "negatives": negatives}, tf.constant(i), 2, rows,
+    parts = [pipeline.take_part({**batch, "negatives": negatives}, tf.constant(i), 2, rows,
                                    groups) for i in range(2)]
     for key in ("center", "contexts", "mask"):
       np.testing.assert_array_equal(tf.concat([p[key] for p in parts], 0), batch[key])
@@ -185,33 +180,34 @@ def test_task_info_from_tf_config(monkeypatch):
   def info(cluster, task_type, index):
     monkeypatch.setenv("TF_CONFIG", json.dumps(
         {"cluster": cluster, "task": {"type": task_type, "index": index}}))
-    return distributed.task_info(tf.distribute.cluster_resolver.TFConfigClusterResolver())
+    return cluster_lib.task_info(tf.distribute.cluster_resolver.TFConfigClusterResolver())
 
   workers = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
-  assert info(workers, "worker", 0) == distributed.TaskInfo("worker", 0, True, 0, 2, 0)
-  assert info(workers, "worker", 1) == distributed.TaskInfo("worker", 1, False, 1, 2, 0)
+  assert info(workers, "worker", 0) == cluster_lib.TaskInfo("worker", 0, True, 0, 2, 0)
+  assert info(workers, "worker", 1) == cluster_lib.TaskInfo("worker", 1, False, 1, 2, 0)
   cluster = {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2", "127.0.0.1:3"],
              "ps": ["127.0.0.1:4", "127.0.0.1:5"]}
   assert info(cluster, "chief", 0).is_chief
-  assert info(cluster, "worker", 0) == distributed.TaskInfo("worker", 0, False, 1, 3, 2)
-  assert distributed.task_info(None) == distributed.TaskInfo(None, 0, True, 0, 1, 0)
+  assert info(cluster, "worker", 0) == cluster_lib.TaskInfo("worker", 0, False, 1, 3, 2)
+  assert cluster_lib.task_info(None) == cluster_lib.TaskInfo(None, 0, True, 0, 1, 0)
 
 
 def test_bad_strategy_settings_are_usage_errors(planted, tmp_path, monkeypatch):
   csv_path, _ = planted
-  data, model, train = _configs(csv_path, tmp_path / "m")
-  import dataclasses  # pylint: disable=import-outside-toplevel
+  experiment = _configs(csv_path, tmp_path / "m")
   with pytest.raises(UsageError, match="--strategy must be one of"):
-    Trainer(data, model, dataclasses.replace(train, strategy="horovod"))
+    build_trainer(experiment.replace(strategy="horovod"))
   with pytest.raises(UsageError, match="--cpu_devices.*mirrored only"):
-    Trainer(data, model, dataclasses.replace(train, cpu_devices=2))
-  with pytest.raises(UsageError, match="make_trainer"):
-    Trainer(data, model, dataclasses.replace(train, strategy="mirrored"))
+    build_trainer(experiment.replace(cpu_devices=2))
   monkeypatch.delenv("TF_CONFIG", raising=False)
   with pytest.raises(UsageError, match="TF_CONFIG"):
-    distributed.make_trainer(data, model, dataclasses.replace(train, strategy="parameter_server"))
-  assert not distributed.serve_if_server_task("parameter_server")  # no TF_CONFIG: not a server
-  assert isinstance(distributed.make_trainer(data, model, train, log=lambda m: None), Trainer)
+    build_trainer(experiment.replace(strategy="parameter_server"))
+  assert not cluster_lib.serve_if_server_task("parameter_server")  # no TF_CONFIG: not a server
+  trainer = build_trainer(experiment, log=lambda m: None)
+  assert type(trainer.runner) is strategies.Runner  # pylint: disable=unidiomatic-typecheck
+  # Strategies are plugged in, never subclassed from the trainer.
+  assert not Trainer.__subclasses__()
+  assert isinstance(strategies.make_runner(RuntimeConfig(), print), strategies.Runner)
 
 
 @pytest.mark.parametrize("loss,model,optimizer", [
@@ -222,23 +218,23 @@ def test_touched_rows_step_is_the_single_device_step(planted, tmp_path, loss, mo
   """The parameter-server step (reads and writes only the touched rows) changes the tables
   exactly as the default step does, for every loss, model and optimizer."""
   csv_path, _ = planted
-  trainers = [Trainer(*_configs(csv_path, tmp_path / name, loss=loss, model=model,
-                                optimizer=optimizer), log=lambda m: None)
+  trainers = [build_trainer(_configs(csv_path, tmp_path / name, loss=loss, model=model,
+                                     optimizer=optimizer), log=lambda m: None)
               for name in ("default", "rows")]
   default, rows = trainers
-  step = tf.function(lambda examples, rate: distributed.touched_rows_step(
-      rows.model, loss, rows.optimizer, examples, rate))
+  step = tf.function(lambda examples, rate: touched_rows_step(
+      rows.step.model, rows.step.optimizer, examples, rate))
   learning_rate = tf.constant(0.05)
   for index, batch in enumerate(default.epoch_batches(0)):
     if index == 4:
       break
-    default._train_step(batch, learning_rate)  # pylint: disable=protected-access
+    default.step.update(batch, learning_rate)
     total, _ = step({k: batch[k] for k in ("center", "contexts", "mask", "negatives")},
                     learning_rate)
   assert float(total) > 0
-  for ours, theirs in zip(rows.variables, default.variables):
+  for ours, theirs in zip(rows.step.tables, default.step.tables):
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6, atol=1e-6)
-  assert np.abs(rows.model.output_weights.numpy()).max() > 1e-3  # it did train
+  assert np.abs(rows.step.model.output_weights.numpy()).max() > 1e-3  # it did train
 
 
 # --- the strategies, for real ------------------------------------------------------------------
@@ -253,11 +249,10 @@ def test_mirrored_on_two_cpus_matches_one_device_and_learns(planted, tmp_path, p
                  log_path)
   assert "2 replicas on" in output and "device:CPU:1" in output, output
   assert "input_embeddings IndexedSlices, output_weights IndexedSlices" in output, output
-  summary = Trainer(*_configs(csv_path, tmp_path / "default", analogies=questions),
-                    log=lambda m: None).run()
+  summary = build_trainer(_configs(csv_path, tmp_path / "default"), log=lambda m: None).run()
   # Same batches and negatives, the replicas' gradients summed: the same loss curve.
   mirrored, default = _curve(tmp_path / "mirrored"), _curve(tmp_path / "default")
-  assert list(mirrored) == [point["step"] for point in summary["curve"]] == list(default)
+  assert list(mirrored) == [point["step"] for point in summary.curve] == list(default)
   for step, (train, heldout) in mirrored.items():
     assert abs(train - default[step][0]) < 0.02 and abs(heldout - default[step][1]) < 0.02, (
         step, mirrored, default)
@@ -270,31 +265,31 @@ def test_mirrored_on_two_cpus_matches_one_device_and_learns(planted, tmp_path, p
 
 _MIRRORED_MATRIX = textwrap.dedent("""
     import json, sys
-    from w2v_tf import distributed
-    distributed.configure_cpu_devices(2)
+    from w2v_tf import cluster
+    cluster.configure_cpu_devices(2)
     import numpy as np, tensorflow as tf
     from tests.test_distributed import _configs
-    import dataclasses
+    from w2v_tf.build import build_trainer
     csv_path, folder = sys.argv[1], sys.argv[2]
     results = []
     for loss, model, optimizer in [("negative_sampling", "cbow", "adagrad"),
                                    ("full_softmax", "skipgram", "sgd"),
                                    ("nce", "skipgram", "adam")]:
-      data, model_config, train = _configs(csv_path, f"{folder}/{loss}", loss=loss, model=model,
-                                           optimizer=optimizer)
-      trainers = [distributed.make_trainer(data, model_config, dataclasses.replace(
-          train, model_dir=f"{folder}/{loss}-{name}", **extra), log=lambda m: None)
+      experiment = _configs(csv_path, f"{folder}/{loss}", loss=loss, model=model,
+                            optimizer=optimizer)
+      trainers = [build_trainer(experiment.replace(model_dir=f"{folder}/{loss}-{name}", **extra),
+                                log=lambda m: None)
                   for name, extra in (("default", {}),
                                       ("mirrored", {"strategy": "mirrored", "cpu_devices": 2}))]
       for index, batch in enumerate(trainers[0].epoch_batches(0)):
         if index == 6:
           break
         for trainer in trainers:
-          trainer._train_step(batch, tf.constant(0.05))
-      results.append({"case": [loss, model, optimizer], "replicas": trainers[1].replicas,
+          trainer.runner.run_one(batch)
+      results.append({"case": [loss, model, optimizer], "replicas": trainers[1].runner.replicas,
                       "difference": max(float(np.abs(a.numpy() - b.numpy()).max())
-                                        for a, b in zip(*(t.variables for t in trainers))),
-                      "loss": [float(t.loss_sum.numpy()) for t in trainers]})
+                                        for a, b in zip(*(t.step.tables for t in trainers))),
+                      "loss": [float(t.state.loss_sum.numpy()) for t in trainers]})
     print("RESULT " + json.dumps(results))
 """)
 
@@ -383,10 +378,10 @@ def test_parameter_server_shards_tables_learns_and_restores_across_strategies(
   assert path == latest and list(words) == load_model_dir(str(model_dir))[0]
   np.testing.assert_array_equal(vectors, load_model_dir(str(model_dir))[1])
   messages = []
-  summary = Trainer(*_configs(csv_path, model_dir, epochs=3), log=messages.append).run()
+  summary = build_trainer(_configs(csv_path, model_dir, epochs=3), log=messages.append).run()
   assert any(f"resumed from {latest}: step {two_epochs}" in m for m in messages), messages
   three_epochs = _steps_per_epoch(csv_path, 3)
-  assert summary["step"] == three_epochs
+  assert summary.step == three_epochs
   # And back: a new chief on the same cluster restores that checkpoint into the shards.
   output = run_chief(4, "chief-again")
   assert f"resumed from {model_dir}/ckpt-{three_epochs}: step {three_epochs}" in output, output

@@ -1,4 +1,7 @@
-"""Tests for eval/vectors.py: format detection, model_dir reading, shared flags."""
+"""Reading word vectors as the eval binaries do: format detection, model_dir, eval/cli.py.
+
+(`w2v_tf.vector_files` through `WordVectors.load` / `from_model_dir`; `eval.cli` for the flags.)
+"""
 
 import gzip
 import os
@@ -8,10 +11,25 @@ import sys
 import numpy as np
 import pytest
 
-from eval import vectors as vectors_lib
+from eval import cli
+from tests.binaries import Runner
+from w2v_tf import vector_files
 from w2v_tf.errors import UsageError, UserError
+from w2v_tf.word_vectors import WordVectors, unit_rows
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EVAL_BINARIES = ("eval.analogy", "eval.similarity", "eval.neighbors", "eval.sentiment")
+
+
+def _load(path):
+  """(words, vectors) of a vectors file."""
+  word_vectors = WordVectors.load(path)
+  return list(word_vectors.words), word_vectors.vectors
+
+
+def _load_model_dir(model_dir):
+  word_vectors = WordVectors.from_model_dir(model_dir)
+  return list(word_vectors.words), word_vectors.vectors
 
 
 @pytest.fixture(name="toy")
@@ -55,7 +73,7 @@ def test_formats_round_trip(tmp_path, toy, fmt):
     _write_text(tmp_path / "plain", words, vectors)
     with open(tmp_path / "plain", "rb") as src, gzip.open(path, "wb") as dst:
       dst.write(src.read())
-  got_words, got_vectors = vectors_lib.load_vectors(path)
+  got_words, got_vectors = _load(path)
   assert got_words == words
   assert got_vectors.dtype == np.float32
   np.testing.assert_array_equal(got_vectors, vectors)
@@ -66,9 +84,9 @@ def test_detect_format(tmp_path, toy):
   _write_c_binary(tmp_path / "b", words, vectors)
   _write_text(tmp_path / "t", words, vectors)
   _write_text(tmp_path / "g", words, vectors, header=False)
-  assert vectors_lib.detect_format((tmp_path / "b").read_bytes()) == "word2vec_binary"
-  assert vectors_lib.detect_format((tmp_path / "t").read_bytes()) == "word2vec_text"
-  assert vectors_lib.detect_format((tmp_path / "g").read_bytes()) == "glove"
+  assert vector_files.detect_format((tmp_path / "b").read_bytes()) == "word2vec_binary"
+  assert vector_files.detect_format((tmp_path / "t").read_bytes()) == "word2vec_text"
+  assert vector_files.detect_format((tmp_path / "g").read_bytes()) == "glove"
 
 
 def test_reads_what_gensim_and_the_trainer_write(tmp_path, toy):
@@ -80,14 +98,13 @@ def test_reads_what_gensim_and_the_trainer_write(tmp_path, toy):
   kv.save_word2vec_format(str(tmp_path / "g.txt"))
   kv.save_word2vec_format(str(tmp_path / "g.glove"), write_header=False)
   for name in ("g.bin", "g.txt", "g.glove"):
-    got_words, got_vectors = vectors_lib.load_vectors(tmp_path / name)
+    got_words, got_vectors = _load(tmp_path / name)
     assert got_words == words
     np.testing.assert_allclose(got_vectors, vectors, rtol=1e-6)
-  export = pytest.importorskip("w2v_tf.export")
-  export.write_word2vec_binary(tmp_path / "t.bin", words, vectors)
-  export.write_word2vec_text(tmp_path / "t.txt", words, vectors)
+  WordVectors(words, vectors).save(tmp_path / "t.bin", binary=True)
+  WordVectors(words, vectors).save(tmp_path / "t.txt")
   for name in ("t.bin", "t.txt"):
-    got_words, got_vectors = vectors_lib.load_vectors(tmp_path / name)
+    got_words, got_vectors = _load(tmp_path / name)
     assert got_words == words
     np.testing.assert_allclose(got_vectors, vectors, atol=1e-6)
 
@@ -95,7 +112,7 @@ def test_reads_what_gensim_and_the_trainer_write(tmp_path, toy):
 def test_duplicates_keep_first_row(tmp_path, capsys):
   vectors = np.arange(6, dtype=np.float32).reshape(3, 2)
   _write_text(tmp_path / "v.txt", ["a", "b", "a"], vectors)
-  words, got = vectors_lib.load_vectors(tmp_path / "v.txt")
+  words, got = _load(tmp_path / "v.txt")
   assert words == ["a", "b"]
   np.testing.assert_array_equal(got, vectors[:2])
   assert "1 repeated words" in capsys.readouterr().err
@@ -118,16 +135,16 @@ def test_bad_files_raise_one_line(tmp_path, content, message):
   path = tmp_path / "bad.vec"
   path.write_bytes(content)
   with pytest.raises(UserError) as error:
-    vectors_lib.load_vectors(path)
+    _load(path)
   assert message in str(error.value)
   assert "\n" not in str(error.value)
 
 
 def test_missing_file_and_directory(tmp_path):
   with pytest.raises(UserError, match="not found"):
-    vectors_lib.load_vectors(tmp_path / "nope.bin")
+    _load(tmp_path / "nope.bin")
   with pytest.raises(UserError, match="is a directory"):
-    vectors_lib.load_vectors(tmp_path)
+    _load(tmp_path)
 
 
 def _model_dir(tmp_path, words, vectors, binary=True, text=True, vocab=None):
@@ -145,76 +162,90 @@ def _model_dir(tmp_path, words, vectors, binary=True, text=True, vocab=None):
 
 def test_model_dir_prefers_binary(tmp_path, toy):
   words, vectors = toy
-  got_words, got = vectors_lib.load_model_dir(_model_dir(tmp_path, words, vectors))
+  got_words, got = _load_model_dir(_model_dir(tmp_path, words, vectors))
   assert got_words == words
   np.testing.assert_array_equal(got, vectors)
 
 
 def test_model_dir_falls_back_to_text(tmp_path, toy):
   words, vectors = toy
-  _, got = vectors_lib.load_model_dir(_model_dir(tmp_path, words, vectors, binary=False))
+  _, got = _load_model_dir(_model_dir(tmp_path, words, vectors, binary=False))
   np.testing.assert_allclose(got, vectors + 1, rtol=1e-6)
 
 
 def test_model_dir_errors(tmp_path, toy):
   words, vectors = toy
   with pytest.raises(UserError, match="not found"):
-    vectors_lib.load_model_dir(tmp_path / "missing")
+    _load_model_dir(tmp_path / "missing")
   empty = tmp_path / "empty"
   empty.mkdir()
   with pytest.raises(UserError, match="has no vectors.bin or vectors.txt"):
-    vectors_lib.load_model_dir(empty)
+    _load_model_dir(empty)
   swapped = [words[1], words[0]] + words[2:]
   with pytest.raises(UserError, match="disagree at row 1"):
-    vectors_lib.load_model_dir(_model_dir(tmp_path, words, vectors, vocab=swapped))
+    _load_model_dir(_model_dir(tmp_path, words, vectors, vocab=swapped))
 
 
 def test_load_from_flags_needs_exactly_one(tmp_path, toy):
   words, vectors = toy
   _write_text(tmp_path / "v.txt", words, vectors)
   with pytest.raises(UsageError):
-    vectors_lib.load_from_flags(None, None)
+    cli.load_from_flags(None, None)
   with pytest.raises(UsageError):
-    vectors_lib.load_from_flags(str(tmp_path / "v.txt"), str(tmp_path))
-  got_words, _, source = vectors_lib.load_from_flags(str(tmp_path / "v.txt"), None)
-  assert got_words == words and source.endswith("v.txt")
+    cli.load_from_flags(str(tmp_path / "v.txt"), str(tmp_path))
+  got, source = cli.load_from_flags(str(tmp_path / "v.txt"), None)
+  assert list(got.words) == words and source.endswith("v.txt")
+  np.testing.assert_array_equal(got.vectors, vectors)
+  got, source = cli.load_from_flags(None, str(_model_dir(tmp_path, words, vectors)))
+  assert list(got.words) == words and source.endswith("model")
+  assert got.counts.tolist() == [100 - i for i in range(len(words))]  # from vocab.tsv
 
 
 def test_unit_rows_keeps_zero_rows():
-  unit = vectors_lib.unit_rows(np.array([[3.0, 4.0], [0.0, 0.0]]))
+  unit = unit_rows(np.array([[3.0, 4.0], [0.0, 0.0]]))
   np.testing.assert_allclose(unit, [[0.6, 0.8], [0.0, 0.0]], rtol=1e-6)
 
 
 def test_find_data_file(tmp_path):
   existing = tmp_path / "q.txt"
   existing.write_text(": s\na b c d\n")
-  assert vectors_lib.find_data_file("q.txt", str(existing), "--x", "url") == str(existing)
+  assert cli.find_data_file("q.txt", str(existing), "--x", "url") == str(existing)
   with pytest.raises(UserError, match="not found"):
-    vectors_lib.find_data_file("q.txt", str(tmp_path / "nope"), "--x", "url")
+    cli.find_data_file("q.txt", str(tmp_path / "nope"), "--x", "url")
   with pytest.raises(UserError, match="put it at data/no-such-file.txt"):
-    vectors_lib.find_data_file("no-such-file.txt", None, "--x", "url")
+    cli.find_data_file("no-such-file.txt", None, "--x", "url")
 
 
-def test_flags_tolerate_every_import_order():
-  """All eval binaries in one process, and a later module (the trainer) redefining a flag."""
-  code = (
-      "from absl import flags\n"
-      "import eval.analogy, eval.similarity, eval.neighbors, eval.sentiment\n"
-      "import eval.analogy\n"
-      "eval.analogy.define_flags(); eval.neighbors.define_flags()\n"
-      "flags.DEFINE_string('model_dir', 'checkpoints/run', 'trainer')\n"
-      "flags.FLAGS(['prog'])\n"
-      "print(flags.FLAGS.model_dir)\n")
+def test_importing_the_eval_modules_defines_no_flag():
+  """Flags belong to the binaries: an import (the trainer's, a test's) leaves absl's FLAGS alone."""
+  code = ("from absl import app, flags, logging\n"
+          "import tensorflow\n"  # TF's and absl's own flags are not ours
+          "before = set(flags.FLAGS)\n"
+          "import eval.analogy, eval.similarity, eval.neighbors, eval.sentiment, eval.cli\n"
+          "import w2v_tf.word_vectors, w2v_tf.export, benchmarks.analogy_speed\n"
+          "import benchmarks.compare, benchmarks.profile_step, benchmarks.pipeline\n"
+          "import benchmarks.crash_resume, w2v_tf.train, w2v_tf.data, w2v_tf.get_data\n"
+          "print(sorted(set(flags.FLAGS) - before))\n")
   out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                        timeout=120, check=False)
   assert out.returncode == 0, out.stderr
-  assert out.stdout.strip() == "checkpoints/run"
-  code = ("from absl import flags\n"
-          "flags.DEFINE_string('model_dir', 'checkpoints/run', 'trainer')\n"
-          "import eval.analogy\n"
-          "flags.FLAGS(['prog'])\n"
-          "print(flags.FLAGS.model_dir, flags.FLAGS.restrict_vocab)\n")
-  out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                       timeout=120, check=False)
-  assert out.returncode == 0, out.stderr
-  assert out.stdout.split() == ["checkpoints/run", "30000"]
+  assert out.stdout.strip() == "[]"
+
+
+@pytest.fixture(name="runner", scope="module")
+def fixture_runner():
+  runner = Runner(REPO, dict(os.environ), workers=2, preload=("numpy", "absl.flags", "eval.cli"))
+  yield runner
+  runner.close()
+
+
+@pytest.mark.parametrize("module", EVAL_BINARIES)
+def test_each_binary_defines_its_flags_when_run(runner, module):
+  run = runner.run(module, ["--help"], timeout=120)
+  assert run.returncode == 1, run.stderr  # absl's --help prints the usage, then exits 1
+  assert run.stderr == ""
+  for flag in ("--vectors", "--model_dir"):
+    assert flag in run.stdout, run.stdout
+  own = {"eval.analogy": "--analogies", "eval.similarity": "--pairs",
+         "eval.neighbors": "--word", "eval.sentiment": "--csv"}[module]
+  assert own in run.stdout, run.stdout

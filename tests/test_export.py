@@ -1,17 +1,28 @@
-"""Tests for w2v_tf/export.py: word2vec formats (read back by gensim), vocab.tsv, projector."""
+"""Tests for w2v_tf/export.py: the word2vec formats it writes (read back by gensim), projector.
+
+The writers themselves are `w2v_tf.vector_files`' (what `WordVectors.save` calls).
+"""
 
 import contextlib
 import errno
 import os
 import re
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from w2v_tf import export
 from w2v_tf import fileio
+from w2v_tf import vector_files
+from w2v_tf import vocab as vocab_lib
 from w2v_tf.errors import UserError
+from w2v_tf.vocab import Vocab
+from w2v_tf.word_vectors import WordVectors
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 WORDS = ["the", "café", "naïve", "日本", "movie", "<unk>"]
 
@@ -34,7 +45,7 @@ def _leftovers(directory):
 
 def test_text_round_trip_through_gensim(tmp_path, vectors):
   path = tmp_path / "vectors.txt"
-  export.write_word2vec_text(path, WORDS, vectors)
+  vector_files.write_word2vec_text(path, WORDS, vectors)
   lines = path.read_text(encoding="utf-8").splitlines()
   assert lines[0] == f"{len(WORDS)} 7"
   assert lines[2].split(" ")[0] == "café" and len(lines[2].split(" ")) == 8
@@ -45,14 +56,14 @@ def test_text_round_trip_through_gensim(tmp_path, vectors):
 
 def test_text_exact_format_option(tmp_path, vectors):
   path = tmp_path / "vectors.txt"
-  export.write_word2vec_text(path, WORDS, vectors, float_format="%.9g")
+  vector_files.write_word2vec_text(path, WORDS, vectors, float_format="%.9g")
   kv = _load_gensim(path, binary=False)
   np.testing.assert_array_equal(kv.vectors, vectors)
 
 
 def test_binary_round_trip_through_gensim(tmp_path, vectors):
   path = tmp_path / "vectors.bin"
-  export.write_word2vec_binary(path, WORDS, vectors)
+  vector_files.write_word2vec_binary(path, WORDS, vectors)
   kv = _load_gensim(path, binary=True)
   assert list(kv.index_to_key) == WORDS
   np.testing.assert_allclose(kv.vectors, vectors, atol=1e-6)
@@ -60,7 +71,7 @@ def test_binary_round_trip_through_gensim(tmp_path, vectors):
 
 def test_binary_layout_is_byte_exact(tmp_path):
   path = tmp_path / "vectors.bin"
-  export.write_word2vec_binary(path, ["a", "é"], np.array([[1.0, -2.5], [0.5, 3.0]]))
+  vector_files.write_word2vec_binary(path, ["a", "é"], np.array([[1.0, -2.5], [0.5, 3.0]]))
   expected = (b"2 2\n"
               + b"a " + struct.pack("<2f", 1.0, -2.5) + b"\n"
               + "é".encode("utf-8") + b" " + struct.pack("<2f", 0.5, 3.0) + b"\n")
@@ -68,49 +79,29 @@ def test_binary_layout_is_byte_exact(tmp_path):
 
 
 def test_large_vocab_crosses_chunk_boundary(tmp_path, monkeypatch):
-  monkeypatch.setattr(export, "_CHUNK_ROWS", 3)
+  monkeypatch.setattr(vector_files, "_CHUNK_ROWS", 3)
   words = [f"w{i}" for i in range(10)]
   vectors = np.arange(40, dtype=np.float32).reshape(10, 4) / 8  # [10, 4]
-  export.write_word2vec_binary(tmp_path / "v.bin", words, vectors)
-  export.write_word2vec_text(tmp_path / "v.txt", words, vectors)
+  vector_files.write_word2vec_binary(tmp_path / "v.bin", words, vectors)
+  vector_files.write_word2vec_text(tmp_path / "v.txt", words, vectors)
   for name, binary in (("v.bin", True), ("v.txt", False)):
     kv = _load_gensim(tmp_path / name, binary=binary)
     assert list(kv.index_to_key) == words
     np.testing.assert_allclose(kv.vectors, vectors, atol=1e-6)
 
 
-def test_vocab_round_trip(tmp_path):
-  path = tmp_path / "vocab.tsv"
-  counts = [1000, 42, 7, 7, 5, 0]
-  export.write_vocab_tsv(path, WORDS, counts)
-  assert path.read_text(encoding="utf-8").splitlines()[1] == "café\t42"
-  words, read_counts = export.read_vocab_tsv(path)
-  assert words == WORDS
-  assert read_counts.dtype == np.int64
-  np.testing.assert_array_equal(read_counts, counts)
-
-
-def test_read_vocab_errors_name_the_line(tmp_path):
-  path = tmp_path / "vocab.tsv"
-  path.write_text("the\t10\nbroken line\n", encoding="utf-8")
-  with pytest.raises(UserError, match=r"vocab\.tsv:2: expected 'word<TAB>count'"):
-    export.read_vocab_tsv(path)
-  with pytest.raises(UserError, match="not found"):
-    export.read_vocab_tsv(tmp_path / "missing.tsv")
-
-
 @pytest.mark.parametrize("bad", ["two words", "", "tab\there", "new\nline"])
 def test_words_with_whitespace_are_refused(tmp_path, bad):
   with pytest.raises(ValueError, match="whitespace"):
-    export.write_word2vec_text(tmp_path / "v.txt", ["ok", bad], np.zeros((2, 3)))
+    vector_files.write_word2vec_text(tmp_path / "v.txt", ["ok", bad], np.zeros((2, 3)))
   assert not os.listdir(tmp_path)
 
 
 def test_shape_mismatch_is_refused(tmp_path):
   with pytest.raises(ValueError, match="3 words but 2 vector rows"):
-    export.write_word2vec_binary(tmp_path / "v.bin", ["a", "b", "c"], np.zeros((2, 3)))
+    vector_files.write_word2vec_binary(tmp_path / "v.bin", ["a", "b", "c"], np.zeros((2, 3)))
   with pytest.raises(ValueError, match="2-D"):
-    export.write_word2vec_binary(tmp_path / "v.bin", ["a"], np.zeros(3))
+    vector_files.write_word2vec_binary(tmp_path / "v.bin", ["a"], np.zeros(3))
 
 
 def test_projector_files(tmp_path, vectors):
@@ -159,22 +150,24 @@ def test_projector_max_rows_and_rewrite(tmp_path, vectors):
   assert variables["embeddings/.ATTRIBUTES/VARIABLE_VALUE"] == [3, 7]
 
 
-def test_export_all(tmp_path, vectors):
-  counts = [60, 50, 40, 30, 20, 10]
-  paths = export.export_all(tmp_path / "model", WORDS, counts, vectors)
-  assert sorted(os.listdir(tmp_path / "model")) == ["projector", "vectors.bin", "vectors.txt",
-                                                    "vocab.tsv"]
-  assert export.read_vocab_tsv(paths["vocab"])[0] == WORDS
-  np.testing.assert_allclose(_load_gensim(paths["binary"], binary=True).vectors, vectors)
+def test_export_vectors_writes_vectors_and_projector_only(tmp_path, vectors):
+  paths = export.export_vectors(tmp_path / "out", WordVectors(WORDS, vectors, [6, 5, 4, 3, 2, 1]),
+                                projector_max_rows=4)
+  assert sorted(os.listdir(tmp_path / "out")) == ["projector", "vectors.bin", "vectors.txt"]
+  assert sorted(paths) == ["binary", "projector", "text"]
+  kv = _load_gensim(paths["binary"], binary=True)
+  assert list(kv.index_to_key) == WORDS
+  np.testing.assert_array_equal(kv.vectors, vectors)
   np.testing.assert_allclose(_load_gensim(paths["text"], binary=False).vectors, vectors,
                              atol=1e-5)
-  assert os.path.isfile(os.path.join(paths["projector"], "projector_config.pbtxt"))
+  metadata = os.path.join(paths["projector"], "metadata.tsv")
+  assert open(metadata, encoding="utf-8").read().splitlines() == WORDS[:4]
 
 
-def test_export_all_checks_before_writing(tmp_path, vectors):
-  with pytest.raises(ValueError, match="6 words, 5 counts"):
-    export.export_all(tmp_path / "model", WORDS, [1] * 5, vectors)
-  assert not (tmp_path / "model").exists()
+def test_export_vectors_checks_words_before_writing(tmp_path):
+  with pytest.raises(ValueError, match="whitespace"):
+    export.export_vectors(tmp_path / "out", WordVectors(["ok", "two words"], np.zeros((2, 3))))
+  assert not (tmp_path / "out").exists()
 
 
 def _raise_enospc(*args, **kwargs):
@@ -186,7 +179,7 @@ def test_disk_full_on_rename_keeps_old_file(tmp_path, monkeypatch, vectors, bina
   path = tmp_path / ("vectors.bin" if binary else "vectors.txt")
   path.write_bytes(b"old contents")
   monkeypatch.setattr(fileio.os, "replace", _raise_enospc)
-  write = export.write_word2vec_binary if binary else export.write_word2vec_text
+  write = vector_files.write_word2vec_binary if binary else vector_files.write_word2vec_text
   with pytest.raises(UserError, match=r"disk full.*vectors\.(bin|txt)") as info:
     write(path, WORDS, vectors)
   assert str(path) in str(info.value)
@@ -194,11 +187,12 @@ def test_disk_full_on_rename_keeps_old_file(tmp_path, monkeypatch, vectors, bina
   assert not _leftovers(tmp_path)
 
 
-def test_disk_full_mid_write_keeps_old_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["vectors.txt", "vocab.tsv"])
+def test_disk_full_mid_write_keeps_old_file(tmp_path, monkeypatch, vectors, name):
   """The write itself fails part way (what a full disk does): old file kept, no temp left."""
-  path = tmp_path / "vocab.tsv"
+  path = tmp_path / name
   path.write_text("old\t1\n", encoding="utf-8")
-  monkeypatch.setattr(export, "_CHUNK_ROWS", 2)
+  monkeypatch.setattr(vector_files, "_CHUNK_ROWS", 2)
   real_atomic_open = fileio.atomic_open
 
   class FullDisk:
@@ -217,10 +211,14 @@ def test_disk_full_mid_write_keeps_old_file(tmp_path, monkeypatch):
     with real_atomic_open(*args, **kwargs) as f:
       yield FullDisk(f)
 
-  monkeypatch.setattr(export, "atomic_open",
-                      contextlib.contextmanager(failing_atomic_open))
-  with pytest.raises(UserError, match="disk full while writing .*vocab.tsv"):
-    export.write_vocab_tsv(path, WORDS, [1] * len(WORDS))
+  # vocab.tsv is written by Vocab.save_tsv, the vectors by vector_files.
+  writer_module = vocab_lib if name == "vocab.tsv" else vector_files
+  monkeypatch.setattr(writer_module, "atomic_open", contextlib.contextmanager(failing_atomic_open))
+  with pytest.raises(UserError, match=f"disk full while writing .*{name}"):
+    if name == "vocab.tsv":
+      Vocab(tuple(WORDS), np.arange(len(WORDS))[::-1]).save_tsv(path)
+    else:
+      vector_files.write_word2vec_text(path, WORDS, vectors)
   assert path.read_text(encoding="utf-8") == "old\t1\n"
   assert not _leftovers(tmp_path)
 
@@ -234,10 +232,11 @@ class _ExplodingWords(list):
     return super().__getitem__(index)
 
 
-@pytest.mark.parametrize("write", [export.write_word2vec_text, export.write_word2vec_binary])
+@pytest.mark.parametrize("write", [vector_files.write_word2vec_text,
+                                   vector_files.write_word2vec_binary])
 def test_exception_mid_write_leaves_nothing(tmp_path, monkeypatch, write):
   """Neither a file under the final name nor a temp file survives an error mid-write."""
-  monkeypatch.setattr(export, "_CHUNK_ROWS", 1)
+  monkeypatch.setattr(vector_files, "_CHUNK_ROWS", 1)
   with pytest.raises(RuntimeError, match="boom"):
     write(tmp_path / "vectors.out", _ExplodingWords(["a", "b"]), np.zeros((2, 3)))
   assert os.listdir(tmp_path) == []
@@ -247,5 +246,51 @@ def test_other_os_errors_pass_through(tmp_path, monkeypatch):
   monkeypatch.setattr(fileio.os, "replace",
                       lambda *a: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
   with pytest.raises(OSError, match="I/O error"):
-    export.write_vocab_tsv(tmp_path / "vocab.tsv", ["a"], [1])
+    vector_files.write_word2vec_binary(tmp_path / "vectors.bin", ["a"], np.ones((1, 2)))
   assert not _leftovers(tmp_path)
+
+
+_FAKE_EXPORT = """
+import sys
+import numpy as np
+from w2v_tf import export
+from w2v_tf.errors import run_main
+words, counts = ["the", "movie", "film"], np.array([9, 5, 2])
+vectors = np.arange(6, dtype=np.float32).reshape(3, 2) / 4
+export.load_checkpoint_vectors = lambda model_dir: (words, counts, vectors, "ckpt-7")
+export._define_flags()
+sys.argv = ["w2v_tf.export", *sys.argv[1:]]
+run_main(export.main)
+"""
+
+
+def _run_export(*args):
+  run = subprocess.run([sys.executable, "-c", _FAKE_EXPORT, *args], cwd=REPO,
+                       capture_output=True, text=True, timeout=300, check=False)
+  assert run.returncode == 0, run.stderr
+  assert re.search(r"^exported 3 x 2 vectors from ckpt-7 to ", run.stderr, re.MULTILINE)
+  return run.stderr
+
+
+def test_binary_writes_vocab_into_another_output_dir(tmp_path):
+  """--output_dir gets vectors and vocab.tsv; the model_dir's own vocab.tsv is left as it is."""
+  model_dir, out = tmp_path / "model", tmp_path / "out"
+  model_dir.mkdir()
+  (model_dir / "vocab.tsv").write_text("the\t9\nmovie\t5\nfilm\t2\n", encoding="utf-8")
+  before = os.stat(model_dir / "vocab.tsv").st_mtime_ns
+
+  stderr = _run_export(f"--model_dir={model_dir}", f"--output_dir={out}")
+  assert str(out / "vocab.tsv") in stderr
+  assert sorted(os.listdir(out)) == ["projector", "vectors.bin", "vectors.txt", "vocab.tsv"]
+  vocab = Vocab.load_tsv(out / "vocab.tsv")
+  assert vocab.words == ("the", "movie", "film") and vocab.counts.tolist() == [9, 5, 2]
+  assert sorted(os.listdir(model_dir)) == ["vocab.tsv"]
+
+  stderr = _run_export(f"--model_dir={model_dir}")  # into the model_dir itself
+  assert "vocab.tsv" not in stderr
+  assert os.stat(model_dir / "vocab.tsv").st_mtime_ns == before
+  assert sorted(os.listdir(model_dir)) == ["projector", "vectors.bin", "vectors.txt",
+                                           "vocab.tsv"]
+  got = WordVectors.from_model_dir(model_dir)
+  np.testing.assert_array_equal(got.vectors, np.arange(6, dtype=np.float32).reshape(3, 2) / 4)
+  assert got.counts.tolist() == [9, 5, 2]

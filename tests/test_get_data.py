@@ -1,4 +1,4 @@
-"""Tests for w2v_tf/get_data.py on a tiny aclImdb-shaped tarball built in a temp dir (offline)."""
+"""Tests for w2v_tf/get_data.py, imdb.py, download.py on a tiny aclImdb-shaped tarball (offline)."""
 
 import contextlib
 import errno
@@ -13,8 +13,10 @@ import threading
 import pandas as pd
 import pytest
 
+from w2v_tf import download
 from w2v_tf import fileio
 from w2v_tf import get_data
+from w2v_tf import imdb
 from w2v_tf.errors import UserError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -106,21 +108,21 @@ def test_cli_converts_tarball(tmp_path, tarball):
 
 
 def test_csv_layout_matches_kaggle_file(tmp_path, tarball):
-  summary = get_data.convert(str(tarball), str(tmp_path), progress=False)
+  summary = imdb.convert(str(tarball), str(tmp_path), progress=False)
   raw = (tmp_path / "IMDB_Dataset.csv").read_bytes()
   assert raw.startswith(b"review,sentiment\r\n")
   text = raw.decode("utf-8")
   assert "Plain text without anything special,negative\r\n" in text  # unquoted when possible
   assert '"The ""best"" movie, ever; café scenes à la Truffaut.",positive' in text
   assert "<br /><br />" in text
-  assert summary == get_data.Summary(path=str(tmp_path / "IMDB_Dataset.csv"), rows=8,
-                                     positive=4, negative=4)
+  assert summary == imdb.Summary(path=str(tmp_path / "IMDB_Dataset.csv"), rows=8,
+                                 positive=4, negative=4)
 
 
 def test_folder_and_tarball_give_the_same_file(tmp_path, tarball, folder):
-  get_data.convert(str(tarball), str(tmp_path / "a"), progress=False)
-  get_data.convert(str(folder), str(tmp_path / "b"), progress=False)
-  get_data.convert(str(folder.parent), str(tmp_path / "c"), progress=False)  # parent of aclImdb/
+  imdb.convert(str(tarball), str(tmp_path / "a"), progress=False)
+  imdb.convert(str(folder), str(tmp_path / "b"), progress=False)
+  imdb.convert(str(folder.parent), str(tmp_path / "c"), progress=False)  # parent of aclImdb/
   expected = (tmp_path / "a" / "IMDB_Dataset.csv").read_bytes()
   assert (tmp_path / "b" / "IMDB_Dataset.csv").read_bytes() == expected
   assert (tmp_path / "c" / "IMDB_Dataset.csv").read_bytes() == expected
@@ -153,16 +155,16 @@ def test_cli_downloads_file_url(tmp_path, tarball):
 
 def test_kept_download_is_reused(tmp_path, tarball):
   data_dir = tmp_path / "data"
-  get_data.convert(tarball.as_uri(), str(data_dir), progress=False)
+  imdb.convert(tarball.as_uri(), str(data_dir), progress=False)
   tarball.unlink()
   (data_dir / "IMDB_Dataset.csv").unlink()
-  get_data.convert(tarball.as_uri(), str(data_dir), progress=False)
+  imdb.convert(tarball.as_uri(), str(data_dir), progress=False)
   _check_csv(data_dir / "IMDB_Dataset.csv")
 
 
 def test_shuffle_is_deterministic_under_seed(tmp_path, tarball):
   def convert(name, seed):
-    get_data.convert(str(tarball), str(tmp_path / name), seed=seed, progress=False)
+    imdb.convert(str(tarball), str(tmp_path / name), seed=seed, progress=False)
     return (tmp_path / name / "IMDB_Dataset.csv").read_bytes()
 
   first = convert("a", 0)
@@ -200,6 +202,17 @@ def test_cli_refuses_to_overwrite(tmp_path, tarball):
   _check_csv(csv_path)
 
 
+def test_import_defines_no_flags():
+  # Only `python -m w2v_tf.get_data` defines its flags: an importer keeps a clean flag namespace.
+  code = ("import w2v_tf.get_data; from absl import flags; "
+          "print(sorted({'source', 'data_dir', 'skip_imdb'} & set(flags.FLAGS)))")
+  env = dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO_ROOT, env=env, timeout=120, check=False)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.strip() == "[]"
+
+
 def test_cli_usage_errors():
   result = _run("stray")
   assert result.returncode == 2
@@ -210,16 +223,16 @@ def test_cli_usage_errors():
 
 def test_missing_and_unreadable_sources(tmp_path):
   with pytest.raises(UserError, match="does not exist"):
-    get_data.convert(str(tmp_path / "nope.tar.gz"), str(tmp_path / "d"))
+    imdb.convert(str(tmp_path / "nope.tar.gz"), str(tmp_path / "d"))
   not_a_tarball = tmp_path / "junk.tar.gz"
   not_a_tarball.write_bytes(b"this is not gzip")
   with pytest.raises(UserError, match="cannot read .*junk.tar.gz as a tar archive"):
-    get_data.convert(str(not_a_tarball), str(tmp_path / "d"))
+    imdb.convert(str(not_a_tarball), str(tmp_path / "d"))
   empty = tmp_path / "empty.tar.gz"
   with tarfile.open(empty, "w:gz"):
     pass
   with pytest.raises(UserError, match=r"no labelled reviews .*\{train,test\}/\{pos,neg\}"):
-    get_data.convert(str(empty), str(tmp_path / "d"))
+    imdb.convert(str(empty), str(tmp_path / "d"))
   assert not (tmp_path / "d" / "IMDB_Dataset.csv").exists()
 
 
@@ -230,7 +243,7 @@ def test_invalid_utf8_is_replaced_and_counted(tmp_path):
     info = tarfile.TarInfo("aclImdb/test/neg/9_1.txt")
     info.size = len(data)
     archive.addfile(info, io.BytesIO(data))
-  summary = get_data.convert(str(path), str(tmp_path), progress=False)
+  summary = imdb.convert(str(path), str(tmp_path), progress=False)
   assert summary.undecodable == 1 and summary.rows == 1
   assert _read(tmp_path / "IMDB_Dataset.csv")["review"][0] == "caf\ufffd latin-1 bytes"
 
@@ -244,7 +257,7 @@ def test_disk_full_keeps_old_csv(tmp_path, tarball, monkeypatch):
 
   monkeypatch.setattr(fileio.os, "replace", full)
   with pytest.raises(UserError, match="disk full while writing .*IMDB_Dataset.csv"):
-    get_data.convert(str(tarball), str(tmp_path), overwrite=True, progress=False)
+    imdb.convert(str(tarball), str(tmp_path), overwrite=True, progress=False)
   assert csv_path.read_text(encoding="utf-8") == "old"
   assert _no_temp_files(tmp_path)
 
@@ -282,21 +295,21 @@ def _http_server(body: bytes, claimed_length: int | None = None, status: int = 2
 
 def test_http_download(tmp_path, tarball):
   with _http_server(tarball.read_bytes()) as url:
-    get_data.convert(url, str(tmp_path), progress=False)
+    imdb.convert(url, str(tmp_path), progress=False)
   _check_csv(tmp_path / "IMDB_Dataset.csv")
 
 
 def test_cut_off_download_leaves_nothing(tmp_path):
   with _http_server(b"x" * 100, claimed_length=1000) as url:
     with pytest.raises(UserError, match=r"cannot reach 127.0.0.1 .*--source PATH"):
-      get_data.convert(url, str(tmp_path), progress=False, timeout=5)
+      imdb.convert(url, str(tmp_path), progress=False, timeout=5)
   assert os.listdir(tmp_path) == []
 
 
 def test_http_error_status(tmp_path):
   with _http_server(b"missing", status=404) as url:
-    with pytest.raises(get_data.DownloadError, match=r"cannot download http://.* \(HTTP 404"):
-      get_data.download(url, str(tmp_path / "x"), progress=False)
+    with pytest.raises(download.DownloadError, match=r"cannot download http://.* \(HTTP 404"):
+      download.download(url, str(tmp_path / "x"), progress=False)
   assert os.listdir(tmp_path) == []
 
 

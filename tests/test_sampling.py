@@ -1,9 +1,10 @@
-"""Our stateless unigram^0.75 sampler draws and reports what TF's candidate sampler does."""
+"""Our stateless samplers (unigram^0.75, log-uniform, uniform) draw and report what TF's candidate samplers do."""
 
 import numpy as np
 import tensorflow as tf
 
-from w2v_tf.sampling import UnigramSampler, alias_table
+from w2v_tf.sampling import (LogUniformSampler, UniformSampler, UnigramSampler, alias_table,
+                             make_sampler)
 
 
 def test_matches_fixed_unigram_candidate_sampler():
@@ -95,3 +96,55 @@ def test_draws_follow_the_unigram_distribution():
   frequencies = np.bincount(draws, minlength=len(counts)) / len(draws)
   assert (np.abs(frequencies - p) < 5 * np.sqrt(p * (1 - p) / len(draws)) + 1e-6).all(), (
       frequencies, p)
+
+
+def _tf_sampler(name, labels, num_sampled, vocab, seed):
+  kwargs = dict(true_classes=labels, num_true=labels.shape[1], num_sampled=num_sampled,
+                unique=True, range_max=vocab, seed=seed)
+  if name == "log_uniform":
+    return tf.random.log_uniform_candidate_sampler(**kwargs)
+  return tf.random.uniform_candidate_sampler(**kwargs)
+
+
+def test_log_uniform_and_uniform_match_tfs_samplers():
+  """Inclusion frequencies and expected counts as TF's log-uniform and uniform samplers."""
+  vocab, num_sampled, trials = 60, 8, 600
+  labels = tf.constant([[0, 7], [3, 59]], tf.int64)
+  for name, sampler in (("log_uniform", LogUniformSampler(vocab)),
+                        ("uniform", UniformSampler(vocab))):
+    ours, theirs = np.zeros(vocab), np.zeros(vocab)
+    for trial in range(trials):
+      sample = sampler.sample_unique(tf.constant([1, trial], tf.int64), num_sampled, labels)
+      ours[sample.sampled.numpy()[0]] += 1
+      tf_sampled, tf_true, tf_expected = _tf_sampler(name, labels, num_sampled, vocab,
+                                                     seed=99 + trial)
+      theirs[tf_sampled.numpy()] += 1
+      # TF reports num_tries only through its expected counts: recover it from one candidate.
+      p = sampler.probabilities.numpy().astype(np.float64)
+      first = int(tf_sampled.numpy()[0])
+      if np.allclose(tf_expected.numpy(), p[tf_sampled.numpy()] * num_sampled, rtol=1e-5):
+        num_tries = num_sampled
+      else:
+        num_tries = round(np.log1p(-tf_expected.numpy()[0]) / np.log1p(-p[first]))
+      if trial < 20:
+        np.testing.assert_allclose(
+            sampler.expected_count(tf_sampled, tf.constant(num_tries), num_sampled).numpy(),
+            tf_expected.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(
+            sampler.expected_count(labels, tf.constant(num_tries), num_sampled).numpy(),
+            tf_true.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ours / trials, theirs / trials, atol=0.1)
+
+
+def test_samplers_draw_their_distributions():
+  vocab, draws_count = 50, 200_000
+  expected = {"log_uniform": np.log((np.arange(vocab) + 2) / (np.arange(vocab) + 1))
+                             / np.log(vocab + 1),
+              "uniform": np.full(vocab, 1 / vocab),
+              "unigram": np.arange(vocab, 0, -1) ** 0.5 / (np.arange(vocab, 0, -1) ** 0.5).sum()}
+  for name, p in expected.items():
+    sampler = make_sampler(name, np.arange(vocab, 0, -1), power=0.5)
+    np.testing.assert_allclose(sampler.probabilities.numpy(), p, rtol=1e-6)
+    draws = sampler.sample(tf.constant([4, 2], tf.int64), [draws_count]).numpy()
+    frequencies = np.bincount(draws, minlength=vocab) / draws_count
+    assert (np.abs(frequencies - p) < 5 * np.sqrt(p * (1 - p) / draws_count) + 1e-6).all(), name

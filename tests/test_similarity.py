@@ -121,8 +121,9 @@ def test_matches_gensim_on_trained_vectors(tmp_path):
                                  epochs=2)
   path = str(tmp_path / "v.bin")
   model.wv.save_word2vec_format(path, binary=True)
-  from eval.vectors import load_vectors  # pylint: disable=import-outside-toplevel
-  words, vectors = load_vectors(path)
+  from w2v_tf.word_vectors import WordVectors  # pylint: disable=import-outside-toplevel
+  loaded = WordVectors.load(path)
+  words, vectors = list(loaded.words), loaded.vectors
   pairs_path = _wordsim_path()
   pearson, spearman, oov_ratio = model.wv.evaluate_word_pairs(pairs_path)
   ours = similarity.evaluate_word_pairs(vectors, words, pairs_path)

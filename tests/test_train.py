@@ -8,44 +8,42 @@ import pytest
 import tensorflow as tf
 
 from eval.analogy import evaluate_analogies
-from eval.vectors import load_model_dir
-from w2v_tf.config import DataConfig
+from tests.planted import load_model_dir, small_experiment
+from w2v_tf.build import build_trainer
+from w2v_tf.config import ExperimentConfig
 from w2v_tf.errors import UserError
-from w2v_tf.model import ModelConfig
+from w2v_tf.monitor import AnalogyEvaluation
 from w2v_tf.sampling import GroupCandidates
-from w2v_tf.trainer import Trainer, TrainConfig
 
 
-def _configs(csv_path, model_dir, epochs=1, loss="sampled_softmax", model="skipgram", **train):
-  """Small, fast settings (XLA only where a test asks for it: compiling costs seconds)."""
-  train.setdefault("jit_compile", False)
-  data = DataConfig(train_csv=csv_path, stopwords="none", batch_size=256, cache_dir="",
-                    heldout_reviews=0.02)
-  model_config = ModelConfig(0, embedding_dim=32, loss=loss, model=model,
-                             num_sampled=5 if loss == "negative_sampling" else 16)
-  train_config = TrainConfig(model_dir=str(model_dir), epochs=epochs, progress=False,
-                             **{"eval_every_steps": 20, "checkpoint_every_steps": 50, **train})
-  return data, model_config, train_config
+def _configs(csv_path, model_dir, epochs=1, **overrides):
+  return small_experiment(csv_path, model_dir, epochs, **overrides)
 
 
-def _train(*configs, log=None):
+def _analogies(path, log):
+  return [AnalogyEvaluation(lambda v: evaluate_analogies(v.vectors, list(v.words), path), log)]
+
+
+def _train(experiment, log=None):
   messages = []
-  summary = Trainer(*configs, log=log or messages.append).run()
+  log = log or messages.append
+  extra = _analogies(experiment.train.analogies, log) if experiment.train.analogies else ()
+  summary = build_trainer(experiment, extra, log=log).run()
   return summary, messages
 
 
 def test_learns_planted_relations(planted, tmp_path):
   """Skip-gram with the default loss answers the planted analogies (random vectors: ~1%)."""
   csv_path, questions = planted
-  summary, _ = _train(*_configs(csv_path, tmp_path / "m", epochs=3, analogies=questions,
-                                jit_compile=True))
+  summary, _ = _train(_configs(csv_path, tmp_path / "m", epochs=3, analogies=questions,
+                               jit_compile=True))
   words, vectors = load_model_dir(str(tmp_path / "m"))
   result = evaluate_analogies(vectors, words, questions)
   assert result["total"]["seen"] == result["total"]["questions"] == 264
   assert result["total"]["accuracy"] >= 0.9, result["total"]
-  assert summary["analogy"][-1]["total"]["accuracy"] == result["total"]["accuracy"]
+  assert summary.analogy[-1]["total"]["accuracy"] == result["total"]["accuracy"]
   # The sampled loss and the exact loss both fall.
-  curve = summary["curve"]
+  curve = summary.curve
   assert curve[-1]["train"] < curve[0]["train"]
   assert curve[-1]["full_softmax_heldout"] < curve[0]["full_softmax_heldout"]
   rng = np.random.default_rng(0)
@@ -58,28 +56,28 @@ def test_learns_planted_relations(planted, tmp_path):
                                         ("sampled_softmax", "cbow")])
 def test_other_losses_and_cbow_learn(planted, tmp_path, loss, model):
   csv_path, questions = planted
-  _train(*_configs(csv_path, tmp_path / "m", epochs=2, loss=loss, model=model))
+  _train(_configs(csv_path, tmp_path / "m", epochs=2, loss=loss, model=model))
   words, vectors = load_model_dir(str(tmp_path / "m"))
   assert evaluate_analogies(vectors, words, questions)["total"]["accuracy"] >= 0.5
 
 
 def test_resume_continues_the_step_count(planted, tmp_path):
   csv_path, _ = planted
-  first, _ = _train(*_configs(csv_path, tmp_path / "m", epochs=1))
-  steps_per_epoch = first["step"]
+  first, _ = _train(_configs(csv_path, tmp_path / "m", epochs=1))
+  steps_per_epoch = first.step
   assert steps_per_epoch > 0 and os.path.exists(tmp_path / "m" / f"ckpt-{steps_per_epoch}.index")
-  second, messages = _train(*_configs(csv_path, tmp_path / "m", epochs=2))
+  second, messages = _train(_configs(csv_path, tmp_path / "m", epochs=2))
   assert any("resumed from" in m and f"step {steps_per_epoch}" in m for m in messages), messages
-  assert second["step"] == 2 * steps_per_epoch
+  assert second.step == 2 * steps_per_epoch
 
 
 def test_resume_mid_epoch_replays_the_same_batches(planted, tmp_path):
   csv_path, _ = planted
-  data, model, train = _configs(csv_path, tmp_path / "m", epochs=1, checkpoint_every_steps=7,
-                                keep_checkpoints=1000)  # keep ckpt-7
-  trainer = Trainer(data, model, train, log=lambda m: None)
+  experiment = _configs(csv_path, tmp_path / "m", epochs=1, checkpoint_every_steps=7,
+                        keep_checkpoints=1000)  # keep ckpt-7
+  trainer = build_trainer(experiment, log=lambda m: None)
   trainer.run()
-  full_vectors = trainer.model.input_embeddings.numpy()
+  full_vectors = trainer.state.model.input_embeddings.numpy()
   # Restore the step-7 checkpoint into a fresh trainer and finish the epoch from there.
   os.makedirs(tmp_path / "m2")
   for name in os.listdir(tmp_path / "m"):
@@ -88,14 +86,15 @@ def test_resume_mid_epoch_replays_the_same_batches(planted, tmp_path):
         dst.write(src.read())
   with open(tmp_path / "m2" / "checkpoint", "w", encoding="utf-8") as f:
     f.write('model_checkpoint_path: "ckpt-7"\nall_model_checkpoint_paths: "ckpt-7"\n')
-  data, model, train = _configs(csv_path, tmp_path / "m2", epochs=1, checkpoint_every_steps=7)
   messages = []
-  resumed = Trainer(data, model, train, log=messages.append)
+  resumed = build_trainer(_configs(csv_path, tmp_path / "m2", epochs=1, checkpoint_every_steps=7),
+                          log=messages.append)
   summary = resumed.run()
   assert any(m.startswith(f"resumed from {tmp_path / 'm2' / 'ckpt-7'}: step 7,")
              for m in messages), messages
-  assert summary["step"] == trainer.step.numpy()
-  np.testing.assert_allclose(resumed.model.input_embeddings.numpy(), full_vectors, atol=1e-5)
+  assert summary.step == trainer.state.step.numpy()
+  np.testing.assert_allclose(resumed.state.model.input_embeddings.numpy(), full_vectors,
+                             atol=1e-5)
 
 
 def test_steps_per_call_does_not_change_training(planted, tmp_path):
@@ -103,13 +102,13 @@ def test_steps_per_call_does_not_change_training(planted, tmp_path):
   csv_path, _ = planted
   results = []
   for steps_per_call in (1, 7, 50):
-    summary, _ = _train(*_configs(csv_path, tmp_path / f"m{steps_per_call}", epochs=1,
-                                  jit_compile=True, steps_per_call=steps_per_call))
+    summary, _ = _train(_configs(csv_path, tmp_path / f"m{steps_per_call}", epochs=1,
+                                 jit_compile=True, steps_per_call=steps_per_call))
     results.append((summary, load_model_dir(str(tmp_path / f"m{steps_per_call}"))[1]))
   (first, vectors), others = results[0], results[1:]
   for summary, other_vectors in others:
-    assert summary["step"] == first["step"] > 20
-    assert [p["step"] for p in summary["curve"]] == [p["step"] for p in first["curve"]]
+    assert summary.step == first.step > 20
+    assert [p["step"] for p in summary.curve] == [p["step"] for p in first.curve]
     np.testing.assert_allclose(other_vectors, vectors, atol=1e-6)
 
 
@@ -119,19 +118,19 @@ def test_compiled_step_adds_the_labels_expected_counts_itself(planted, tmp_path)
   csv_path, _ = planted
   losses = []
   for jit_compile in (True, False):
-    trainer = Trainer(*_configs(csv_path, tmp_path / f"m{jit_compile}", jit_compile=jit_compile),
-                      log=lambda m: None)
+    trainer = build_trainer(_configs(csv_path, tmp_path / f"m{jit_compile}",
+                                     jit_compile=jit_compile), log=lambda m: None)
     batch = next(iter(trainer.epoch_batches(0)))
     assert isinstance(batch["negatives"], GroupCandidates) == jit_compile
-    trainer.train_steps(iter(tf.data.Dataset.from_tensors(batch)), 1)
-    losses.append(float(trainer.loss_sum.numpy()))
+    trainer.runner.run_steps(iter(tf.data.Dataset.from_tensors(batch)), 1)
+    losses.append(float(trainer.state.loss_sum.numpy()))
   assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
 def test_event_files_have_the_tags(planted, tmp_path):
   from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=import-outside-toplevel
   csv_path, questions = planted
-  _train(*_configs(csv_path, tmp_path / "m", epochs=1, analogies=questions))
+  _train(_configs(csv_path, tmp_path / "m", epochs=1, analogies=questions))
   accumulator = event_accumulator.EventAccumulator(str(tmp_path / "m"),
                                                    size_guidance={"tensors": 0})
   accumulator.Reload()
@@ -153,30 +152,28 @@ def test_event_files_have_the_tags(planted, tmp_path):
 def test_export_round_trips_through_gensim(planted, tmp_path):
   from gensim.models import KeyedVectors  # pylint: disable=import-outside-toplevel
   csv_path, _ = planted
-  data, model, train = _configs(csv_path, tmp_path / "m", epochs=1)
-  trainer = Trainer(data, model, train, log=lambda m: None)
+  trainer = build_trainer(_configs(csv_path, tmp_path / "m", epochs=1), log=lambda m: None)
   trainer.run()
-  ours = trainer.model.input_embeddings.numpy()
+  ours = trainer.state.model.input_embeddings.numpy()
   for name, binary in (("vectors.bin", True), ("vectors.txt", False)):
     loaded = KeyedVectors.load_word2vec_format(str(tmp_path / "m" / name), binary=binary)
-    assert loaded.index_to_key == list(trainer.prepared.vocab.words)
+    assert loaded.index_to_key == list(trainer.data.vocab.words)
     np.testing.assert_allclose(loaded.vectors, ours, atol=1e-6 if binary else 1e-5)
   config = json.loads((tmp_path / "m" / "config.json").read_text())
-  assert config["model"]["vocab_size"] == len(trainer.prepared.vocab)
+  assert config["vocab_size"] == len(trainer.data.vocab)
+  assert ExperimentConfig.from_dict(config, ignore=["vocab_size"]) == trainer.experiment
   assert (tmp_path / "m" / "vocab.tsv").read_text().splitlines()[0].split("\t")[0] == (
-      trainer.prepared.vocab.words[0])
+      trainer.data.vocab.words[0])
 
 
 def test_model_dir_with_another_config_is_refused(planted, tmp_path):
   csv_path, _ = planted
-  _train(*_configs(csv_path, tmp_path / "m", epochs=1))
-  data, model, train = _configs(csv_path, tmp_path / "m", epochs=1)
-  import dataclasses  # pylint: disable=import-outside-toplevel
+  _train(_configs(csv_path, tmp_path / "m", epochs=1))
+  experiment = _configs(csv_path, tmp_path / "m", epochs=1, embedding_dim=16)
   with pytest.raises(UserError, match="embedding_dim.*--overwrite"):
-    Trainer(data, dataclasses.replace(model, embedding_dim=16), train)
+    build_trainer(experiment)
   # --overwrite starts afresh.
-  summary, messages = _train(data, dataclasses.replace(model, embedding_dim=16),
-                             dataclasses.replace(train, overwrite=True))
+  summary, messages = _train(experiment.replace(overwrite=True))
   assert not any("resumed" in m for m in messages)
   assert load_model_dir(str(tmp_path / "m"))[1].shape[1] == 16
-  assert summary["step"] > 0
+  assert summary.step > 0

@@ -1,8 +1,10 @@
 """Vocabulary order, min_count, vocab.tsv, and subsampling keep-probabilities."""
 
 import numpy as np
+import pytest
 
 from w2v_tf import vocab as vocab_lib
+from w2v_tf.errors import UserError
 
 
 def test_order_min_count_and_max_vocab():
@@ -22,6 +24,35 @@ def test_tsv_round_trip(tmp_path):
   assert path.read_text(encoding="utf-8") == "the\t10\ncafé\t3\nx\t3\n"
   loaded = vocab_lib.Vocab.load_tsv(path)
   assert loaded.words == vocab.words and loaded.counts.tolist() == [10, 3, 3]
+  assert loaded.counts.dtype == np.int64
+
+
+def test_tsv_keeps_unicode_and_skips_blank_lines(tmp_path):
+  path = tmp_path / "vocab.tsv"
+  path.write_bytes("日本\t7\n\nnaïve\t0\r\n".encode("utf-8"))
+  loaded = vocab_lib.Vocab.load_tsv(path)
+  assert loaded.words == ("日本", "naïve") and loaded.counts.tolist() == [7, 0]
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"the\t10\nbroken line\n", r"vocab\.tsv:2: expected 'word<TAB>count', got 'broken line'"),
+    (b"the\t10\n\t5\n", r"vocab\.tsv:2: expected 'word<TAB>count'"),
+    (b"the\t10\na\tmany\n", r"vocab\.tsv:2: expected 'word<TAB>count', got 'a\\tmany'"),
+    (b"the\t10\nok\t1\ncaf\xe9\t3\n", r"vocab\.tsv:3: not UTF-8 text \(byte 3 of the line\)"),
+])
+def test_load_tsv_errors_name_the_line(tmp_path, content, message):
+  path = tmp_path / "vocab.tsv"
+  path.write_bytes(content)
+  with pytest.raises(UserError, match=message) as info:
+    vocab_lib.Vocab.load_tsv(path)
+  assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_load_tsv_missing_or_unreadable(tmp_path):
+  with pytest.raises(UserError, match=r"^vocabulary file .*missing\.tsv not found$"):
+    vocab_lib.Vocab.load_tsv(tmp_path / "missing.tsv")
+  with pytest.raises(UserError, match=r"^cannot read vocabulary .*: Is a directory$"):
+    vocab_lib.Vocab.load_tsv(tmp_path)
 
 
 def test_keep_probability_formula():

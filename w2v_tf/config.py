@@ -1,10 +1,38 @@
-"""Typed configuration, one dataclass per concern (data, model, train); binaries build them from flags."""
+"""One experiment config: data, model, train and runtime dataclasses; JSON round trip; absl flags.
+
+Each field is written once, here: its type and default in the dataclass, its help text in the
+class's `Attributes:` docstring. `define_flags` turns the fields into absl flags (a field with
+`choices` metadata becomes an enum flag) and `from_flags` builds the configs back from parsed
+flags, so the training binary and the benchmarks share one path from the command line to an
+`ExperimentConfig`. Defaults that depend on other settings (`num_sampled` per loss, the learning
+rate per optimizer and model) are resolved by `ExperimentConfig.resolved`, not by binaries.
+
+This module imports no TensorFlow and defines no flag at import.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+import re
+from typing import Any, Iterable
+
+from w2v_tf.errors import UsageError, UserError
+
+MODELS = ("skipgram", "cbow")
+LOSSES = ("sampled_softmax", "nce", "negative_sampling", "full_softmax")
+OPTIMIZERS = ("sgd", "adagrad", "adam")
+STRATEGIES = ("default", "mirrored", "multi_worker", "parameter_server")
+SAMPLED_LOSSES = ("sampled_softmax", "nce")  # candidates shared per group of centers
+
+# Initial learning rates of (optimizer, model): word2vec's 0.025 / 0.05 for SGD.
+DEFAULT_LEARNING_RATES = {("sgd", "skipgram"): 0.025, ("sgd", "cbow"): 0.05,
+                          ("adagrad", "skipgram"): 0.1, ("adagrad", "cbow"): 0.1,
+                          ("adam", "skipgram"): 0.001, ("adam", "cbow"): 0.001}
+
+
+def _choices(default: str, choices: tuple[str, ...]) -> Any:
+  return dataclasses.field(default=default, metadata={"choices": choices})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -12,21 +40,21 @@ class DataConfig:
   """Where the corpus comes from and how it becomes training examples.
 
   Attributes:
-    train_csv: CSV or CSV.gz file with a header row.
-    text_column: name of the column holding the review text.
-    max_reviews: read only the first N rows (0 = all).
-    stopwords: "nltk", "none" or a path to a one-word-per-line file.
-    min_count: drop words seen fewer times.
-    max_vocab: keep at most this many words (0 = no limit).
-    subsample: Mikolov's subsampling threshold t (0 = off).
-    window: maximum window; the effective one is drawn from 1..window per center word.
-    batch_size: center words per batch (each with up to 2*window contexts).
-    heldout_reviews: reviews excluded from training for the held-out full-softmax loss: a
-      fraction when < 1, a count when >= 1.
-    cache_dir: where the tokenized corpus is cached.
-    seed: seed of every random draw (subsampling, windows, shuffling, held-out split).
-    strict_utf8: refuse a CSV with bytes that are not UTF-8 (else they are replaced by U+FFFD,
-      which forms no token, and counted in one warning).
+    train_csv: Training CSV or CSV.gz with a header row.
+    text_column: Column holding the review text.
+    max_reviews: Use only the first N reviews (0 = all).
+    stopwords: 'nltk' (NLTK English list), 'none', or a file with one word per line.
+    min_count: Drop words seen fewer times.
+    max_vocab: Keep at most this many words (0 = no limit).
+    subsample: Subsampling threshold t of frequent words (0 = off); word2vec's default 1e-3.
+    window: Maximum window; each center draws its effective window from 1..window.
+    batch_size: Center words per step (each with up to 2*window contexts).
+    heldout_reviews: Reviews held out of training for the held-out full-softmax loss: a
+      fraction if < 1, else a count.
+    cache_dir: Tokenized-corpus cache ('' = none).
+    seed: Seed of every random draw (reproducible runs).
+    strict_utf8: Refuse a CSV with bytes that are not UTF-8 (default: replace them with
+      U+FFFD, which forms no token, and warn once with the count).
   """
   train_csv: str = "data/IMDB_Dataset.csv"
   text_column: str = "review"
@@ -43,10 +71,252 @@ class DataConfig:
   strict_utf8: bool = False
 
 
-def to_json(*configs: Any) -> str:
-  """Serialises dataclass configs as {"data": {...}, "model": {...}, ...} keyed by class name."""
-  payload = {}
-  for config in configs:
-    name = type(config).__name__.removesuffix("Config").lower()
-    payload[name] = dataclasses.asdict(config)
-  return json.dumps(payload, indent=2, sort_keys=True) + "\n"
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Model shape and objective (the vocabulary size comes from the data).
+
+  Attributes:
+    model: skipgram (center -> each context) or cbow (mean of contexts -> center).
+    loss: Training loss; the exact full softmax is always measured alongside.
+    embedding_dim: Vector size d.
+    num_sampled: Candidates shared by each group of --sample_group_centers centers for
+      sampled_softmax / nce (default 64); negatives per pair for negative_sampling (default 5).
+    sample_group_centers: Centers sharing one set of sampled candidates (sampled_softmax,
+      nce); --batch_size must be a multiple of it.
+  """
+  # Why groups: sharing one candidate set across a whole batch of thousands of pairs multiplies
+  # each candidate's summed update by the number of pairs, which diverged at word2vec's
+  # learning rate; groups of 64 centers (~380 pairs) train like small-batch SGD.
+  model: str = _choices("skipgram", MODELS)
+  loss: str = _choices("sampled_softmax", LOSSES)
+  embedding_dim: int = 100
+  num_sampled: int | None = None
+  sample_group_centers: int = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """How to train and where to write.
+
+  Attributes:
+    model_dir: Checkpoints, events, config and vectors.
+    epochs: Passes over the corpus.
+    learning_rate: Initial learning rate, decayed linearly to 1e-4 of it (default: 0.025
+      skip-gram / 0.05 CBOW with sgd, 0.1 adagrad, 0.001 adam).
+    optimizer: sgd (word2vec's), adagrad or adam (lazy); all update only the rows used.
+    checkpoint_every_steps: Checkpoint interval (also at each epoch end and on Ctrl-C /
+      SIGTERM).
+    keep_checkpoints: Checkpoints to keep.
+    eval_every_steps: Interval of the full-softmax comparison (batch and held-out) and log
+      line.
+    heldout_centers: Center words in the fixed held-out set (with their contexts).
+    analogies: Analogy file (questions-words.txt) evaluated at each epoch end.
+    overwrite: Replace a model_dir that holds another run.
+  """
+  model_dir: str = "checkpoints/imdb"
+  epochs: int = 5
+  learning_rate: float | None = None
+  optimizer: str = _choices("sgd", OPTIMIZERS)
+  checkpoint_every_steps: int = 5000
+  keep_checkpoints: int = 3
+  eval_every_steps: int = 2000
+  heldout_centers: int = 1000
+  analogies: str | None = None
+  overwrite: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+  """Where and how steps run; none of it changes what is learned.
+
+  Attributes:
+    strategy: default: one device. mirrored: tf.distribute.MirroredStrategy over the local
+      GPUs (or --cpu_devices logical CPUs). multi_worker: MultiWorkerMirroredStrategy, cluster
+      from TF_CONFIG; only the chief writes. parameter_server: tables sharded across the
+      TF_CONFIG "ps" tasks; the "chief" task trains, "worker" and "ps" tasks serve.
+    cpu_devices: With --strategy=mirrored: split the CPU into this many logical devices (for
+      testing without GPUs; 0 = don't).
+    jit_compile: Compile the loss and gradient with XLA.
+    steps_per_call: Steps run in one tf.function call between Python's checks of signals and
+      progress (calls also end at each loss comparison and checkpoint).
+    progress: Show the per-epoch progress bar.
+  """
+  strategy: str = _choices("default", STRATEGIES)
+  cpu_devices: int = 0
+  jit_compile: bool = True
+  steps_per_call: int = 50
+  progress: bool = True
+
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
+             "runtime": RuntimeConfig}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+  """Everything a training run is given: `data`, `model`, `train` and `runtime` configs."""
+  data: DataConfig = DataConfig()
+  model: ModelConfig = ModelConfig()
+  train: TrainConfig = TrainConfig()
+  runtime: RuntimeConfig = RuntimeConfig()
+
+  def replace(self, **changes: Any) -> "ExperimentConfig":
+    """A copy with fields changed by name, whatever section holds them: replace(epochs=2)."""
+    sections = {name: {} for name in _SECTIONS}
+    for key, value in changes.items():
+      sections[_section_of(key)][key] = value
+    return ExperimentConfig(**{name: dataclasses.replace(getattr(self, name), **fields)
+                               for name, fields in sections.items()})
+
+  def resolved(self) -> "ExperimentConfig":
+    """Fills the defaults that depend on other fields: num_sampled and learning_rate."""
+    changes = {}
+    if self.model.num_sampled is None:
+      changes["num_sampled"] = 5 if self.model.loss == "negative_sampling" else 64
+    if self.train.learning_rate is None:
+      changes["learning_rate"] = DEFAULT_LEARNING_RATES.get(
+          (self.train.optimizer, self.model.model))
+    return self.replace(**changes) if changes else self
+
+  def validate(self) -> None:
+    """Raises UsageError naming every value that cannot work (before any data is read)."""
+    data, model, train, runtime = self.data, self.model, self.train, self.runtime
+    problems = []
+    for name, value in (("window", data.window), ("embedding_dim", model.embedding_dim),
+                        ("batch_size", data.batch_size), ("epochs", train.epochs),
+                        ("min_count", data.min_count), ("num_sampled", model.num_sampled),
+                        ("keep_checkpoints", train.keep_checkpoints),
+                        ("checkpoint_every_steps", train.checkpoint_every_steps),
+                        ("eval_every_steps", train.eval_every_steps),
+                        ("steps_per_call", runtime.steps_per_call)):
+      if value is not None and value <= 0:
+        problems.append(f"--{name} must be positive (got {value})")
+    if train.learning_rate is not None and not train.learning_rate > 0:
+      problems.append(f"--learning_rate must be > 0 (got {train.learning_rate})")
+    if not 0 <= data.subsample < 1:
+      problems.append(f"--subsample must be in [0, 1) (got {data.subsample})")
+    if data.heldout_reviews < 0:
+      problems.append(f"--heldout_reviews must be >= 0 (got {data.heldout_reviews})")
+    if model.sample_group_centers <= 0 or data.batch_size % model.sample_group_centers:
+      problems.append(f"--batch_size ({data.batch_size}) must be a multiple of "
+                      f"--sample_group_centers ({model.sample_group_centers})")
+    for section in (model, train, runtime):
+      for field in dataclasses.fields(section):
+        choices = field.metadata.get("choices")
+        value = getattr(section, field.name)
+        if choices and value not in choices:
+          problems.append(f"--{field.name} must be one of {', '.join(choices)} (got {value!r})")
+    if runtime.cpu_devices < 0 or (runtime.cpu_devices and runtime.strategy != "mirrored"):
+      problems.append(f"--cpu_devices ({runtime.cpu_devices}) must be >= 0, and is for "
+                      "--strategy=mirrored only")
+    if problems:
+      raise UsageError("; ".join(problems))
+
+  def to_dict(self) -> dict:
+    return {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+  @classmethod
+  def from_dict(cls, payload: dict, ignore: Iterable[str] = ()) -> "ExperimentConfig":
+    """Builds a config from `to_dict` output; each field is found by name in any section.
+
+    Looking fields up by name (they are unique across sections) also reads the layout of
+    earlier versions, which kept strategy, jit_compile and progress under "train". Keys in
+    `ignore` are skipped; any other unknown key is an error (a config from a newer version).
+    """
+    fields = {}
+    for section in payload.values():
+      if isinstance(section, dict):
+        fields.update(section)
+    unknown = sorted(set(fields) - set(_OWNER) - set(ignore))
+    if unknown:
+      raise UserError(f"unknown config keys {', '.join(unknown)}: written by another version "
+                      "of w2v-tf?")
+    return cls().replace(**{key: value for key, value in fields.items() if key in _OWNER})
+
+  @classmethod
+  def from_json(cls, text: str, ignore: Iterable[str] = ()) -> "ExperimentConfig":
+    return cls.from_dict(json.loads(text), ignore)
+
+
+_OWNER = {field.name: name for name, section in _SECTIONS.items()
+          for field in dataclasses.fields(section)}
+
+
+def _section_of(key: str) -> str:
+  if key not in _OWNER:
+    raise TypeError(f"no config field named {key!r}")
+  return _OWNER[key]
+
+
+# --- absl flags, generated from the fields ------------------------------------------------------
+
+
+def field_help(config_class: type) -> dict[str, str]:
+  """{field: help} from the class docstring's `Attributes:` section (continuations joined)."""
+  helps: dict[str, str] = {}
+  in_attributes, name = False, None
+  for line in (config_class.__doc__ or "").splitlines():
+    if line.strip() == "Attributes:":
+      in_attributes = True
+      continue
+    if not in_attributes or not line.strip():
+      continue
+    match = re.match(r"^    (\w+): (.*)$", line)
+    if match:
+      name = match.group(1)
+      helps[name] = match.group(2).strip()
+    elif name and line.startswith("      "):
+      helps[name] += " " + line.strip()
+  return helps
+
+
+def _all_fields() -> list[tuple[dataclasses.Field, str]]:
+  result = []
+  for section in _SECTIONS.values():
+    helps = field_help(section)
+    result += [(field, helps[field.name]) for field in dataclasses.fields(section)]
+  return result
+
+
+def define_flags(flag_values=None, names: Iterable[str] | None = None,
+                 defaults: dict[str, Any] | None = None) -> None:
+  """Defines one absl flag per config field (or per field in `names`).
+
+  Args:
+    flag_values: where to define them (default: absl's global FLAGS).
+    names: only these fields (a benchmark that shares a few settings).
+    defaults: other default values for some fields (default: the dataclass's).
+  """
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  flag_values = flag_values if flag_values is not None else flags.FLAGS
+  wanted = set(names) if names is not None else None
+  defaults = defaults or {}
+  for field, help_text in _all_fields():
+    if wanted is not None and field.name not in wanted:
+      continue
+    default = defaults.get(field.name, field.default)
+    kind = field.type.replace(" | None", "")
+    choices = field.metadata.get("choices")
+    if choices:
+      flags.DEFINE_enum(field.name, default, choices, help_text, flag_values=flag_values)
+    else:
+      define = {"str": flags.DEFINE_string, "int": flags.DEFINE_integer,
+                "float": flags.DEFINE_float, "bool": flags.DEFINE_bool}[kind]
+      define(field.name, default, help_text, flag_values=flag_values)
+
+
+def from_flags(flag_values=None, base: ExperimentConfig | None = None,
+               names: Iterable[str] | None = None) -> ExperimentConfig:
+  """The config the parsed flags describe (fields without a flag keep `base`'s values).
+
+  Flags are read, never mutated. The result is not yet `resolved()`.
+  """
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  flag_values = flag_values if flag_values is not None else flags.FLAGS
+  wanted = set(names) if names is not None else set(_OWNER)
+  values = {name: flag_values[name].value for name in _OWNER
+            if name in wanted and name in flag_values}
+  return (base or ExperimentConfig()).replace(**values)

@@ -12,23 +12,22 @@ import sys
 
 from absl import flags
 
+from w2v_tf import config
 from w2v_tf import corpus as corpus_lib
 from w2v_tf import text, vocab as vocab_lib
 from w2v_tf.errors import UsageError, run_main
 from w2v_tf.fileio import atomic_open, disk_errors
 
-flags.DEFINE_string("train_csv", "data/IMDB_Dataset.csv", "CSV or CSV.gz with a header row.")
-flags.DEFINE_string("text_column", "review", "Name of the column holding the text.")
-flags.DEFINE_integer("max_reviews", 0, "Read only the first N rows (0 = all).")
-flags.DEFINE_string("stopwords", "nltk", "'nltk' (NLTK English), 'none', or a file, one word a line.")
-flags.DEFINE_integer("min_count", 5, "Drop words seen fewer times (vocabulary only).")
-flags.DEFINE_integer("max_vocab", 0, "Keep at most this many words (0 = no limit).")
-flags.DEFINE_string("cache_dir", "data/cache", "Tokenized-corpus cache folder ('' = no cache).")
-flags.DEFINE_bool("strict_utf8", False,
-                  "Refuse a CSV with bytes that are not UTF-8 (default: replace them with U+FFFD, "
-                  "which forms no token, and warn once with the count).")
-flags.DEFINE_string("dump_tokens", None, "Write the cleaned corpus here, one review a line.")
-flags.DEFINE_string("vocab_out", None, "Write the vocabulary here as word<TAB>count.")
+# The trainer's own flags for the data settings (same names, defaults and help).
+_DATA_FIELDS = ("train_csv", "text_column", "max_reviews", "stopwords", "min_count",
+                "max_vocab", "cache_dir", "strict_utf8")
+
+
+def define_flags() -> None:
+  config.define_flags(flags.FLAGS, names=_DATA_FIELDS)
+  flags.DEFINE_string("dump_tokens", None, "Write the cleaned corpus here, one review a line.")
+  flags.DEFINE_string("vocab_out", None, "Write the vocabulary here as word<TAB>count.")
+
 
 FLAGS = flags.FLAGS
 
@@ -38,29 +37,32 @@ def main(argv):
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not FLAGS.dump_tokens and not FLAGS.vocab_out:
     raise UsageError("nothing to do: pass --dump_tokens PATH and/or --vocab_out PATH")
-  if FLAGS.min_count < 1 or FLAGS.max_reviews < 0 or FLAGS.max_vocab < 0:
+  data = config.from_flags(FLAGS, names=_DATA_FIELDS).data
+  if data.min_count < 1 or data.max_reviews < 0 or data.max_vocab < 0:
     raise UsageError("--min_count must be >= 1 and --max_reviews, --max_vocab >= 0")
-  corpus_lib.read_header(FLAGS.train_csv)  # a missing / empty file first, before stopwords
-  stopwords = text.load_stopwords(FLAGS.stopwords)
-  corpus = corpus_lib.load_corpus(FLAGS.train_csv, FLAGS.text_column, FLAGS.max_reviews,
-                                  stopwords, FLAGS.cache_dir or None,
-                                  strict_utf8=FLAGS.strict_utf8)
+  corpus_lib.read_header(data.train_csv)  # a missing / empty file first, before stopwords
+  stopwords = text.load_stopwords(data.stopwords)
+  corpus = corpus_lib.load_corpus(data.train_csv, data.text_column, data.max_reviews,
+                                  stopwords, data.cache_dir or None,
+                                  strict_utf8=data.strict_utf8)
   if FLAGS.dump_tokens:
     with disk_errors(FLAGS.dump_tokens), atomic_open(FLAGS.dump_tokens, "w") as f:
       types = corpus.types
       for start, end in zip(corpus.review_offsets[:-1], corpus.review_offsets[1:]):
         f.write(" ".join(types[i] for i in corpus.token_ids[start:end]))
         f.write("\n")
-  vocab = vocab_lib.build_vocab(corpus.types, corpus.type_counts, FLAGS.min_count,
-                                FLAGS.max_vocab)
+  vocab = vocab_lib.build_vocab(corpus.types, corpus.type_counts, data.min_count,
+                                data.max_vocab)
   if FLAGS.vocab_out:
     vocab.save_tsv(FLAGS.vocab_out)
   print(f"{corpus.num_reviews:,} reviews, {corpus.num_tokens:,} tokens, "
         f"{len(corpus.types):,} distinct words, vocabulary {len(vocab):,} "
-        f"(min_count {FLAGS.min_count}) covering {vocab.total_count:,} tokens"
+        f"(min_count {data.min_count}) covering {vocab.total_count:,} tokens"
         + (f"; tokens -> {FLAGS.dump_tokens}" if FLAGS.dump_tokens else "")
         + (f"; vocab -> {FLAGS.vocab_out}" if FLAGS.vocab_out else ""), file=sys.stderr)
 
 
 if __name__ == "__main__":
+  define_flags()
+  flags.adopt_module_key_flags(config)
   run_main(main)

@@ -6,7 +6,8 @@ names the problem and the fix. Binaries wrap their `main` with `run_main`, which
 traceback is printed only when `--verbosity` is raised to debug (1 or more). Flags that absl
 cannot parse (an unknown flag, `--epochs=abc`) also give one `error:` line and exit 2, and
 Ctrl-C outside the places that handle it (the training loop checkpoints) gives
-`error: interrupted` and exit 130.
+`error: interrupted` and exit 130. Problems that do not stop the run are one `warn` line
+(`warning: <message>`) on stderr.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ class UsageError(UserError):
   """Bad flags or arguments. Exit code 2."""
 
   exit_code = 2
+
+
+def warn(message: str) -> None:
+  """Prints one `warning: ...` line on stderr (user-facing, independent of absl logging)."""
+  print(f"warning: {message}", file=sys.stderr)
 
 
 def _traceback_requested() -> bool:

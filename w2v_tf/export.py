@@ -1,9 +1,10 @@
-"""Exports vectors: word2vec .txt/.bin (Mikolov's C tool format), vocab.tsv, projector files.
+"""Exports word vectors: word2vec .txt/.bin (Mikolov's C tool format) and projector files.
 
-The product of training is the input embedding matrix [V, d] and its vocabulary. This module
-writes them in the formats other tools read: the C word2vec text and binary formats (gensim's
-`KeyedVectors.load_word2vec_format`, the C `distance` / `compute-accuracy`), a header-less
-`word<TAB>count` vocabulary, and the TensorBoard embedding projector files. Every file is written
+The product of training is the input embedding matrix [V, d] and its vocabulary, held as a
+`WordVectors`. `export_vectors` writes them in the formats other tools read: the C word2vec
+text and binary formats (gensim's `KeyedVectors.load_word2vec_format`, the C `distance` /
+`compute-accuracy`; written by `WordVectors.save`) and the TensorBoard embedding projector
+files. `vocab.tsv` is `Vocab`'s (the trainer writes it once per run). Every file is written
 through `fileio.atomic_open` (temp file + rename); a full disk raises a one-line `UserError`
 and leaves the previous file in place.
 
@@ -15,7 +16,6 @@ As a binary, it re-exports a model dir from its newest readable checkpoint:
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from typing import Sequence
@@ -24,130 +24,18 @@ import numpy as np
 
 from w2v_tf.errors import UserError
 from w2v_tf.fileio import atomic_open, disk_errors
+from w2v_tf.vector_files import as_matrix, check_words
+from w2v_tf.vocab import Vocab
+from w2v_tf.word_vectors import MODEL_DIR_BINARY, MODEL_DIR_TEXT, MODEL_DIR_VOCAB, WordVectors
 
-# Rows formatted or packed per write call: bounds memory for large vocabularies.
+# Rows formatted per write call: bounds memory for large vocabularies.
 _CHUNK_ROWS = 4096
 
+PROJECTOR_DIR = "projector"  # in a model dir
 PROJECTOR_CONFIG = "projector_config.pbtxt"
 PROJECTOR_CHECKPOINT = "embedding.ckpt"
 PROJECTOR_METADATA = "metadata.tsv"
 PROJECTOR_VECTORS = "vectors.tsv"
-
-_WHITESPACE = re.compile(r"\s")
-
-
-def _check_words(words: Sequence[str], num_rows: int | None = None) -> None:
-  """Raises ValueError for words the line-based formats cannot hold, or a length mismatch."""
-  if num_rows is not None and len(words) != num_rows:
-    raise ValueError(f"{len(words)} words but {num_rows} vector rows")
-  for i, word in enumerate(words):
-    if not isinstance(word, str) or not word or _WHITESPACE.search(word):
-      raise ValueError(f"word {i} ({word!r}) is empty or contains whitespace: the word2vec "
-                       "and TSV formats separate fields with spaces/tabs and lines with newlines")
-
-
-def _as_matrix(vectors: np.ndarray) -> np.ndarray:
-  """Returns `vectors` as a 2-D float32 array [V, d]."""
-  vectors = np.asarray(vectors)
-  if vectors.ndim != 2:
-    raise ValueError(f"vectors must be 2-D [V, d], got shape {vectors.shape}")
-  return vectors.astype(np.float32, copy=False)
-
-
-def write_word2vec_text(path: str | os.PathLike, words: Sequence[str], vectors: np.ndarray,
-                        float_format: str = "%.6f") -> None:
-  """Writes the word2vec text format: a `V d` header, then `word v1 ... vd` per line.
-
-  Args:
-    path: output file (e.g. model_dir/vectors.txt).
-    words: V words, row i of `vectors` belongs to words[i]; no whitespace inside a word.
-    vectors: [V, d] floats.
-    float_format: printf format of one value; "%.6f" is what the C tool writes ("%lf").
-      Use "%.9g" for an exact float32 round trip.
-  """
-  vectors = _as_matrix(vectors)  # [V, d]
-  num_words, dim = vectors.shape
-  _check_words(words, num_words)
-  row_format = " ".join([float_format] * dim)
-  with disk_errors(path), atomic_open(path, "w") as f:
-    f.write(f"{num_words} {dim}\n")
-    for start in range(0, num_words, _CHUNK_ROWS):
-      rows = vectors[start:start + _CHUNK_ROWS].tolist()  # Python floats format fastest
-      f.write("".join(f"{word} {row_format % tuple(row)}\n"
-                      for word, row in zip(words[start:start + _CHUNK_ROWS], rows)))
-
-
-def write_word2vec_binary(path: str | os.PathLike, words: Sequence[str],
-                          vectors: np.ndarray) -> None:
-  """Writes the C word2vec binary format.
-
-  Layout: b"V d\\n", then per word: utf-8 bytes, b" ", d little-endian float32, b"\\n".
-
-  Args:
-    path: output file (e.g. model_dir/vectors.bin).
-    words: V words without whitespace.
-    vectors: [V, d] floats.
-  """
-  vectors = np.ascontiguousarray(_as_matrix(vectors), dtype="<f4")  # [V, d]
-  num_words, dim = vectors.shape
-  _check_words(words, num_words)
-  row_bytes = 4 * dim
-  with disk_errors(path), atomic_open(path, "wb") as f:
-    f.write(f"{num_words} {dim}\n".encode("ascii"))
-    for start in range(0, num_words, _CHUNK_ROWS):
-      block = vectors[start:start + _CHUNK_ROWS].tobytes()  # rows packed back to back
-      f.write(b"".join(
-          word.encode("utf-8") + b" " + block[i * row_bytes:(i + 1) * row_bytes] + b"\n"
-          for i, word in enumerate(words[start:start + _CHUNK_ROWS])))
-
-
-def write_vocab_tsv(path: str | os.PathLike, words: Sequence[str],
-                    counts: Sequence[int] | np.ndarray) -> None:
-  """Writes a header-less `word<TAB>count` file, one word per line, in the given order.
-
-  Args:
-    path: output file (e.g. model_dir/vocab.tsv).
-    words: V words without whitespace.
-    counts: V non-negative integer counts.
-  """
-  counts = np.asarray(counts)
-  if counts.ndim != 1:
-    raise ValueError(f"counts must be 1-D, got shape {counts.shape}")
-  _check_words(words, len(counts))
-  with disk_errors(path), atomic_open(path, "w") as f:
-    for start in range(0, len(words), _CHUNK_ROWS):
-      f.write("".join(f"{word}\t{int(count)}\n" for word, count in
-                      zip(words[start:start + _CHUNK_ROWS], counts[start:start + _CHUNK_ROWS])))
-
-
-def read_vocab_tsv(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
-  """Reads a file written by `write_vocab_tsv`.
-
-  Args:
-    path: a `word<TAB>count` file.
-
-  Returns:
-    (words, counts): V words in file order and their counts, int64 [V].
-
-  Raises:
-    UserError: the file is missing or a line is not `word<TAB>count`.
-  """
-  path = os.fspath(path)
-  words, counts = [], []
-  try:
-    with open(path, encoding="utf-8", newline="\n") as f:
-      for line_number, line in enumerate(f, start=1):
-        line = line.rstrip("\n")
-        word, sep, count = line.rpartition("\t")
-        if not sep or not word or not count.isdigit():
-          raise UserError(f"{path}:{line_number}: expected 'word<TAB>count', got {line[:60]!r}")
-        words.append(word)
-        counts.append(int(count))
-  except FileNotFoundError as e:
-    raise UserError(f"vocabulary file {path} not found") from e
-  except UnicodeDecodeError as e:
-    raise UserError(f"{path} is not utf-8 text ({e})") from e
-  return words, np.asarray(counts, dtype=np.int64)
 
 
 def _projector_config_text(tensor_name: str, metadata_path: str) -> str:
@@ -191,8 +79,8 @@ def write_projector(log_dir: str | os.PathLike, words: Sequence[str], vectors: n
 
   if not tensor_name.isidentifier():
     raise ValueError(f"tensor_name must be an identifier, got {tensor_name!r}")
-  vectors = _as_matrix(vectors)  # [V, d]
-  _check_words(words, vectors.shape[0])
+  vectors = as_matrix(vectors)  # [V, d]
+  check_words(words, vectors.shape[0])
   if max_rows is not None:
     if max_rows < 1:
       raise ValueError(f"max_rows must be positive, got {max_rows}")
@@ -243,36 +131,33 @@ def write_projector(log_dir: str | os.PathLike, words: Sequence[str], vectors: n
   return checkpoint_key
 
 
-def export_all(model_dir: str | os.PathLike, words: Sequence[str],
-               counts: Sequence[int] | np.ndarray, vectors: np.ndarray,
-               projector_max_rows: int | None = None) -> dict[str, str]:
-  """Writes every export of a trained model into `model_dir`.
+def export_vectors(out_dir: str | os.PathLike, word_vectors: WordVectors,
+                   projector_max_rows: int | None = None) -> dict[str, str]:
+  """Writes vectors.txt, vectors.bin and projector/ into `out_dir` (not vocab.tsv: `Vocab`'s).
 
   Args:
-    model_dir: the model directory (created if missing).
-    words: V words, frequency-sorted as in the vocabulary.
-    counts: V corpus counts.
-    vectors: [V, d] input embeddings.
+    out_dir: the directory (created if missing).
+    word_vectors: the vectors, frequency-sorted as in the vocabulary.
     projector_max_rows: rows for the projector (None: all).
 
   Returns:
-    Paths written, keyed "text", "binary", "vocab", "projector".
+    Paths written, keyed "text", "binary", "projector".
+
+  Raises:
+    ValueError: a word the formats cannot hold (checked before anything is written).
+    UserError: the disk is full or a file cannot be written.
   """
-  model_dir = os.fspath(model_dir)
-  vectors = _as_matrix(vectors)  # [V, d]
-  if not len(words) == len(counts) == vectors.shape[0]:
-    raise ValueError(f"{len(words)} words, {len(counts)} counts, {vectors.shape[0]} vector rows")
-  _check_words(words)  # before anything is written
+  out_dir = os.fspath(out_dir)
+  check_words(word_vectors.words)  # before anything is written
   paths = {
-      "text": os.path.join(model_dir, "vectors.txt"),
-      "binary": os.path.join(model_dir, "vectors.bin"),
-      "vocab": os.path.join(model_dir, "vocab.tsv"),
-      "projector": os.path.join(model_dir, "projector"),
+      "text": os.path.join(out_dir, MODEL_DIR_TEXT),
+      "binary": os.path.join(out_dir, MODEL_DIR_BINARY),
+      "projector": os.path.join(out_dir, PROJECTOR_DIR),
   }
-  write_vocab_tsv(paths["vocab"], words, counts)
-  write_word2vec_text(paths["text"], words, vectors)
-  write_word2vec_binary(paths["binary"], words, vectors)
-  write_projector(paths["projector"], words, vectors, max_rows=projector_max_rows)
+  word_vectors.save(paths["text"])
+  word_vectors.save(paths["binary"], binary=True)
+  write_projector(paths["projector"], word_vectors.words, word_vectors.vectors,
+                  max_rows=projector_max_rows)
   return paths
 
 
@@ -297,42 +182,30 @@ def load_checkpoint_vectors(model_dir: str, log=None) -> tuple[list[str], np.nda
   Raises:
     UserError: not a model dir, vocabulary and config disagree, or no readable checkpoint.
   """
-  import dataclasses  # pylint: disable=import-outside-toplevel
-  import json  # pylint: disable=import-outside-toplevel
   import sys  # pylint: disable=import-outside-toplevel
 
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-  from w2v_tf import checkpoints  # pylint: disable=import-outside-toplevel
-  from w2v_tf.model import ModelConfig, Word2Vec  # pylint: disable=import-outside-toplevel
+  from w2v_tf import checkpoints, run_state  # pylint: disable=import-outside-toplevel
+  from w2v_tf.model import Word2Vec  # pylint: disable=import-outside-toplevel
 
   log = log or (lambda message: print(message, file=sys.stderr, flush=True))
   if not os.path.isdir(model_dir):
     raise UserError(f"--model_dir={model_dir}: no such directory: give the --model_dir of a "
                     "training run")
-  config_path = os.path.join(model_dir, "config.json")
-  try:
-    with open(config_path, encoding="utf-8") as f:
-      model_fields = json.load(f)["model"]
-    names = {field.name for field in dataclasses.fields(ModelConfig)}
-    config = ModelConfig(**{k: v for k, v in model_fields.items() if k in names})
-  except FileNotFoundError as e:
-    raise UserError(f"{model_dir} has no config.json: not a model dir written by "
-                    "`python -m w2v_tf.train`") from e
-  except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-    raise UserError(f"{config_path} is unreadable ({type(e).__name__}: {e}); re-run training "
-                    "to rewrite it") from e
-  words, counts = read_vocab_tsv(os.path.join(model_dir, "vocab.tsv"))
-  if len(words) != config.vocab_size:
+  experiment, vocab_size = run_state.read_config(model_dir)
+  vocab = Vocab.load_tsv(os.path.join(model_dir, MODEL_DIR_VOCAB))
+  words, counts = list(vocab.words), vocab.counts
+  if len(words) != vocab_size:
     raise UserError(f"{model_dir}: vocab.tsv has {len(words)} words but config.json says "
-                    f"vocab_size {config.vocab_size}: the files come from different runs")
+                    f"vocab_size {vocab_size}: the files come from different runs")
   paths, warning = checkpoints.candidates(model_dir)
   if warning:
     log(f"warning: {warning}")
   if not paths:
     raise UserError(f"no checkpoint in {model_dir}: train first (`python -m w2v_tf.train "
                     f"--model_dir {model_dir}`)")
-  model = Word2Vec(config)
+  model = Word2Vec(vocab_size, experiment.model)
   failures = []
   restored = checkpoints.restore_newest_readable(
       checkpoints.make_restore(tf.train.Checkpoint(model=model), partial=True), paths, log,
@@ -360,10 +233,15 @@ def main(argv: Sequence[str]) -> None:
   if os.path.exists(output_dir) and not os.path.isdir(output_dir):
     raise UsageError(f"--output_dir={output_dir} is a file, not a directory")
   words, counts, vectors, restored = load_checkpoint_vectors(flag_values.model_dir)
-  paths = export_all(output_dir, words, counts, vectors)
-  print(f"exported {len(words):,} x {vectors.shape[1]} vectors from {restored} to "
-        f"{paths['binary']}, {paths['text']}, {paths['vocab']} and {paths['projector']}/",
-        file=sys.stderr)
+  word_vectors = WordVectors(words, vectors, counts)
+  paths = export_vectors(output_dir, word_vectors)
+  written = [paths["binary"], paths["text"]]
+  if os.path.realpath(output_dir) != os.path.realpath(flag_values.model_dir):
+    # The model_dir's own vocab.tsv is already there; another output_dir gets a copy.
+    written.append(os.path.join(output_dir, MODEL_DIR_VOCAB))
+    Vocab(word_vectors.words, word_vectors.counts).save_tsv(written[-1])
+  print(f"exported {len(words):,} x {word_vectors.dim} vectors from {restored} to "
+        f"{', '.join(written)} and {paths['projector']}/", file=sys.stderr)
 
 
 def _define_flags() -> None:

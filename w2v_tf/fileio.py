@@ -1,7 +1,8 @@
 """Atomic file writes: write to a temp file beside the target, fsync, then rename.
 
 A crash (or a full disk) never leaves a half-written file under the final name: either the old
-file or the complete new one is there.
+file or the complete new one is there. `read_lines` reads a small text input file (an
+evaluation set) with one-line errors.
 """
 
 from __future__ import annotations
@@ -83,3 +84,24 @@ def atomic_write_json(path: str | os.PathLike, payload, sort_keys: bool = False)
   """Writes `payload` as indented JSON (and a final newline) to `path` atomically."""
   import json  # pylint: disable=import-outside-toplevel
   atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=sort_keys) + "\n")
+
+
+def read_lines(path: str | os.PathLike, what: str, hint: str) -> list[str]:
+  """The lines of a UTF-8 text file; one-line UserError if it is missing or unreadable.
+
+  Args:
+    path: the file.
+    what: what the file is, for messages ("analogy file").
+    hint: how to fix a missing file ("pass --analogies with ...").
+
+  Returns:
+    The lines without their line ends (undecodable bytes become U+FFFD).
+  """
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise UserError(f"{what} {path} not found: {hint}")
+  try:
+    with open(path, encoding="utf-8", errors="replace") as f:
+      return f.read().splitlines()
+  except OSError as e:
+    raise UserError(f"cannot read {what} {path} ({e.strerror}): check its permissions") from e

@@ -8,50 +8,32 @@ makes the curves comparable across losses.)
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import tensorflow as tf
 
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  """Model shape and objective.
-
-  Attributes:
-    vocab_size: V.
-    embedding_dim: d.
-    model: "skipgram" (center -> each context) or "cbow" (mean of contexts -> center).
-    loss: "sampled_softmax", "nce", "negative_sampling" or "full_softmax".
-    num_sampled: candidates per group of centers (sampled softmax, NCE) or negatives per pair
-      (negative sampling).
-    sample_group_centers: centers that share one candidate set (sampled softmax, NCE). Sharing
-      one set across a whole large batch magnifies each candidate's summed update by the number
-      of pairs (tens of thousands), which diverges at word2vec's learning rate; groups of 64
-      centers (~380 pairs) train like small-batch SGD and keep the batch large for speed.
-  """
-  vocab_size: int
-  embedding_dim: int = 100
-  model: str = "skipgram"
-  loss: str = "sampled_softmax"
-  num_sampled: int = 64
-  sample_group_centers: int = 64
+from w2v_tf.config import ModelConfig
 
 
 class Word2Vec(tf.Module):
   """Embedding tables; `inputs` turns a grouped batch into (inputs [B, d], labels, mask)."""
 
-  def __init__(self, config: ModelConfig, seed: int = 0):
+  def __init__(self, vocab_size: int, config: ModelConfig, seed: int = 0):
     super().__init__(name="word2vec")
     self.config = config
+    self.vocab_size = vocab_size
     rng = np.random.default_rng([seed, 17])
     bound = 0.5 / config.embedding_dim
     self.input_embeddings = tf.Variable(
-        rng.uniform(-bound, bound, [config.vocab_size, config.embedding_dim]).astype(np.float32),
+        rng.uniform(-bound, bound, [vocab_size, config.embedding_dim]).astype(np.float32),
         name="input_embeddings")
     self.output_weights = tf.Variable(
-        tf.zeros([config.vocab_size, config.embedding_dim]), name="output_weights")
-    self.output_bias = tf.Variable(tf.zeros([config.vocab_size]), name="output_bias")
+        tf.zeros([vocab_size, config.embedding_dim]), name="output_weights")
+    self.output_bias = tf.Variable(tf.zeros([vocab_size]), name="output_bias")
+
+  @property
+  def tables(self) -> list[tf.Variable]:
+    """[input_embeddings [V, d], output_weights [V, d], output_bias [V]]: what the step updates."""
+    return [self.input_embeddings, self.output_weights, self.output_bias]
 
   def inputs(self, batch: dict) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Model inputs and targets of a grouped batch.

@@ -1,10 +1,13 @@
-"""Negative candidates from the unigram distribution raised to 0.75 (Mikolov et al. 2013).
+"""Candidate samplers: unigram^0.75 (Mikolov et al. 2013), log-uniform (Zipfian) and uniform.
 
-`UnigramSampler.sample_unique` draws exactly what `tf.random.fixed_unigram_candidate_sampler(
-unique=True, distortion=0.75, unigrams=counts)` draws: candidates are drawn with replacement until
-`num_sampled` distinct ones are found, and the expected counts are
-`-expm1(num_tries * log1p(-p))` (`p * num_sampled` when no draw was rejected), as TF's
-range_sampler computes them. Draws are stateless, from a seed the trainer derives from (run seed,
+`CandidateSampler.sample_unique` draws exactly what TF's candidate samplers draw with
+`unique=True`: `UnigramSampler` as `tf.random.fixed_unigram_candidate_sampler(distortion=0.75,
+unigrams=counts)`, `LogUniformSampler` as `tf.random.log_uniform_candidate_sampler` (the default
+of `tf.nn.sampled_softmax_loss`; P(k) = log((k + 2) / (k + 1)) / log(V + 1), which assumes ids
+sorted by frequency, as ours are) and `UniformSampler` as `tf.random.uniform_candidate_sampler`.
+Candidates are drawn with replacement until `num_sampled` distinct ones are found, and the
+expected counts are `-expm1(num_tries * log1p(-p))` (`p * num_sampled` when no draw was
+rejected), as TF's range_sampler computes them for all three. Draws are stateless, from a seed the trainer derives from (run seed,
 epoch, batch index), so the input pipeline can draw a batch's candidates ahead of the training
 step, and a resumed run draws exactly the candidates it would have drawn (TF's op keeps its state
 in the kernel, out of reach of a checkpoint). tests/test_sampling.py compares both.
@@ -33,16 +36,19 @@ class GroupCandidates(NamedTuple):
   num_tries: tf.Tensor
 
 
-class UnigramSampler:
-  """Noise distribution over the vocabulary, P(w) ∝ count(w)^distortion.
+SAMPLERS = ("unigram", "log_uniform", "uniform")
+
+
+class CandidateSampler:
+  """A fixed noise distribution over the vocabulary, `probabilities` [V] (summing to 1).
 
   Draws use Walker's alias method (Vose's construction): one uniform slot and one uniform
   coin per draw, O(1) each, instead of a binary search of the CDF.
   """
 
-  def __init__(self, counts: np.ndarray, distortion: float = 0.75):
-    weights = np.asarray(counts, np.float64) ** distortion
-    probabilities = weights / weights.sum()
+  def __init__(self, probabilities: np.ndarray):
+    probabilities = np.asarray(probabilities, np.float64)
+    probabilities = probabilities / probabilities.sum()
     self.vocab_size = len(probabilities)
     self.probabilities = tf.constant(probabilities, tf.float32)  # [V]
     keep, alias = alias_table(probabilities)
@@ -143,6 +149,39 @@ class UnigramSampler:
         sampled=tf.cast(sampled, tf.int64),
         sampled_expected_count=self.expected_count(sampled, num_tries, num_sampled),
         num_tries=num_tries), tf.reduce_all(distinct[:, -1] >= num_sampled)
+
+
+class UnigramSampler(CandidateSampler):
+  """P(w) ∝ count(w)^distortion: word2vec's noise distribution (distortion 0.75)."""
+
+  def __init__(self, counts: np.ndarray, distortion: float = 0.75):
+    super().__init__(np.asarray(counts, np.float64) ** distortion)
+
+
+class LogUniformSampler(CandidateSampler):
+  """Zipf's law over ids sorted by frequency: P(k) = log((k + 2) / (k + 1)) / log(V + 1)."""
+
+  def __init__(self, vocab_size: int):
+    ids = np.arange(vocab_size, dtype=np.float64)
+    super().__init__(np.log1p(1.0 / (ids + 1.0)) / np.log(vocab_size + 1.0))
+
+
+class UniformSampler(CandidateSampler):
+  """Every word equally likely: the textbook baseline."""
+
+  def __init__(self, vocab_size: int):
+    super().__init__(np.full(vocab_size, 1.0 / vocab_size))
+
+
+def make_sampler(name: str, counts: np.ndarray, power: float = 0.75) -> CandidateSampler:
+  """The sampler `name` ("unigram", "log_uniform", "uniform") over a vocabulary's counts."""
+  if name == "unigram":
+    return UnigramSampler(counts, power)
+  if name == "log_uniform":
+    return LogUniformSampler(len(counts))
+  if name == "uniform":
+    return UniformSampler(len(counts))
+  raise ValueError(f"unknown sampler {name!r}: one of {', '.join(SAMPLERS)}")
 
 
 def alias_table(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

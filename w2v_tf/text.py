@@ -20,12 +20,11 @@ import io
 import os
 import re
 import string
-import sys
 from typing import Iterable, Sequence
 
 import tensorflow as tf
 
-from w2v_tf.errors import UsageError, UserError
+from w2v_tf.errors import UsageError, UserError, warn  # noqa: F401  (callers use text.warn)
 
 # Python's str.split() whitespace, as an RE2 character class (computed, not typed by hand).
 _WHITESPACE_CLASS = "[" + "".join(
@@ -137,8 +136,3 @@ def tokenize_texts(texts: Sequence[str], stopwords: frozenset[str] | Iterable[st
     for row in clean_reviews(batch, table).to_list():
       result.append([t.decode("utf-8") for t in row])
   return result
-
-
-def warn(message: str) -> None:
-  """One warning line on stderr."""
-  print(f"warning: {message}", file=sys.stderr)

@@ -1,5 +1,7 @@
 """Vocabulary: min_count, frequency-sorted ids, vocab.tsv, and Mikolov's subsampling keep-probabilities.
 
+`Vocab.save_tsv` / `Vocab.load_tsv` are the only writer and reader of `vocab.tsv`.
+
 Ids are by descending count, ties alphabetical (id 0 = most frequent word), as word2vec and
 gensim order their vocabularies. Subsampling follows the original C tool and gensim
 (Mikolov et al. 2013, "Distributed Representations of Words and Phrases"):
@@ -58,19 +60,38 @@ class Vocab:
 
   @classmethod
   def load_tsv(cls, path: str | os.PathLike) -> "Vocab":
-    """Reads a file written by `save_tsv`."""
+    """Reads a file written by `save_tsv` (blank lines are skipped).
+
+    Args:
+      path: a header-less `word<TAB>count` file.
+
+    Returns:
+      The vocabulary, in file order.
+
+    Raises:
+      UserError: one line naming the file (and line): missing or unreadable file, bytes that
+        are not UTF-8, a line that is not `word<TAB>count`.
+    """
+    path = os.fspath(path)
     words, counts = [], []
     try:
-      with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, 1):
-          line = line.rstrip("\n")
+      with open(path, "rb") as f:
+        # Lines are decoded one by one so that an encoding error names its line.
+        for line_number, raw in enumerate(f, 1):
+          try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+          except UnicodeDecodeError as e:
+            raise UserError(f"{path}:{line_number}: not UTF-8 text (byte {e.start} of the line): "
+                            "vocab.tsv is written as UTF-8; re-export or re-train") from e
           if not line:
             continue
           word, sep, count = line.rpartition("\t")
-          if not sep or not count.isdigit():
+          if not sep or not word or not count.isdigit():
             raise UserError(f"{path}:{line_number}: expected 'word<TAB>count', got {line[:60]!r}")
           words.append(word)
           counts.append(int(count))
+    except FileNotFoundError as e:
+      raise UserError(f"vocabulary file {path} not found") from e
     except OSError as e:
       raise UserError(f"cannot read vocabulary {path}: {e.strerror}") from e
     return cls(tuple(words), np.asarray(counts, np.int64))

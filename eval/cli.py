@@ -1,0 +1,107 @@
+"""Command-line helpers of the eval binaries: the shared flags, loading vectors, argument checks.
+
+Importing this module defines no flag: each binary calls `define_vector_flags` (and defines its
+own flags) only where `python -m eval.NAME` runs it, under `if __name__ == "__main__":`, so the
+library functions of eval/ can be imported anywhere (the trainer, benchmarks, tests).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Sequence
+
+from absl import flags
+
+from w2v_tf.errors import UsageError, UserError
+from w2v_tf.word_vectors import ANALOGY_METHODS, WordVectors
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def define_vector_flags() -> None:
+  """Defines `--vectors` and `--model_dir`, shared by every eval binary (call once)."""
+  flags.DEFINE_string("vectors", None,
+                      "Vectors file: word2vec text or binary, or GloVe text (format detected; "
+                      ".gz ok). Rows are assumed most frequent first.")
+  flags.DEFINE_string("model_dir", None,
+                      "A trained model directory: reads its vectors.bin (else vectors.txt) and "
+                      "checks vocab.tsv. Give this or --vectors.")
+
+
+def load_from_flags(vectors_path: str | None, model_dir: str | None
+                    ) -> tuple[WordVectors, str]:
+  """Loads the vectors named by `--vectors` / `--model_dir` (exactly one must be given).
+
+  Args:
+    vectors_path: value of --vectors.
+    model_dir: value of --model_dir.
+
+  Returns:
+    (word vectors, source): source names what was read, for reports.
+
+  Raises:
+    UsageError: neither or both flags given.
+    UserError: the file or directory cannot be read.
+  """
+  if bool(vectors_path) == bool(model_dir):
+    raise UsageError("give exactly one of --vectors=PATH (word2vec .bin/.txt or GloVe .txt) "
+                     "and --model_dir=DIR (a trained model)")
+  if vectors_path:
+    return WordVectors.load(vectors_path), vectors_path
+  return WordVectors.from_model_dir(model_dir), model_dir
+
+
+def check_no_args(argv: Sequence[str]) -> None:
+  """Raises UsageError for positional arguments left after flag parsing."""
+  if len(argv) > 1:
+    raise UsageError(f"unexpected arguments {' '.join(argv[1:])!r}: everything is passed as "
+                     "--flags (see --help)")
+
+
+def check_query_flags(top_k: int, restrict_vocab: int, method: str) -> None:
+  """Raises UsageError for --top_k < 1, --restrict_vocab < 0 or an unknown --method."""
+  if top_k < 1:
+    raise UsageError(f"--top_k={top_k}: must be 1 or more")
+  if restrict_vocab < 0:
+    raise UsageError(f"--restrict_vocab={restrict_vocab}: must be 0 (all words) or more")
+  if method not in ANALOGY_METHODS:
+    raise UsageError(f"--method={method}: give one of {', '.join(ANALOGY_METHODS)}")
+
+
+def find_data_file(name: str, explicit: str | None, flag: str, url: str) -> str:
+  """Resolves an evaluation file: the flag, else data/NAME, else gensim's bundled copy.
+
+  Args:
+    name: file name, e.g. "questions-words.txt".
+    explicit: the flag's value when the user gave one (None: use the defaults).
+    flag: the flag's name, for the message.
+    url: where to download the file, for the message.
+
+  Returns:
+    An existing path.
+
+  Raises:
+    UserError: an explicit path is missing, or no default copy exists.
+  """
+  if explicit:
+    if not os.path.exists(explicit):
+      raise UserError(f"{flag} file {explicit} not found: check the path (default: data/{name})")
+    return explicit
+  candidates = [os.path.join("data", name), os.path.join(_REPO_ROOT, "data", name)]
+  spec = importlib.util.find_spec("gensim")  # finds the package without importing it
+  if spec is not None and spec.submodule_search_locations:
+    for location in spec.submodule_search_locations:
+      candidates.append(os.path.join(location, "test", "test_data", name))
+  for candidate in candidates:
+    if os.path.exists(candidate):
+      return candidate
+  raise UserError(f"no {name}: put it at data/{name} (download {url}), pass {flag}=PATH, or "
+                  "`pip install gensim` (which ships a copy)")
+
+
+def run(main, define_flags) -> None:
+  """What `python -m eval.NAME` runs: the binary's flags, then `main` with one-line errors."""
+  from w2v_tf.errors import run_main  # pylint: disable=import-outside-toplevel
+  define_flags()
+  run_main(main)

@@ -1,0 +1,55 @@
+"""Assembles a training run from an `ExperimentConfig`: runner, data, model dir, state, step, callbacks."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Sequence
+
+from w2v_tf import monitor, run_state, strategies, training_data
+from w2v_tf.config import SAMPLED_LOSSES, ExperimentConfig
+from w2v_tf.model import Word2Vec
+from w2v_tf.optim import make_optimizer
+from w2v_tf.sampling import UnigramSampler
+from w2v_tf.step import TrainStep
+from w2v_tf.trainer import Trainer
+
+
+def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monitor.Callback] = (),
+                  log: Callable[[str], None] | None = None,
+                  runner: strategies.Runner | None = None) -> Trainer:
+  """Assembles a `Trainer` from a config: runner, data, model dir, state, step, callbacks.
+
+  Args:
+    experiment: the run's config (defaults are resolved and values validated here).
+    extra_callbacks: placed between the console log and TensorBoard (e.g. analogies).
+    log: prints one line (default: stderr).
+    runner: how steps run (default: the one `experiment.runtime.strategy` names).
+  """
+  log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+  experiment = experiment.resolved()
+  experiment.validate()
+  runner = runner or strategies.make_runner(experiment.runtime, log)
+  try:
+    experiment = runner.adapt(experiment)
+    data_config, model_config, train = experiment.data, experiment.model, experiment.train
+    data = training_data.prepare_data(
+        data_config, model_config.num_sampled if model_config.loss in SAMPLED_LOSSES else None,
+        experiment.runtime.progress, train.heldout_centers)
+    run_state.prepare_model_dir(experiment, data.vocab, log)
+    with runner.scope():
+      model = Word2Vec(len(data.vocab), model_config, data_config.seed)
+      optimizer = make_optimizer(train.optimizer, model.tables)
+      state = run_state.RunState(model, optimizer, train.model_dir, train.keep_checkpoints, log)
+    step = TrainStep(model, optimizer, model_config, UnigramSampler(data.vocab.counts),
+                     data_config.batch_size, experiment.runtime.jit_compile,
+                     fuse=runner.fuses_updates)
+    callbacks = monitor.default_callbacks(train.model_dir, experiment.runtime.progress, log,
+                                          extra_callbacks)
+    trainer = Trainer(experiment, data, runner, state, step, callbacks, log)
+  except BaseException:
+    runner.close()
+    raise
+  description = runner.describe()
+  if description:
+    log(f"strategy {experiment.runtime.strategy}: {description}")
+  return trainer

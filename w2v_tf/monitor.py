@@ -1,0 +1,237 @@
+"""Monitoring as callbacks: progress bar, console lines, TensorBoard scalars and text.
+
+The trainer calls each callback's hooks in list order, as Keras does, passing a `logs` dict that
+earlier callbacks may add to (the per-epoch analogy evaluation, which the binary passes in, adds
+"analogy/total" etc.; `TensorBoard`, placed after it, writes every "name/part" scalar it finds).
+
+  on_run_begin(logs)                 {"message": the run's opening line}
+  on_epoch_begin(epoch, logs)        {"epochs", "epoch_words"}
+  on_progress(logs)                  {"epoch_words_done", "words_per_sec"}
+  on_evaluation(step, logs)          {"loss/train", "loss/full_softmax_batch", ...,
+                                      "learning_rate", "words_per_sec", "loss_name"}
+  on_epoch_end(epoch, logs)          {"step", "checkpoint", "vectors": WordVectors}
+  on_interrupt(step, logs)           {"signal", "checkpoint"}
+  on_run_end(logs)                   {"train_seconds", "eval_seconds", ...}
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+NUM_VALIDATION_WORDS = 16
+
+
+class Callback:
+  """Does nothing at every hook; subclasses override what they need."""
+
+  def on_run_begin(self, logs: dict) -> None:
+    pass
+
+  def on_epoch_begin(self, epoch: int, logs: dict) -> None:
+    pass
+
+  def on_progress(self, logs: dict) -> None:
+    pass
+
+  def on_evaluation(self, step: int, logs: dict) -> None:
+    pass
+
+  def on_epoch_end(self, epoch: int, logs: dict) -> None:
+    pass
+
+  def on_interrupt(self, step: int, logs: dict) -> None:
+    pass
+
+  def on_run_end(self, logs: dict) -> None:
+    pass
+
+
+class CallbackList(Callback):
+  """Calls every hook of `callbacks` in order."""
+
+  def __init__(self, callbacks: Sequence[Callback]):
+    self.callbacks = list(callbacks)
+    for name in ("on_run_begin", "on_epoch_begin", "on_progress", "on_evaluation",
+                 "on_epoch_end", "on_interrupt", "on_run_end"):
+      setattr(self, name, self._fan_out(name))
+
+  def _fan_out(self, name: str):
+    def call(*args):
+      for callback in self.callbacks:
+        getattr(callback, name)(*args)
+    return call
+
+
+class ProgressBar(Callback):
+  """One line per epoch on stderr: bar, percent, words/s, ETA (redrawn at most 4 times/s).
+
+  Cleared before any other line is printed (evaluations, epoch ends, interrupts).
+  """
+
+  def __init__(self, stream=None):
+    self.stream = stream or sys.stderr
+    self.tty = self.stream.isatty()
+    self.title, self.total = "", 1.0
+    self.last_draw, self.last_percent = 0.0, -10
+
+  def on_epoch_begin(self, epoch, logs):
+    self.title = f"epoch {epoch + 1}/{logs['epochs']}"
+    self.total = max(logs["epoch_words"], 1)
+    self.last_draw, self.last_percent = 0.0, -10
+
+  def on_progress(self, logs):
+    self._draw(logs["epoch_words_done"], logs["words_per_sec"], force=False)
+
+  def _draw(self, done_words: float, words_per_sec: float, force: bool) -> None:
+    now = time.time()
+    fraction = min(done_words / self.total, 1.0)
+    percent = int(fraction * 100)
+    if self.tty and not force and now - self.last_draw < 0.25:
+      return
+    if not self.tty and not force and percent < self.last_percent + 10:
+      return
+    self.last_draw, self.last_percent = now, percent
+    eta = (self.total - done_words) / words_per_sec if words_per_sec > 0 else float("nan")
+    bar = "#" * int(fraction * 30)
+    line = (f"{self.title} [{bar:<30}] {percent:3d}% {words_per_sec / 1e3:,.0f}k words/s "
+            f"ETA {format_seconds(eta)}")
+    print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=self.stream,
+          flush=True)
+
+  def clear(self) -> None:
+    if self.tty:
+      print("\r" + " " * 110 + "\r", end="", file=self.stream, flush=True)
+
+  def on_evaluation(self, step, logs):
+    self.clear()
+
+  def on_epoch_end(self, epoch, logs):
+    if self.last_percent < 100:  # the bar's last state: 100%
+      self._draw(self.total, logs.get("words_per_sec", 0.0), force=True)
+    self.clear()
+
+  def on_interrupt(self, step, logs):
+    self.clear()
+
+
+class ConsoleLog(Callback):
+  """The run's lines: its setup, each loss comparison, each epoch end, a stop, the totals."""
+
+  def __init__(self, log: Callable[[str], None]):
+    self.log = log
+
+  def on_run_begin(self, logs):
+    self.log(logs["message"])
+
+  def on_evaluation(self, step, logs):
+    self.log(f"step {step} | {logs['loss_name']} {logs['loss/train']:.2f} | full softmax "
+             f"(batch) {logs['loss/full_softmax_batch']:.2f} | full softmax (held-out) "
+             f"{logs['loss/full_softmax_heldout']:.2f} | {logs['words_per_sec'] / 1e3:,.0f}k "
+             f"words/s | lr {logs['learning_rate']:.5f}")
+
+  def on_epoch_end(self, epoch, logs):
+    self.log(f"epoch {epoch + 1} done at step {logs['step']}; checkpoint {logs['checkpoint']}")
+
+  def on_interrupt(self, step, logs):
+    self.log(f"stopped by {logs['signal']} at step {step}: checkpoint saved to "
+             f"{logs['checkpoint']}; run the same command to resume")
+
+  def on_run_end(self, logs):
+    seconds = logs["train_seconds"]
+    self.log(f"full-softmax comparison: {logs['eval_seconds']:.1f}s, "
+             f"{logs['eval_seconds'] / max(seconds, 1e-9):.1%} of {seconds:.0f}s of training")
+
+
+class TensorBoard(Callback):
+  """Event files in `log_dir`: every "name/part" scalar of the evaluations and epoch ends,
+  "learning_rate" and "words_per_sec", and a text table of 16 frequent words' neighbours."""
+
+  def __init__(self, log_dir: str):
+    self.log_dir = log_dir
+    self.writer = None
+
+  def on_run_begin(self, logs):
+    self.writer = tf.summary.create_file_writer(self.log_dir)
+
+  def _scalars(self, step: int, logs: dict) -> None:
+    with self.writer.as_default():
+      for name, value in logs.items():
+        if ("/" in name or name in ("learning_rate", "words_per_sec")) and isinstance(
+            value, (int, float)):
+          tf.summary.scalar(name, value, step=step)
+
+  def on_evaluation(self, step, logs):
+    self._scalars(step, logs)
+
+  def on_epoch_end(self, epoch, logs):
+    step = logs["step"]
+    self._scalars(step, logs)
+    with self.writer.as_default():
+      tf.summary.text("nearest_neighbors", neighbors_markdown(logs["vectors"]), step=step)
+
+  def on_run_end(self, logs):
+    self.writer.flush()
+
+
+def validation_word_ids(vocab_size: int, seed: int = 0) -> np.ndarray:
+  """16 frequent words (ids below 100), as the seed tutorials pick them."""
+  pool = min(100, vocab_size)
+  return np.sort(np.random.default_rng([seed, 23]).choice(
+      pool, min(NUM_VALIDATION_WORDS, pool), replace=False))
+
+
+def neighbors_markdown(vectors, top_k: int = 8) -> str:
+  """A markdown table of the validation words' nearest neighbours (a `WordVectors`)."""
+  ids = validation_word_ids(len(vectors.words))
+  lines = ["| word | nearest neighbours |", "| --- | --- |"]
+  for word_id, neighbors in zip(ids, vectors.nearest(ids, top_k)):
+    lines.append(f"| {vectors.words[word_id]} | "
+                 + ", ".join(f"{n} ({s:.2f})" for n, s in neighbors) + " |")
+  return "\n".join(lines)
+
+
+def format_seconds(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return "--:--"
+  seconds = int(seconds)
+  return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def default_callbacks(model_dir: str, progress: bool, log: Callable[[str], None],
+                      extra: Sequence[Callback] = ()) -> list[Callback]:
+  """Progress bar (if `progress`), console lines, `extra` (e.g. analogies), TensorBoard."""
+  return ([ProgressBar()] if progress else []) + [ConsoleLog(log), *extra,
+                                                   TensorBoard(model_dir)]
+
+
+class AnalogyEvaluation(Callback):
+  """Scores each epoch's vectors on analogies and adds "analogy/total", ".../semantic",
+  ".../syntactic" (accuracies) and "analogy" (the counts) to the epoch's logs.
+
+  Args:
+    evaluate: WordVectors -> a result with "total", "semantic" and "syntactic" parts, each
+      {"accuracy", "correct", "seen", "questions"} (`eval.analogy.evaluate_analogies`, passed
+      in by the binary: the library never imports eval/).
+    log: prints one line per epoch.
+  """
+
+  def __init__(self, evaluate: Callable[[object], dict], log: Callable[[str], None]):
+    self.evaluate, self.log = evaluate, log
+
+  def on_epoch_end(self, epoch, logs):
+    result = self.evaluate(logs["vectors"])
+    parts = ("total", "semantic", "syntactic")
+    for part in parts:
+      logs[f"analogy/{part}"] = result[part]["accuracy"]
+    logs["analogy"] = {part: result[part] for part in parts}
+    total = result["total"]
+    self.log(f"epoch {epoch + 1} analogies: total {total['accuracy']:.1%} "
+             f"({total['correct']}/{total['seen']} seen of {total['questions']}), "
+             f"semantic {result['semantic']['accuracy']:.1%}, "
+             f"syntactic {result['syntactic']['accuracy']:.1%}")
