@@ -7,6 +7,7 @@ library functions of eval/ can be imported anywhere (the trainer, benchmarks, te
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 from typing import Sequence
@@ -105,3 +106,18 @@ def run(main, define_flags) -> None:
   from w2v_tf.errors import run_main  # pylint: disable=import-outside-toplevel
   define_flags()
   run_main(main)
+
+
+def _command(module_name: str):
+  """The console-script entry point of `python -m eval.NAME` (see pyproject.toml)."""
+  def command() -> None:
+    binary = importlib.import_module(module_name)
+    run(binary.main, binary.define_flags)
+  command.__doc__ = f"The command that runs `python -m {module_name}`."
+  return command
+
+
+analogy_command = _command("eval.analogy")
+similarity_command = _command("eval.similarity")
+neighbors_command = _command("eval.neighbors")
+sentiment_command = _command("eval.sentiment")

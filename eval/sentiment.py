@@ -1,36 +1,55 @@
-"""Extrinsic check: IMDB sentiment from averaged word vectors (Maas et al. 2011), vs random ones.
+"""Extrinsic check: IMDB sentiment with Keras classifiers on the word vectors (Maas et al. 2011).
 
 Usage:
   python -m eval.sentiment --vectors=vectors.bin [--csv=data/IMDB_Dataset.csv]
-      [--max_reviews=0] [--stopwords=nltk] [--output_json=out.json]
+      [--max_reviews=0] [--stopwords=nltk] [--epochs=20] [--max_length=256] [--seed=0]
+      [--variants=frozen,random,trainable] [--output_json=out.json]
 
-A review is represented by the mean of its cleaned tokens' vectors (the project's cleaning rules,
-`w2v_tf.text`; tokens without a vector are left out, a review with none is the zero vector).
-An L2-regularised logistic regression (Newton's method on standardised features, numpy only)
-is trained on the training half and scored on the test half. The same is done in the same run
-with random Gaussian vectors of the same shape for the same words (seeded): the gap between the
-two accuracies is what the learned vectors add.
+Each classifier is embedding -> average pooling (masked: padding does not count) -> a fixed
+standardisation -> one dense unit (sigmoid), trained with Adam on binary cross-entropy, with:
+  frozen     the vectors, frozen (the seed tutorial's classifier);
+  random     Gaussian vectors of the same shape and overall scale, frozen: the control; the
+             gap frozen - random is what the learned vectors add over chance structure;
+  trainable  initialised from the vectors and fine-tuned with the dense layer.
+The embedding layers are `w2v_tf.keras_vectors.embedding_layers`' (`mask_zero=True`); the
+classifiers are in `eval.sentiment_classifier`.
+
+Reviews are cleaned by the project's rules (`w2v_tf.text`, `--stopwords` as in training); tokens
+without a vector are dropped, then the first `--max_length` remaining tokens of each review are
+kept (0-padded, masked). A review with no token left is the OOV row alone (zeros), i.e. the zero
+average. Only the words that occur in the reviews are put in the embedding (the others never
+change an output or receive a gradient; a 400k-word GloVe table would cost memory and Adam's
+dense update for nothing).
 
 Split (fixed, documented): the CSV's rows are already shuffled; of the first N rows
-(N = --max_reviews, 0 = all 50,000), the first N // 2 train and the rest test, i.e. 25k / 25k
-on the full file. Labels: `positive` = 1, `negative` = 0 (case-insensitive).
+(N = --max_reviews, 0 = all 50,000), the first N // 2 are the training half and the rest test,
+i.e. 25k / 25k on the full file. The last `--validation_fraction` (10%) of the training half is
+the validation slice for early stopping (stop when its loss has not improved for `--patience`
+epochs, keep the best epoch's weights). Seeds: `keras.utils.set_random_seed(--seed)` before
+each variant, and the random vectors are drawn from `--seed`. Labels: `positive` = 1,
+`negative` = 0 (case-insensitive).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 from absl import flags
 import numpy as np
 
 from eval import cli
+from eval.sentiment_classifier import ClassifierConfig, encode_reviews, random_like, train_variant
 from w2v_tf.errors import UsageError, UserError
 
 DEFAULT_CSV = os.path.join("data", "IMDB_Dataset.csv")
 LABELS = {"positive": 1, "negative": 0}
-_GATHER_TOKENS = 1 << 18  # token vectors gathered at once when averaging
+VARIANTS = ("frozen", "random", "trainable")
+VARIANT_NAMES = {"frozen": "pre-trained, frozen", "random": "random, frozen (control)",
+                 "trainable": "pre-trained, fine-tuned"}
 
 
 def read_labelled_reviews(path: str, max_reviews: int = 0) -> tuple[list[str], np.ndarray]:
@@ -90,154 +109,74 @@ def split_rows(num_rows: int) -> tuple[np.ndarray, np.ndarray]:
   return np.arange(half), np.arange(half, num_rows)
 
 
-def average_vectors(token_lists: Sequence[Sequence[str]], words: Sequence[str],
-                    vectors: np.ndarray) -> tuple[np.ndarray, float]:
-  """Mean vector of each document's tokens that have a vector.
+def validation_rows(train: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+  """(fit rows, validation rows): the last `fraction` of the training rows validate (>= 1)."""
+  num_validation = min(max(1, round(fraction * len(train))), len(train) - 1)
+  return train[:len(train) - num_validation], train[len(train) - num_validation:]
+
+
+def evaluate_sentiment(word_vectors, token_lists: Sequence[Sequence[str]], labels: np.ndarray,
+                       config: ClassifierConfig = ClassifierConfig(),
+                       variants: Sequence[str] = VARIANTS,
+                       log: Callable[[str], None] | None = None) -> dict:
+  """Trains and scores the classifier variants on the fixed split.
 
   Args:
-    token_lists: N documents as token lists.
-    words: V words (exact-match lookup).
-    vectors: [V, d] vectors.
-
-  Returns:
-    (features float32 [N, d], token coverage: fraction of tokens that had a vector).
-  """
-  index = {w: i for i, w in reversed(list(enumerate(words)))}  # first row of a word wins
-  lengths = np.zeros(len(token_lists), dtype=np.int64)
-  ids = []
-  total = 0
-  for doc, tokens in enumerate(token_lists):
-    total += len(tokens)
-    found = [index[t] for t in tokens if t in index]
-    lengths[doc] = len(found)
-    ids.extend(found)
-  ids = np.asarray(ids, dtype=np.int64)
-  features = np.zeros((len(token_lists), vectors.shape[1]), dtype=np.float32)  # [N, d]
-  ends = np.cumsum(lengths)
-  starts = ends - lengths
-  doc = 0
-  while doc < len(token_lists):
-    last = int(np.searchsorted(ends, starts[doc] + _GATHER_TOKENS, side="right"))
-    last = max(last, doc + 1)  # docs [doc, last) gathered together
-    docs = np.arange(doc, last)
-    docs = docs[lengths[docs] > 0]
-    if docs.size:
-      base = starts[docs[0]]
-      gathered = vectors[ids[base:ends[docs[-1]]]]  # [T, d]
-      sums = np.add.reduceat(gathered, starts[docs] - base, axis=0)  # [docs, d]
-      features[docs] = sums / lengths[docs, None]
-    doc = last
-  return features, (len(ids) / total if total else 0.0)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-  return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-def train_logistic_regression(x: np.ndarray, y: np.ndarray, l2: float = 1.0,
-                              max_iterations: int = 50) -> tuple[np.ndarray, np.ndarray,
-                                                                 np.ndarray]:
-  """Fits L2-regularised logistic regression with Newton's method on standardised features.
-
-  Minimises sum_i logloss(y_i, w.x_i + b) + l2 / 2 * |w|^2 (the bias is not penalised).
-
-  Args:
-    x: [N, d] features.
-    y: [N] labels in {0, 1}.
-    l2: regularisation strength.
-    max_iterations: Newton steps at most.
-
-  Returns:
-    (mean [d], scale [d], weights [d + 1]) for `predict_logistic_regression`.
-  """
-  x = np.asarray(x, dtype=np.float64)
-  mean = x.mean(axis=0)
-  scale = x.std(axis=0)
-  scale[scale == 0] = 1.0
-  design = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])  # [N, d + 1]
-  penalty = np.full(design.shape[1], l2)
-  penalty[-1] = 0.0
-  weights = np.zeros(design.shape[1])
-  for _ in range(max_iterations):
-    p = _sigmoid(design @ weights)  # [N]
-    gradient = design.T @ (p - y) + penalty * weights
-    hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty + 1e-9)
-    step = np.linalg.solve(hessian, gradient)
-    weights -= step
-    if np.max(np.abs(step)) < 1e-8:
-      break
-  return mean, scale, weights
-
-
-def predict_logistic_regression(model: tuple[np.ndarray, np.ndarray, np.ndarray],
-                                x: np.ndarray) -> np.ndarray:
-  """0/1 predictions [N] of a model from `train_logistic_regression`."""
-  mean, scale, weights = model
-  z = ((np.asarray(x, dtype=np.float64) - mean) / scale) @ weights[:-1] + weights[-1]
-  return (z > 0).astype(np.int64)
-
-
-def classify(features: np.ndarray, labels: np.ndarray, l2: float = 1.0) -> dict:
-  """Trains on the first half of the rows and scores both halves.
-
-  Returns:
-    {"train_accuracy": float, "test_accuracy": float}.
-  """
-  train, test = split_rows(len(labels))
-  model = train_logistic_regression(features[train], labels[train], l2)
-  return {
-      "train_accuracy": float(np.mean(predict_logistic_regression(model, features[train])
-                                      == labels[train])),
-      "test_accuracy": float(np.mean(predict_logistic_regression(model, features[test])
-                                     == labels[test])),
-  }
-
-
-def evaluate_sentiment(words: Sequence[str], vectors: np.ndarray,
-                       token_lists: Sequence[Sequence[str]], labels: np.ndarray,
-                       l2: float = 1.0, seed: int = 0) -> dict:
-  """Sentiment accuracy with the given vectors and with random vectors of the same shape.
-
-  Args:
-    words: V words.
-    vectors: [V, d] vectors.
+    word_vectors: a `WordVectors` ([V, d]).
     token_lists: N cleaned reviews (first half train, second half test).
     labels: [N] 0/1 labels.
-    l2: logistic-regression regularisation.
-    seed: seed of the random vectors.
+    config: how to train.
+    variants: some of `VARIANTS`.
+    log: prints a progress line (default: stderr).
 
   Returns:
-    {"test_accuracy", "train_accuracy", "random_test_accuracy", "random_train_accuracy",
-     "majority_accuracy", "train_reviews", "test_reviews", "token_coverage", "dim", ...}.
+    {"variants": {name: train_variant's dict}, "gap" (frozen - random test accuracy, None
+     unless both ran), "majority_accuracy", "train_reviews", "validation_reviews",
+     "test_reviews", "token_coverage", "truncated_reviews", "empty_reviews", "dim",
+     "vocab_size", "embedding_words", "config", "split"}.
+
+  Raises:
+    UserError: fewer than 6 reviews, or one label only in the training half.
   """
+  from w2v_tf.keras_vectors import embedding_layers  # pylint: disable=import-outside-toplevel
+  from w2v_tf.word_vectors import WordVectors  # pylint: disable=import-outside-toplevel
+  log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+  if not variants or not set(variants) <= set(VARIANTS):
+    raise ValueError(f"variants must be some of {VARIANTS}, got {list(variants)}")
   labels = np.asarray(labels, dtype=np.int64)
-  if len(labels) < 4:
-    raise UserError(f"{len(labels)} reviews: need at least 4 (2 to train, 2 to test)")
+  if len(labels) < 6:
+    raise UserError(f"{len(labels)} reviews: need at least 6 (2 to fit, 1 to validate, 3 to "
+                    "test)")
   train, test = split_rows(len(labels))
+  fit, validation = validation_rows(train, config.validation_fraction)
   if len(np.unique(labels[train])) < 2:
     raise UserError("the training half has only one label: use more reviews (--max_reviews)")
-  vectors = np.asarray(vectors, dtype=np.float32)
-  features, coverage = average_vectors(token_lists, words, vectors)
-  learned = classify(features, labels, l2)
-  rng = np.random.default_rng(seed)
-  random_vectors = rng.standard_normal(vectors.shape).astype(np.float32)  # [V, d]
-  random_features, _ = average_vectors(token_lists, words, random_vectors)
-  random = classify(random_features, labels, l2)
+  occurring = {token for tokens in token_lists for token in tokens}
+  rows = [i for i, word in enumerate(word_vectors.words) if word in occurring]
+  used = WordVectors([word_vectors.words[i] for i in rows] or word_vectors.words[:1],
+                     word_vectors.vectors[rows or [0]])  # an empty table cannot be built
+  lookup, _ = embedding_layers(used, mask_zero=True)
+  ids, stats = encode_reviews(token_lists, lookup, config.max_length)  # [N, L]
+  data = {"fit": (ids[fit], labels[fit]), "validation": (ids[validation], labels[validation]),
+          "test": (ids[test], labels[test])}
+  results = {}
+  for name in variants:
+    vectors = used if name != "random" else WordVectors(used.words,
+                                                        random_like(used.vectors, config.seed))
+    _, embedding = embedding_layers(vectors, trainable=name == "trainable", mask_zero=True)
+    results[name] = train_variant(name, embedding, data, config, log)
   positive_rate = float(np.mean(labels[test]))
   return {
-      "test_accuracy": learned["test_accuracy"],
-      "train_accuracy": learned["train_accuracy"],
-      "random_test_accuracy": random["test_accuracy"],
-      "random_train_accuracy": random["train_accuracy"],
+      "variants": results,
+      "gap": (results["frozen"]["test_accuracy"] - results["random"]["test_accuracy"]
+              if "frozen" in results and "random" in results else None),
       "majority_accuracy": max(positive_rate, 1 - positive_rate),
-      "train_reviews": int(len(train)),
-      "test_reviews": int(len(test)),
-      "token_coverage": coverage,
-      "dim": int(vectors.shape[1]),
-      "vocab_size": int(vectors.shape[0]),
-      "l2": l2,
-      "seed": seed,
-      "split": "first half of the rows train, second half test",
+      "train_reviews": int(len(fit)), "validation_reviews": int(len(validation)),
+      "test_reviews": int(len(test)), **stats,
+      "dim": word_vectors.dim, "vocab_size": len(word_vectors), "embedding_words": len(rows),
+      "config": dataclasses.asdict(config),
+      "split": "first half of the rows train (its last validation_fraction validates), "
+               "second half test",
   }
 
 
@@ -248,6 +187,7 @@ def define_flags() -> None:
   """Defines this binary's flags (only where `python -m eval.sentiment` runs it)."""
   cli.define_vector_flags()
   flags.adopt_module_key_flags(cli)  # --vectors and --model_dir listed in --help too
+  defaults = ClassifierConfig()
   flags.DEFINE_string("csv", None,
                       f"IMDB CSV with 'review' and 'sentiment' columns (.csv or .csv.gz). "
                       f"Default: {DEFAULT_CSV}, else {DEFAULT_CSV}.gz.")
@@ -256,8 +196,24 @@ def define_flags() -> None:
   flags.DEFINE_string("stopwords", "nltk",
                       "Stopwords removed when cleaning: 'nltk', 'none' or a one-word-per-line "
                       "file (use the trainer's setting).")
-  flags.DEFINE_float("l2", 1.0, "L2 strength of the logistic regression.")
-  flags.DEFINE_integer("seed", 0, "Seed of the random baseline vectors.")
+  flags.DEFINE_list("variants", list(VARIANTS),
+                    "Classifiers to train: frozen (the vectors), random (same shape, the "
+                    "control), trainable (initialised from the vectors).")
+  flags.DEFINE_integer("epochs", defaults.epochs, "Epochs at most per classifier.")
+  flags.DEFINE_integer("patience", defaults.patience,
+                       "Stop after this many epochs without a better validation loss.")
+  flags.DEFINE_integer("batch_size", defaults.batch_size, "Reviews per training step.")
+  flags.DEFINE_float("learning_rate", defaults.learning_rate,
+                     "Adam's learning rate for the frozen variants (only the dense layer learns).")
+  flags.DEFINE_float("fine_tune_learning_rate", defaults.fine_tune_learning_rate,
+                     "Adam's learning rate for the trainable variant.")
+  flags.DEFINE_integer("max_length", defaults.max_length,
+                       "Tokens (with a vector) kept per review, the first ones.")
+  flags.DEFINE_float("validation_fraction", defaults.validation_fraction,
+                     "Share of the training half used as the early-stopping validation slice.")
+  flags.DEFINE_integer("seed", defaults.seed,
+                       "Seed of the classifiers' initialisation and shuffling, and of the random "
+                       "vectors.")
   flags.DEFINE_string("output_json", None, "Write the results as JSON here.")
 
 
@@ -270,14 +226,50 @@ def _csv_path(explicit: str | None) -> str:
   raise UserError(f"no {DEFAULT_CSV}[.gz]: pass --csv with the IMDB 'review,sentiment' CSV")
 
 
+def _config_from_flags(f) -> ClassifierConfig:
+  """The flags' `ClassifierConfig`; UsageError naming every value out of range."""
+  config = ClassifierConfig(epochs=f.epochs, patience=f.patience, batch_size=f.batch_size,
+                            learning_rate=f.learning_rate,
+                            fine_tune_learning_rate=f.fine_tune_learning_rate,
+                            max_length=f.max_length,
+                            validation_fraction=f.validation_fraction, seed=f.seed)
+  problems = config.problems()
+  if f.max_reviews < 0:
+    problems.insert(0, f"--max_reviews={f.max_reviews}: must be 0 (all) or more")
+  unknown = [v for v in f.variants if v not in VARIANTS]
+  if unknown or not f.variants:
+    problems.append(f"--variants={','.join(f.variants)}: give some of {','.join(VARIANTS)}")
+  if problems:
+    raise UsageError("; ".join(problems))
+  return config
+
+
+def format_table(result: dict) -> list[str]:
+  """The report's lines: one row per variant, the majority class, the frozen - random gap."""
+  config = result["config"]
+  lines = [f"{'classifier (embedding -> masked average -> dense)':<50} {'epochs':>7} "
+           f"{'train acc':>9} {'val acc':>8} {'test acc':>8} {'seconds':>8}"]
+  for name, row in result["variants"].items():
+    lines.append(f"{VARIANT_NAMES[name]:<50} {row['best_epoch']:>3}/{row['epochs']:<3} "
+                 f"{100 * row['train_accuracy']:>8.2f}% {100 * row['validation_accuracy']:>7.2f}% "
+                 f"{100 * row['test_accuracy']:>7.2f}% {row['seconds']:>8.1f}")
+  lines.append(f"{'majority class':<50} {'':>7} {'':>9} {'':>8} "
+               f"{100 * result['majority_accuracy']:>7.2f}%")
+  if result["gap"] is not None:
+    lines.append(f"gap, pre-trained frozen - random frozen: {100 * result['gap']:+.2f} points of "
+                 "test accuracy")
+  lines.append(f"(epochs: best/run of at most {config['epochs']}, patience {config['patience']}; "
+               f"batch {config['batch_size']}, Adam {config['learning_rate']:g} frozen / "
+               f"{config['fine_tune_learning_rate']:g} fine-tuned, seed {config['seed']})")
+  return lines
+
+
 def main(argv: Sequence[str]) -> None:
   from w2v_tf.fileio import atomic_write_json  # pylint: disable=import-outside-toplevel
   cli.check_no_args(argv)
   f = flags.FLAGS
-  if f.max_reviews < 0:
-    raise UsageError(f"--max_reviews={f.max_reviews}: must be 0 (all) or more")
-  if f.l2 < 0:
-    raise UsageError(f"--l2={f.l2}: must be 0 or more")
+  config = _config_from_flags(f)
+  started = time.perf_counter()
   csv_path = _csv_path(f.csv)
   _check_readable(csv_path)
   word_vectors, source = cli.load_from_flags(f.vectors, f.model_dir)
@@ -287,20 +279,17 @@ def main(argv: Sequence[str]) -> None:
   start = time.perf_counter()
   token_lists = text.tokenize_texts(reviews, stopwords)
   tokenize_seconds = time.perf_counter() - start
-  result = evaluate_sentiment(word_vectors.words, word_vectors.vectors, token_lists, labels,
-                              l2=f.l2, seed=f.seed)
+  result = evaluate_sentiment(word_vectors, token_lists, labels, config, f.variants)
   result.update(vectors=source, csv=csv_path, stopwords=f.stopwords,
-                tokenize_seconds=tokenize_seconds)
+                tokenize_seconds=tokenize_seconds, seconds=time.perf_counter() - started)
   print(f"vectors: {source} ({len(word_vectors)} x {word_vectors.dim}); reviews: {csv_path} "
-        f"({result['train_reviews']} train / {result['test_reviews']} test, first half / "
-        "second half)")
-  print(f"tokens with a vector: {100 * result['token_coverage']:.1f}%")
-  print(f"{'features':<34} {'train acc':>9} {'test acc':>9}")
-  print(f"{'averaged word vectors':<34} {100 * result['train_accuracy']:>8.2f}% "
-        f"{100 * result['test_accuracy']:>8.2f}%")
-  print(f"{'random vectors, same shape':<34} {100 * result['random_train_accuracy']:>8.2f}% "
-        f"{100 * result['random_test_accuracy']:>8.2f}%")
-  print(f"{'majority class':<34} {'':>9} {100 * result['majority_accuracy']:>8.2f}%")
+        f"({result['train_reviews']} train + {result['validation_reviews']} validation / "
+        f"{result['test_reviews']} test: first half / second half)")
+  print(f"tokens with a vector: {100 * result['token_coverage']:.1f}%; reviews cut at "
+        f"{config.max_length} tokens: {100 * result['truncated_reviews'] / len(labels):.1f}%; "
+        f"with none: {result['empty_reviews']}")
+  print("\n".join(format_table(result)))
+  print(f"wall time {result['seconds']:.0f} s (cleaning {tokenize_seconds:.0f} s)")
   if f.output_json:
     atomic_write_json(f.output_json, result)
 

@@ -157,8 +157,8 @@ CASES = [
          r"nothing to do: pass --dump_tokens PATH and/or --vocab_out PATH"),
     Case("data-missing-csv", "w2v_tf.data", ["--train_csv={tmp}/nope.csv",
                                              "--vocab_out={out}/v.tsv"], 1, r"no such file"),
-    Case("export-unknown-flag", "w2v_tf.export", ["--model_dir={model}", "--output={out}"], 2,
-         r"Unknown command line flag 'output'"),
+    Case("export-unknown-flag", "w2v_tf.export", ["--model_dir={model}", "--out_dir={out}"], 2,
+         r"Unknown command line flag 'out_dir'"),
     Case("eval-unparsable-flag", "eval.similarity", ["--vectors={tmp}/v.txt", "--restrict_vocab=x"],
          2, r"flag --restrict_vocab=x: invalid literal for int"),
     # --- the model dir ---------------------------------------------------------------------

@@ -141,6 +141,12 @@ CASES = [
      "not found"),
     ("bad-max-reviews", "sentiment", ["--vectors={good_txt}", "--csv={good_csv}",
                                       "--max_reviews=-1"], 2, "--max_reviews=-1"),
+    ("bad-max-length", "sentiment", ["--vectors={good_txt}", "--csv={good_csv}",
+                                     "--max_length=0", "--epochs=0"], 2,
+     "--epochs=0: must be 1 or more; --max_length=0: must be 1 or more"),
+    ("bad-variants", "sentiment", ["--vectors={good_txt}", "--csv={good_csv}",
+                                   "--variants=frozen,bogus"], 2,
+     "--variants=frozen,bogus: give some of frozen,random,trainable"),
 ]
 
 

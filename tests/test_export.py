@@ -294,3 +294,43 @@ def test_binary_writes_vocab_into_another_output_dir(tmp_path):
   got = WordVectors.from_model_dir(model_dir)
   np.testing.assert_array_equal(got.vectors, np.arange(6, dtype=np.float32).reshape(3, 2) / 4)
   assert got.counts.tolist() == [9, 5, 2]
+
+
+@pytest.mark.parametrize("fmt", ["word2vec_bin", "word2vec_txt", "projector"])
+def test_export_format_writes_one_format(tmp_path, vectors, fmt):
+  word_vectors = WordVectors(WORDS, vectors)
+  output = tmp_path / "out" / {"projector": "projector"}.get(fmt, "v.out")
+  assert export.export_format(word_vectors, fmt, output) == os.fspath(output)
+  if fmt == "projector":
+    assert (output / "metadata.tsv").read_text(encoding="utf-8").splitlines() == WORDS
+    return
+  got = WordVectors.load(output)  # the format is detected from the bytes
+  assert list(got.words) == WORDS
+  np.testing.assert_allclose(got.vectors, vectors, atol=0 if fmt == "word2vec_bin" else 1e-6)
+  assert output.read_bytes().startswith(b"6 7\n")
+  with pytest.raises(UserError, match="is a directory"):
+    export.export_format(word_vectors, fmt, tmp_path)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--format=keras"], "--format=keras needs --output PATH (e.g. --output vectors.keras)"),
+    (["--output={tmp}/v.keras"], "needs --format (word2vec_bin|word2vec_txt|projector|keras|"),
+    (["--format=keras", "--output={tmp}/v.h5"], "--output={tmp}/v.h5: a Keras model file must "
+     "end in .keras"),
+    (["--format=keras", "--output={tmp}/v.keras", "--output_dir={tmp}"], "not both"),
+    (["--format=onnx", "--output={tmp}/v.onnx"], "--format=onnx: give one of word2vec_bin|"),
+    (["--format=saved_model", "--output={tmp}/file.txt"], "is a file; a SavedModel is written "
+     "as a directory"),
+    (["--format=saved_model", "--output={tmp}/m.keras"], "a .keras file is --format=keras"),
+    (["--format=word2vec_bin", "--output={tmp}"], "is a directory; give a file name"),
+])
+def test_binary_format_errors_are_one_line(tmp_path, args, message):
+  (tmp_path / "file.txt").write_text("x")
+  argv = [a.format(tmp=tmp_path) for a in args]
+  run = subprocess.run([sys.executable, "-m", "w2v_tf.export", f"--model_dir={tmp_path}", *argv],
+                       cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+  assert run.returncode == 2, run.stderr
+  assert "Traceback" not in run.stderr
+  lines = run.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
+  assert message.format(tmp=tmp_path) in lines[0]

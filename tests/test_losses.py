@@ -103,3 +103,24 @@ def test_nce_matches_tf_and_negative_sampling_formula(num_groups):
       expected = -log_sigmoid(h[i] @ w[labels[i, j]] + b[labels[i, j]])
       expected -= sum(log_sigmoid(-(h[i] @ w[k] + b[k])) for k in negatives.numpy()[i, j])
       assert abs(got[i, j] - (expected if mask[i, j] else 0)) < 1e-4
+
+
+@pytest.mark.parametrize("sampler_name", ["log_uniform", "uniform", "unigram"])
+def test_sampled_softmax_equals_tf_given_each_tf_samplers_output(sampler_name):
+  """The candidates and expected counts come from TF's own sampler (one group)."""
+  inputs, weights, bias, labels, mask, _, num_sampled, vocab = _problem(1)
+  flat_labels = tf.reshape(tf.cast(labels, tf.int64), [-1, 1])
+  kwargs = dict(true_classes=flat_labels, num_true=1, num_sampled=num_sampled, unique=True,
+                range_max=vocab, seed=5)
+  if sampler_name == "log_uniform":
+    drawn = tf.random.log_uniform_candidate_sampler(**kwargs)
+  elif sampler_name == "uniform":
+    drawn = tf.random.uniform_candidate_sampler(**kwargs)
+  else:
+    drawn = tf.random.fixed_unigram_candidate_sampler(
+        **kwargs, distortion=0.75, unigrams=np.arange(vocab, 0, -1).astype(float).tolist())
+  sampled = losses.SampledValues(drawn[0][None, :], tf.reshape(drawn[1], labels.shape),
+                                 drawn[2][None, :])
+  ours = losses.grouped_sampled_softmax_loss(inputs, labels, mask, weights, bias, sampled)
+  reference = _reference(inputs, weights, bias, labels, mask, sampled, num_sampled, vocab)
+  np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=1e-5, rtol=1e-5)

@@ -23,3 +23,12 @@ def test_quick_start_has_two_commands_and_ci_runs_the_second():
   with open(os.path.join(REPO_ROOT, ".ci", "run"), encoding="utf-8") as f:
     ci_lines = [line.strip() for line in f]
   assert test in ci_lines
+
+
+def test_layout_names_every_module():
+  with open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8") as f:
+    layout = f.read().split("## Layout", 1)[1].split("\n## ", 1)[0]
+  for package in ("w2v_tf", "eval"):
+    for name in sorted(os.listdir(os.path.join(REPO_ROOT, package))):
+      if name.endswith(".py") and name != "__init__.py":
+        assert name in layout, f"{package}/{name} is missing from the README's layout table"

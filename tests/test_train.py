@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -136,7 +137,7 @@ def test_event_files_have_the_tags(planted, tmp_path):
   accumulator.Reload()
   tags = set(accumulator.Tags()["tensors"])
   expected = {"loss/train", "loss/full_softmax_batch", "loss/full_softmax_heldout",
-              "learning_rate", "words_per_sec", "analogy/total", "analogy/semantic",
+              "grad_cosine/heldout", "learning_rate", "words_per_sec", "analogy/total", "analogy/semantic",
               "analogy/syntactic", "nearest_neighbors"}
   assert expected <= tags, expected - tags
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -177,3 +178,52 @@ def test_model_dir_with_another_config_is_refused(planted, tmp_path):
   assert not any("resumed" in m for m in messages)
   assert load_model_dir(str(tmp_path / "m"))[1].shape[1] == 16
   assert summary.step > 0
+
+
+def _points(model_dir):
+  """{tag: [steps]} of the loss tags in a model dir's events."""
+  from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=import-outside-toplevel
+  accumulator = event_accumulator.EventAccumulator(str(model_dir), size_guidance={"tensors": 0})
+  accumulator.Reload()
+  return {tag: sorted(e.step for e in accumulator.Tensors(tag))
+          for tag in ("loss/train", "loss/full_softmax_batch", "loss/full_softmax_heldout",
+                      "grad_cosine/heldout")}
+
+
+def test_every_run_has_curves_resumed_or_not(planted, tmp_path):
+  """With --eval_every_steps past the run, the exact losses still get the first step, mid
+  first epoch and the epoch end; a resumed epoch gets its own first step and end."""
+  csv_path, _ = planted
+  experiment = _configs(csv_path, tmp_path / "m", epochs=1, eval_every_steps=100_000,
+                        log_every_steps=10)
+  first, messages = _train(experiment)
+  points = _points(tmp_path / "m")
+  for tag, steps in points.items():
+    assert len(steps) >= 3, (tag, steps)
+    assert steps[0] == 1 and steps[-1] == first.step, (tag, steps)
+  assert set(range(10, first.step, 10)) <= set(points["loss/train"])
+  assert [p["step"] for p in first.curve] == points["loss/full_softmax_heldout"]
+  assert all(0.0 < p["grad_cosine"] < 1.0 for p in first.curve), first.curve
+  assert any(re.match(r"^step 10 \| sampled softmax [\d.]+ \| \d+k words/s \| lr ", m)
+             for m in messages), messages
+  second, _ = _train(experiment.replace(epochs=2))
+  resumed = _points(tmp_path / "m")
+  for tag, steps in resumed.items():
+    new = [step for step in steps if step > first.step]
+    assert len(new) >= 2 and new[0] == first.step + 1 and new[-1] == second.step, (tag, steps)
+
+
+def test_full_softmax_training_has_gradient_cosine_one(planted, tmp_path):
+  csv_path, _ = planted
+  summary, _ = _train(_configs(csv_path, tmp_path / "m", epochs=1, loss="full_softmax",
+                               eval_every_steps=100_000))
+  assert summary.curve and all(abs(p["grad_cosine"] - 1) < 1e-4 for p in summary.curve)
+
+
+@pytest.mark.parametrize("sampler", ["log_uniform", "uniform"])
+def test_other_samplers_train(planted, tmp_path, sampler):
+  csv_path, questions = planted
+  summary, _ = _train(_configs(csv_path, tmp_path / "m", epochs=2, sampler=sampler))
+  assert summary.curve[-1]["full_softmax_heldout"] < summary.curve[0]["full_softmax_heldout"]
+  config = json.loads((tmp_path / "m" / "config.json").read_text())
+  assert config["model"]["sampler"] == sampler

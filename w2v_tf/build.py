@@ -9,7 +9,7 @@ from w2v_tf import monitor, run_state, strategies, training_data
 from w2v_tf.config import SAMPLED_LOSSES, ExperimentConfig
 from w2v_tf.model import Word2Vec
 from w2v_tf.optim import make_optimizer
-from w2v_tf.sampling import UnigramSampler
+from w2v_tf.sampling import make_sampler
 from w2v_tf.step import TrainStep
 from w2v_tf.trainer import Trainer
 
@@ -40,9 +40,9 @@ def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monito
       model = Word2Vec(len(data.vocab), model_config, data_config.seed)
       optimizer = make_optimizer(train.optimizer, model.tables)
       state = run_state.RunState(model, optimizer, train.model_dir, train.keep_checkpoints, log)
-    step = TrainStep(model, optimizer, model_config, UnigramSampler(data.vocab.counts),
-                     data_config.batch_size, experiment.runtime.jit_compile,
-                     fuse=runner.fuses_updates)
+    sampler = make_sampler(model_config.sampler, data.vocab.counts, model_config.sampler_power)
+    step = TrainStep(model, optimizer, model_config, sampler, data_config.batch_size,
+                     experiment.runtime.jit_compile, fuse=runner.fuses_updates)
     callbacks = monitor.default_callbacks(train.model_dir, experiment.runtime.progress, log,
                                           extra_callbacks)
     trainer = Trainer(experiment, data, runner, state, step, callbacks, log)

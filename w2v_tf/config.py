@@ -23,6 +23,7 @@ MODELS = ("skipgram", "cbow")
 LOSSES = ("sampled_softmax", "nce", "negative_sampling", "full_softmax")
 OPTIMIZERS = ("sgd", "adagrad", "adam")
 STRATEGIES = ("default", "mirrored", "multi_worker", "parameter_server")
+SAMPLERS = ("unigram", "log_uniform", "uniform")
 SAMPLED_LOSSES = ("sampled_softmax", "nce")  # candidates shared per group of centers
 
 # Initial learning rates of (optimizer, model): word2vec's 0.025 / 0.05 for SGD.
@@ -83,6 +84,10 @@ class ModelConfig:
       sampled_softmax / nce (default 64); negatives per pair for negative_sampling (default 5).
     sample_group_centers: Centers sharing one set of sampled candidates (sampled_softmax,
       nce); --batch_size must be a multiple of it.
+    sampler: Distribution the candidates (and negative_sampling's negatives) are drawn from:
+      unigram (counts^--sampler_power, word2vec's), log_uniform (Zipfian over frequency ranks,
+      tf.nn.sampled_softmax_loss's default) or uniform.
+    sampler_power: Exponent of the counts for --sampler=unigram (0.75: word2vec's).
   """
   # Why groups: sharing one candidate set across a whole batch of thousands of pairs multiplies
   # each candidate's summed update by the number of pairs, which diverged at word2vec's
@@ -92,6 +97,8 @@ class ModelConfig:
   embedding_dim: int = 100
   num_sampled: int | None = None
   sample_group_centers: int = 64
+  sampler: str = _choices("unigram", SAMPLERS)
+  sampler_power: float = 0.75
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,10 +114,13 @@ class TrainConfig:
     checkpoint_every_steps: Checkpoint interval (also at each epoch end and on Ctrl-C /
       SIGTERM).
     keep_checkpoints: Checkpoints to keep.
-    eval_every_steps: Interval of the full-softmax comparison (batch and held-out) and log
-      line.
+    eval_every_steps: Interval of the exact full-softmax comparison (batch and held-out, and
+      the gradient cosine); it also runs at the first step, mid first epoch, each epoch end
+      and the last step.
+    log_every_steps: Interval of the training-loss points (TensorBoard and console).
     heldout_centers: Center words in the fixed held-out set (with their contexts).
-    analogies: Analogy file (questions-words.txt) evaluated at each epoch end.
+    analogies: Analogy file (questions-words.txt) evaluated at each epoch end (default:
+      data/questions-words.txt when it exists; 'none' = no evaluation).
     overwrite: Replace a model_dir that holds another run.
   """
   model_dir: str = "checkpoints/imdb"
@@ -120,6 +130,7 @@ class TrainConfig:
   checkpoint_every_steps: int = 5000
   keep_checkpoints: int = 3
   eval_every_steps: int = 2000
+  log_every_steps: int = 100
   heldout_centers: int = 1000
   analogies: str | None = None
   overwrite: bool = False
@@ -188,11 +199,14 @@ class ExperimentConfig:
                         ("keep_checkpoints", train.keep_checkpoints),
                         ("checkpoint_every_steps", train.checkpoint_every_steps),
                         ("eval_every_steps", train.eval_every_steps),
+                        ("log_every_steps", train.log_every_steps),
                         ("steps_per_call", runtime.steps_per_call)):
       if value is not None and value <= 0:
         problems.append(f"--{name} must be positive (got {value})")
     if train.learning_rate is not None and not train.learning_rate > 0:
       problems.append(f"--learning_rate must be > 0 (got {train.learning_rate})")
+    if not model.sampler_power >= 0:
+      problems.append(f"--sampler_power must be >= 0 (got {model.sampler_power})")
     if not 0 <= data.subsample < 1:
       problems.append(f"--subsample must be in [0, 1) (got {data.subsample})")
     if data.heldout_reviews < 0:

@@ -62,7 +62,12 @@ def main(argv):
         + (f"; vocab -> {FLAGS.vocab_out}" if FLAGS.vocab_out else ""), file=sys.stderr)
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """The `w2v-data` command (and `python -m w2v_tf.data`)."""
   define_flags()
   flags.adopt_module_key_flags(config)
   run_main(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -8,9 +8,11 @@ files. `vocab.tsv` is `Vocab`'s (the trainer writes it once per run). Every file
 through `fileio.atomic_open` (temp file + rename); a full disk raises a one-line `UserError`
 and leaves the previous file in place.
 
-As a binary, it re-exports a model dir from its newest readable checkpoint:
+As a binary, it re-exports a model dir from its newest readable checkpoint, every format into a
+directory, or one format to one path (`export_format`; the Keras ones are `w2v_tf.keras_vectors`'):
 
   python -m w2v_tf.export --model_dir checkpoints/imdb [--output_dir out/vectors]
+  python -m w2v_tf.export --model_dir checkpoints/imdb --format keras --output vectors.keras
 """
 
 from __future__ import annotations
@@ -161,6 +163,63 @@ def export_vectors(out_dir: str | os.PathLike, word_vectors: WordVectors,
   return paths
 
 
+# One format to one path: `--format F --output PATH`. What a path must look like, per format.
+FORMATS = ("word2vec_bin", "word2vec_txt", "projector", "keras", "saved_model")
+_EXAMPLE_OUTPUT = {"word2vec_bin": "vectors.bin", "word2vec_txt": "vectors.txt",
+                   "projector": "projector/", "keras": "vectors.keras",
+                   "saved_model": "vectors_savedmodel/"}
+
+
+def output_problem(fmt: str, output: str) -> str | None:
+  """What is wrong with `output` as the target of format `fmt` (None: nothing).
+
+  Checked before the checkpoint is read, so a bad path costs nothing.
+  """
+  if fmt == "keras":
+    from w2v_tf import keras_vectors  # pylint: disable=import-outside-toplevel  (imports Keras)
+    return keras_vectors.keras_path_problem(output)
+  if fmt == "saved_model":
+    from w2v_tf import keras_vectors  # pylint: disable=import-outside-toplevel
+    return keras_vectors.saved_model_path_problem(output)
+  if fmt == "projector":
+    return "is a file; the projector is written as a directory" if os.path.isfile(output) else None
+  return "is a directory; give a file name" if os.path.isdir(output) else None
+
+
+def export_format(word_vectors: WordVectors, fmt: str, output: str | os.PathLike) -> str:
+  """Writes `word_vectors` in one format.
+
+  Args:
+    word_vectors: the vectors.
+    fmt: one of `FORMATS`: word2vec_bin / word2vec_txt (a file), projector (a directory),
+      keras (a `.keras` file of `keras_vectors.vectors_model`), saved_model (a directory).
+    output: the file or directory.
+
+  Returns:
+    The path written.
+
+  Raises:
+    ValueError: an unknown format, or a word the word2vec formats cannot hold.
+    UserError: a bad output path, a full disk, an unwritable target.
+  """
+  output = os.fspath(output)
+  if fmt not in FORMATS:
+    raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+  problem = output_problem(fmt, output)
+  if problem:
+    raise UserError(f"{output}: {problem}")
+  if fmt in ("word2vec_bin", "word2vec_txt"):
+    word_vectors.save(output, binary=fmt == "word2vec_bin")
+  elif fmt == "projector":
+    write_projector(output, word_vectors.words, word_vectors.vectors)
+  else:
+    from w2v_tf import keras_vectors  # pylint: disable=import-outside-toplevel
+    model = keras_vectors.vectors_model(word_vectors)
+    save = keras_vectors.save_keras_model if fmt == "keras" else keras_vectors.save_saved_model
+    output = save(model, output)
+  return output
+
+
 # --- `python -m w2v_tf.export`: re-export a model dir's latest checkpoint ------------------------
 
 
@@ -216,8 +275,34 @@ def load_checkpoint_vectors(model_dir: str, log=None) -> tuple[list[str], np.nda
   return words, counts, model.input_embeddings.numpy(), restored
 
 
+def _check_flags(flag_values) -> None:
+  """UsageError for a bad combination of --model_dir, --format, --output and --output_dir."""
+  from w2v_tf.errors import UsageError  # pylint: disable=import-outside-toplevel
+  if not flag_values.model_dir:
+    raise UsageError("pass --model_dir DIR (a directory written by `python -m w2v_tf.train`)")
+  fmt, output = flag_values.format, flag_values.output
+  if fmt is None:
+    if output:
+      raise UsageError(f"--output={output} needs --format ({'|'.join(FORMATS)}); "
+                       "--output_dir DIR writes every format")
+    if os.path.exists(flag_values.output_dir or "") and not os.path.isdir(flag_values.output_dir):
+      raise UsageError(f"--output_dir={flag_values.output_dir} is a file, not a directory")
+    return
+  if fmt not in FORMATS:
+    raise UsageError(f"--format={fmt}: give one of {'|'.join(FORMATS)}")
+  if not output:
+    raise UsageError(f"--format={fmt} needs --output PATH (e.g. --output "
+                     f"{_EXAMPLE_OUTPUT[fmt]})")
+  if flag_values.output_dir:
+    raise UsageError("give --output_dir DIR (every format) or --format with --output PATH "
+                     "(one format), not both")
+  problem = output_problem(fmt, output)
+  if problem:
+    raise UsageError(f"--output={output}: {problem}")
+
+
 def main(argv: Sequence[str]) -> None:
-  """`python -m w2v_tf.export --model_dir D [--output_dir O]`."""
+  """`python -m w2v_tf.export --model_dir D [--output_dir O | --format F --output P]`."""
   import sys  # pylint: disable=import-outside-toplevel
 
   from absl import flags  # pylint: disable=import-outside-toplevel
@@ -227,13 +312,15 @@ def main(argv: Sequence[str]) -> None:
   flag_values = flags.FLAGS
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags start with --)")
-  if not flag_values.model_dir:
-    raise UsageError("pass --model_dir DIR (a directory written by `python -m w2v_tf.train`)")
-  output_dir = flag_values.output_dir or flag_values.model_dir
-  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-    raise UsageError(f"--output_dir={output_dir} is a file, not a directory")
+  _check_flags(flag_values)
   words, counts, vectors, restored = load_checkpoint_vectors(flag_values.model_dir)
   word_vectors = WordVectors(words, vectors, counts)
+  if flag_values.format:
+    written = export_format(word_vectors, flag_values.format, flag_values.output)
+    print(f"exported {len(words):,} x {word_vectors.dim} vectors from {restored} to {written} "
+          f"({flag_values.format})", file=sys.stderr)
+    return
+  output_dir = flag_values.output_dir or flag_values.model_dir
   paths = export_vectors(output_dir, word_vectors)
   written = [paths["binary"], paths["text"]]
   if os.path.realpath(output_dir) != os.path.realpath(flag_values.model_dir):
@@ -249,12 +336,21 @@ def _define_flags() -> None:
   from absl import flags  # pylint: disable=import-outside-toplevel
   flags.DEFINE_string("model_dir", None, "Model directory written by `python -m w2v_tf.train`.")
   flags.DEFINE_string("output_dir", None,
-                      "Where to write vectors.txt/.bin, vocab.tsv and projector/ (default: "
-                      "--model_dir).")
+                      "Where to write every format: vectors.txt/.bin, vocab.tsv and projector/ "
+                      "(default: --model_dir, when --format is not given).")
+  flags.DEFINE_string("format", None,
+                      f"Write one format to --output instead: {'|'.join(FORMATS)} (keras: a "
+                      ".keras file; saved_model, projector: a directory).")
+  flags.DEFINE_string("output", None, "The file or directory --format writes.")
 
 
-if __name__ == "__main__":
-  from w2v_tf.errors import run_main  # pylint: disable=ungrouped-imports
+def run() -> None:
+  """The `w2v-export` command (and `python -m w2v_tf.export`)."""
+  from w2v_tf.errors import run_main  # pylint: disable=import-outside-toplevel
 
   _define_flags()
   run_main(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -148,6 +148,11 @@ def main(argv):
       print(line)
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """The `w2v-get-data` command (and `python -m w2v_tf.get_data`)."""
   define_flags()
   run_main(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -7,8 +7,10 @@ earlier callbacks may add to (the per-epoch analogy evaluation, which the binary
   on_run_begin(logs)                 {"message": the run's opening line}
   on_epoch_begin(epoch, logs)        {"epochs", "epoch_words"}
   on_progress(logs)                  {"epoch_words_done", "words_per_sec"}
-  on_evaluation(step, logs)          {"loss/train", "loss/full_softmax_batch", ...,
-                                      "learning_rate", "words_per_sec", "loss_name"}
+  on_log(step, logs)                 {"loss/train", "learning_rate", "words_per_sec",
+                                      "loss_name"}  (every log_every_steps)
+  on_evaluation(step, logs)          on_log's, "loss/full_softmax_batch",
+                                     "loss/full_softmax_heldout", "grad_cosine/heldout"
   on_epoch_end(epoch, logs)          {"step", "checkpoint", "vectors": WordVectors}
   on_interrupt(step, logs)           {"signal", "checkpoint"}
   on_run_end(logs)                   {"train_seconds", "eval_seconds", ...}
@@ -39,6 +41,9 @@ class Callback:
   def on_progress(self, logs: dict) -> None:
     pass
 
+  def on_log(self, step: int, logs: dict) -> None:
+    pass
+
   def on_evaluation(self, step: int, logs: dict) -> None:
     pass
 
@@ -57,7 +62,7 @@ class CallbackList(Callback):
 
   def __init__(self, callbacks: Sequence[Callback]):
     self.callbacks = list(callbacks)
-    for name in ("on_run_begin", "on_epoch_begin", "on_progress", "on_evaluation",
+    for name in ("on_run_begin", "on_epoch_begin", "on_progress", "on_log", "on_evaluation",
                  "on_epoch_end", "on_interrupt", "on_run_end"):
       setattr(self, name, self._fan_out(name))
 
@@ -111,6 +116,8 @@ class ProgressBar(Callback):
   def on_evaluation(self, step, logs):
     self.clear()
 
+  on_log = on_evaluation
+
   def on_epoch_end(self, epoch, logs):
     if self.last_percent < 100:  # the bar's last state: 100%
       self._draw(self.total, logs.get("words_per_sec", 0.0), force=True)
@@ -129,10 +136,15 @@ class ConsoleLog(Callback):
   def on_run_begin(self, logs):
     self.log(logs["message"])
 
+  def on_log(self, step, logs):
+    self.log(f"step {step} | {logs['loss_name']} {logs['loss/train']:.2f} | "
+             f"{logs['words_per_sec'] / 1e3:,.0f}k words/s | lr {logs['learning_rate']:.5f}")
+
   def on_evaluation(self, step, logs):
     self.log(f"step {step} | {logs['loss_name']} {logs['loss/train']:.2f} | full softmax "
              f"(batch) {logs['loss/full_softmax_batch']:.2f} | full softmax (held-out) "
-             f"{logs['loss/full_softmax_heldout']:.2f} | {logs['words_per_sec'] / 1e3:,.0f}k "
+             f"{logs['loss/full_softmax_heldout']:.2f} | grad cosine "
+             f"{logs['grad_cosine/heldout']:.3f} | {logs['words_per_sec'] / 1e3:,.0f}k "
              f"words/s | lr {logs['learning_rate']:.5f}")
 
   def on_epoch_end(self, epoch, logs):
@@ -168,6 +180,8 @@ class TensorBoard(Callback):
 
   def on_evaluation(self, step, logs):
     self._scalars(step, logs)
+
+  on_log = on_evaluation
 
   def on_epoch_end(self, epoch, logs):
     step = logs["step"]

@@ -112,9 +112,6 @@ class LazyAdam(tf.Module):
 
 
 OPTIMIZERS = {"sgd": SparseSGD, "adagrad": SparseAdagrad, "adam": LazyAdam}
-DEFAULT_LEARNING_RATES = {("sgd", "skipgram"): 0.025, ("sgd", "cbow"): 0.05,
-                          ("adagrad", "skipgram"): 0.1, ("adagrad", "cbow"): 0.1,
-                          ("adam", "skipgram"): 0.001, ("adam", "cbow"): 0.001}
 
 
 def make_optimizer(name: str, variables):

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from w2v_tf import config
 from w2v_tf.losses import SampledValues
 
 
@@ -36,7 +37,7 @@ class GroupCandidates(NamedTuple):
   num_tries: tf.Tensor
 
 
-SAMPLERS = ("unigram", "log_uniform", "uniform")
+SAMPLERS = config.SAMPLERS
 
 
 class CandidateSampler:

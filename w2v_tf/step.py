@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import types
 
+import numpy as np
 import tensorflow as tf
 
 from w2v_tf import losses, pipeline
 from w2v_tf.config import SAMPLED_LOSSES, ModelConfig
 from w2v_tf.model import Word2Vec
-from w2v_tf.sampling import GroupCandidates, UnigramSampler
+from w2v_tf.sampling import CandidateSampler, GroupCandidates
 
 FULL_SOFTMAX_SLICE = 256  # centers per [centers, V] logit matrix of the exact loss
 _STEP_PARTS = 4  # row slices of a compiled step's loss (see TrainStep.loss_and_gradients)
@@ -57,7 +58,7 @@ class TrainStep:
     num_sample_groups: candidate groups per batch (sampled softmax, NCE).
   """
 
-  def __init__(self, model: Word2Vec, optimizer, config: ModelConfig, sampler: UnigramSampler,
+  def __init__(self, model: Word2Vec, optimizer, config: ModelConfig, sampler: CandidateSampler,
                batch_size: int, jit_compile: bool, fuse: bool = True):
     self.model, self.optimizer, self.config, self.sampler = model, optimizer, config, sampler
     self.tables = model.tables
@@ -69,10 +70,12 @@ class TrainStep:
                                 reduce_retracing=True)
     self._update = tf.function(self._loss_gradients_and_update, jit_compile=self.fused,
                                reduce_retracing=True)
-    self._full_softmax = tf.function(self._full_softmax_sum, input_signature=[{
-        "center": tf.TensorSpec([None], tf.int32),
-        "contexts": tf.TensorSpec([None, None], tf.int32),
-        "mask": tf.TensorSpec([None, None], tf.bool)}])
+    examples = {"center": tf.TensorSpec([None], tf.int32),
+                "contexts": tf.TensorSpec([None, None], tf.int32),
+                "mask": tf.TensorSpec([None, None], tf.bool)}
+    self._full_softmax = tf.function(self._full_softmax_sum, input_signature=[examples])
+    # Traced per slice shape (whole groups: at most two shapes per held-out set).
+    self._gradient_dots = tf.function(self._gradient_products)
 
   def negatives(self, batch: dict, seed: tf.Tensor):
     """The batch's negatives, drawn statelessly from `seed` [2] (run seed, epoch/batch index).
@@ -147,6 +150,67 @@ class TrainStep:
       total += float(loss_sum.numpy())
       count += float(pairs.numpy())
     return total / max(count, 1.0)
+
+
+  def _gradient_products(self, batch, seed):
+    """(g_train . g_exact, |g_train|^2, |g_exact|^2) over a slice of whole candidate groups.
+
+    g_train and g_exact are the gradients of the summed training loss and of the summed exact
+    full-softmax loss with respect to the slice's input vectors ([B, d]); the training loss's
+    negatives are drawn from `seed`, as the pipeline draws a batch's.
+    """
+    rows = batch["center"].shape[0]  # static: the sampler's group count is a Python int
+    labels = labels_of(self.config.model, batch)
+    loss, num_sampled = self.config.loss, self.config.num_sampled
+    if loss in SAMPLED_LOSSES:
+      negatives = self.sampler.sample_unique(seed, num_sampled, labels,
+                                             rows // self.config.sample_group_centers)
+    elif loss == "negative_sampling":
+      negatives = self.sampler.sample(seed, tf.concat([tf.shape(labels), [num_sampled]], 0))
+    else:
+      negatives = ()
+    # Whole tables as tensors: a parameter server's ShardedVariable gathers only 1-D indices.
+    weights, bias = (tf.convert_to_tensor(self.model.output_weights),
+                     tf.convert_to_tensor(self.model.output_bias))
+    view = types.SimpleNamespace(config=self.config,
+                                 input_embeddings=tf.convert_to_tensor(self.model.input_embeddings))
+    inputs, labels, mask = Word2Vec.inputs(view, batch)
+    with tf.GradientTape(persistent=True) as tape:
+      tape.watch(inputs)
+      train_loss = tf.reduce_sum(per_example_loss(loss, inputs, labels, mask, weights, bias,
+                                                  negatives))
+      exact_loss = tf.reduce_sum(losses.full_softmax_loss(inputs, labels, mask, weights, bias))
+    g_train, g_exact = tape.gradient(train_loss, inputs), tape.gradient(exact_loss, inputs)
+    return tf.stack([tf.reduce_sum(g_train * g_exact), tf.reduce_sum(tf.square(g_train)),
+                     tf.reduce_sum(tf.square(g_exact))])
+
+  def gradient_cosine(self, examples: dict, seed: int = 0, max_centers: int | None = None
+                      ) -> float:
+    """Cosine between the training loss's and the exact loss's gradients w.r.t. the inputs.
+
+    Bengio & Senecal (2008): how far the approximation's direction is from the true one. 1 for
+    the full softmax itself. Computed over `examples` (e.g. the held-out set) in slices of
+    whole candidate groups of at most 256 centers; padded to whole groups with masked rows.
+
+    Args:
+      examples: {"center" [H], "contexts" [H, C], "mask" [H, C]} as numpy.
+      seed: seed of the training loss's negatives.
+      max_centers: only the first this many centers (None: all).
+    """
+    group = self.config.sample_group_centers
+    rows = len(examples["center"]) if max_centers is None else min(
+        max_centers, len(examples["center"]))
+    step_rows = max(group, FULL_SOFTMAX_SLICE // group * group)
+    products = np.zeros(3)
+    for start in range(0, rows, step_rows):
+      piece = {key: np.asarray(examples[key][start:min(start + step_rows, rows)])
+               for key in ("center", "contexts", "mask")}
+      pad = -len(piece["center"]) % group  # whole groups: masked rows add nothing
+      if pad:
+        piece = {key: np.concatenate([value, np.zeros((pad, *value.shape[1:]), value.dtype)])
+                 for key, value in piece.items()}
+      products += self._gradient_dots(piece, tf.constant([seed, start], tf.int64)).numpy()
+    return float(products[0] / max(np.sqrt(products[1] * products[2]), 1e-30))
 
 
 def touched_rows_step(model: Word2Vec, optimizer, examples: dict, learning_rate):

@@ -17,6 +17,9 @@ from w2v_tf import cluster, config, monitor, strategies
 from w2v_tf.build import build_trainer
 from w2v_tf.errors import UsageError, run_main
 
+# What `python -m w2v_tf.get_data` fetches; scored at each epoch end unless --analogies says.
+DEFAULT_ANALOGIES = os.path.join("data", "questions-words.txt")
+
 
 def analogy_callback(path: str, log) -> monitor.AnalogyEvaluation:
   """Scores each epoch's vectors on the analogy file `path` (eval.analogy's 3CosAdd)."""
@@ -33,6 +36,13 @@ def main(argv):
   if cluster.serve_if_server_task(experiment.runtime.strategy):  # a parameter-server server
     return
   analogies = experiment.train.analogies
+  if analogies is None and os.path.isfile(DEFAULT_ANALOGIES):
+    analogies = DEFAULT_ANALOGIES
+    print(f"analogies: {analogies} at each epoch end (--analogies=none to skip)",
+          file=sys.stderr)
+  elif analogies in ("none", ""):
+    analogies = None
+  experiment = experiment.replace(analogies=analogies)
   if analogies and not os.path.isfile(analogies):
     raise UsageError(f"--analogies={analogies}: no such file (fetch it with "
                      "`python -m w2v_tf.get_data`)")
@@ -48,8 +58,13 @@ def main(argv):
         f"vectors in {experiment.train.model_dir}", file=sys.stderr)
 
 
-if __name__ == "__main__":
-  from absl import flags as absl_flags  # pylint: disable=ungrouped-imports
+def run() -> None:
+  """The `w2v-train` command (and `python -m w2v_tf.train`)."""
+  from absl import flags as absl_flags  # pylint: disable=import-outside-toplevel
   config.define_flags()
   absl_flags.adopt_module_key_flags(config)  # --helpshort lists them as this binary's
   run_main(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -31,11 +31,17 @@ from w2v_tf.word_vectors import WordVectors
 
 MIN_LEARNING_RATE_FRACTION = 1e-4
 FULL_SOFTMAX_BATCH_CENTERS = 1024  # centers of the training batch the exact loss is taken on
+GRADIENT_COSINE_CENTERS = 256  # held-out centers of the gradient cosine: 0.15 s (512: 0.55 s)
 
 
 @dataclasses.dataclass
 class TrainSummary:
-  """What a run did. `curve`: one dict per loss comparison; `epochs`: each epoch end's logs."""
+  """What a run did.
+
+  `curve`: one dict per exact comparison (step, train, full_softmax_batch, full_softmax_heldout,
+  grad_cosine); `train_curve`: every training-loss point (step, train); `epochs`: each epoch
+  end's logs.
+  """
   step: int = 0
   epoch: int = 0
   interrupted: bool = False
@@ -43,6 +49,7 @@ class TrainSummary:
   words_per_sec: float = 0.0
   eval_seconds: float = 0.0
   curve: list = dataclasses.field(default_factory=list)
+  train_curve: list = dataclasses.field(default_factory=list)
   epochs: list = dataclasses.field(default_factory=list)
   exported: dict = dataclasses.field(default_factory=dict)
 
@@ -63,6 +70,10 @@ class Trainer:
     self.callbacks = monitor.CallbackList(callbacks)
     self._total_words = float(max(experiment.train.epochs * data.tokens.num_tokens, 1))
     runner.attach(step, state, self.learning_rate)
+    self._mid_first_epoch = max(2, data.estimated_steps_per_epoch // 2)
+    self._last_batch = None  # the latest batch held in Python (its comparisons reuse it)
+    self._last_point = (-1, False)  # (step, exact) of the latest loss point
+    self._last_train_loss, self._learning_rate, self._words_per_sec = float("nan"), (0, 0.0), 0.0
 
   def learning_rate(self) -> tf.Tensor:
     """The rate for the next step (float32), from the words processed so far (linear decay)."""
@@ -126,7 +137,8 @@ class Trainer:
 
     Steps run in calls of up to `steps_per_call` inside one tf.function (the Python loop
     would otherwise cost about a millisecond per step); a call ends early at the next loss
-    comparison or checkpoint. The comparison's step runs on its own, so its batch is at hand.
+    point, comparison or checkpoint. A comparison's step runs on its own, so its batch is at
+    hand; so does the first step of every run, whose batch the epoch-end comparisons reuse.
     """
     train, state = self.experiment.train, self.state
     epoch = int(state.epoch.numpy())
@@ -134,21 +146,21 @@ class Trainer:
     epoch_words = self.data.tokens.num_tokens
     words_before = float(state.words_done.numpy()) - epoch * epoch_words
     self.callbacks.on_epoch_begin(epoch, {"epochs": train.epochs, "epoch_words": epoch_words})
-    window_start, window_words, words_per_sec = time.time(), 0.0, 0.0
+    window_start, window_words = time.time(), 0.0
     step = int(state.step.numpy())
     while True:
-      next_evaluation = 1 if step == 0 else _next_multiple(step, train.eval_every_steps)
       batch = None
-      if next_evaluation == step + 1:
+      if self._last_batch is None or self._evaluates_at(step + 1):
         batch = next(iterator, None)
         if batch is None:
           break
-        learning_rate = float(self.learning_rate().numpy())
+        self._learning_rate = (step + 1, float(self.learning_rate().numpy()))  # the step's rate
         self.runner.run_one(batch)
-        taken = 1
+        self._last_batch, taken = batch, 1
       else:
         taken = self.runner.run_steps(iterator, min(
-            self.experiment.runtime.steps_per_call, next_evaluation - 1 - step,
+            self.experiment.runtime.steps_per_call, self._next_evaluation(step) - 1 - step,
+            _next_multiple(step, train.log_every_steps) - step,
             _next_multiple(step, train.checkpoint_every_steps) - step))
         if not taken:
           break
@@ -158,31 +170,40 @@ class Trainer:
       words_before = words_now
       elapsed = time.time() - window_start
       if elapsed > 0.5:
-        words_per_sec = window_words / elapsed
-      if batch is not None:
-        evaluation_started = time.time()
-        self._evaluate_losses(batch, step, learning_rate, words_per_sec, summary)
-        summary.eval_seconds += time.time() - evaluation_started
+        self._words_per_sec = window_words / elapsed
+      if batch is not None or step % train.log_every_steps == 0:
+        self._point(step, summary, exact=batch is not None)
         window_start, window_words = time.time(), 0.0
       if step % train.checkpoint_every_steps == 0:
         self._save(step)
       if signals.received is not None:
+        self._point(step, summary, exact=True)  # the last step of the run
         path = self._save(step)
         self.callbacks.on_interrupt(step, {"signal": signal.Signals(signals.received).name,
                                            "checkpoint": path})
         return False
       self.callbacks.on_progress({"epoch_words_done": words_before,
-                                  "words_per_sec": words_per_sec})
+                                  "words_per_sec": self._words_per_sec})
     state.epoch.assign_add(1)
     state.batch_in_epoch.assign(0)
     step = int(state.step.numpy())
+    self._point(step, summary, exact=True)
     path = self._save(step)
-    logs = {"step": step, "checkpoint": path, "words_per_sec": words_per_sec,
+    logs = {"step": step, "checkpoint": path, "words_per_sec": self._words_per_sec,
             "vectors": self.word_vectors()}
     self.callbacks.on_epoch_end(epoch, logs)
     summary.epochs.append({"epoch": epoch + 1, **{key: value for key, value in logs.items()
                                                   if key not in ("vectors", "checkpoint")}})
     return True
+
+  def _evaluates_at(self, step: int) -> bool:
+    """The exact comparison runs at step 1, every `eval_every_steps`, and mid first epoch."""
+    return step == 1 or step % self.experiment.train.eval_every_steps == 0 or (
+        step == self._mid_first_epoch)
+
+  def _next_evaluation(self, step: int) -> int:
+    regular = _next_multiple(step, self.experiment.train.eval_every_steps)
+    return self._mid_first_epoch if step < self._mid_first_epoch < regular else regular
 
   def _save(self, step: int) -> str:
     """Checks that training is still finite, then writes a checkpoint."""
@@ -194,22 +215,45 @@ class Trainer:
           "run again (with --overwrite to start afresh)")
     return self.state.save()
 
-  def _evaluate_losses(self, batch, step, learning_rate, words_per_sec, summary) -> None:
+  def _point(self, step: int, summary: TrainSummary, exact: bool) -> None:
+    """A training-loss point; with `exact`, the exact losses and the gradient cosine too.
+
+    Each step gets at most one point (an epoch end right after a comparison adds none).
+    """
+    if step == self._last_point[0] and (self._last_point[1] or not exact):
+      return
     self.runner.wait()
-    train_loss = self.state.take_mean_loss()
+    train_loss = self.state.take_mean_loss() if self.state.loss_count.numpy() else (
+        self._last_train_loss)
+    self._last_train_loss = train_loss
     if not math.isfinite(train_loss):
       self._save(step)  # raises the non-finite error
+    learning_rate = (self._learning_rate[1] if self._learning_rate[0] == step
+                     else float(self.learning_rate().numpy()))
+    logs = {"loss_name": self.experiment.model.loss.replace("_", " "), "loss/train": train_loss,
+            "learning_rate": learning_rate, "words_per_sec": self._words_per_sec}
+    self._last_point = (step, exact)
+    if not exact:
+      self.callbacks.on_log(step, logs)
+      summary.train_curve.append({"step": step, "train": train_loss})
+      return
+    started = time.time()
     # The batch's first 1024 centers (rows are shuffled): the exact loss costs a [centers, V]
     # logit matrix, so a sample keeps it cheap; the held-out set is fixed.
-    full_batch = self.step.full_softmax_mean(batch, max_centers=FULL_SOFTMAX_BATCH_CENTERS)
-    heldout = (self.step.full_softmax_mean(self.data.heldout) if self.data.heldout
-               else float("nan"))
-    self.callbacks.on_evaluation(step, {
-        "loss_name": self.experiment.model.loss.replace("_", " "), "loss/train": train_loss,
-        "loss/full_softmax_batch": full_batch, "loss/full_softmax_heldout": heldout,
-        "learning_rate": learning_rate, "words_per_sec": words_per_sec})
-    summary.curve.append({"step": step, "train": train_loss, "full_softmax_batch": full_batch,
-                          "full_softmax_heldout": heldout})
+    heldout = self.data.heldout
+    logs["loss/full_softmax_batch"] = self.step.full_softmax_mean(
+        self._last_batch, max_centers=FULL_SOFTMAX_BATCH_CENTERS)
+    logs["loss/full_softmax_heldout"] = (self.step.full_softmax_mean(heldout) if heldout
+                                         else float("nan"))
+    logs["grad_cosine/heldout"] = (self.step.gradient_cosine(
+        heldout, self.experiment.data.seed, max_centers=GRADIENT_COSINE_CENTERS) if heldout
+                                   else float("nan"))
+    summary.eval_seconds += time.time() - started
+    self.callbacks.on_evaluation(step, logs)
+    summary.curve.append({"step": step, "train": train_loss, **{
+        key: logs[f"loss/{key}"] for key in ("full_softmax_batch", "full_softmax_heldout")},
+                          "grad_cosine": logs["grad_cosine/heldout"]})
+    summary.train_curve.append({"step": step, "train": train_loss})
 
   def word_vectors(self) -> WordVectors:
     """The current input embeddings with the vocabulary."""

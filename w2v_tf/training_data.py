@@ -32,12 +32,15 @@ class PreparedData:
     heldout: a fixed grouped batch {"center" [H], "contexts" [H, 2W], "mask" [H, 2W]} of
       held-out reviews, as numpy ({} when no review is held out).
     corpus_tokens: tokens of the whole cleaned corpus (before min_count).
+    estimated_steps_per_epoch: expected batches of an epoch (subsampling keeps each token with
+      its probability; every chunk's last batch is padded).
   """
   vocab: vocab_lib.Vocab
   tokens: pipeline.TrainingTokens
   keep_probability: np.ndarray
   heldout: dict
   corpus_tokens: int
+  estimated_steps_per_epoch: int = 1
 
 
 def prepare_data(data: DataConfig, num_sampled: int | None = None, progress: bool = True,
@@ -68,9 +71,12 @@ def prepare_data(data: DataConfig, num_sampled: int | None = None, progress: boo
     raise UserError("no in-vocabulary tokens in the training reviews: lower --min_count or "
                     "--heldout_reviews")
   heldout_tokens = pipeline.training_tokens(corpus, len(vocab), heldout_mask)
-  return PreparedData(vocab, tokens, vocab.keep_probabilities(data.subsample),
+  keep = vocab.keep_probabilities(data.subsample)
+  kept = np.concatenate([[0.0], np.cumsum(keep[tokens.token_ids], dtype=np.float64)])
+  steps = int(np.ceil(np.diff(kept[tokens.chunk_bounds]) / data.batch_size).sum())
+  return PreparedData(vocab, tokens, keep,
                       heldout_examples(heldout_tokens, data.window, heldout_centers, data.seed),
-                      corpus.num_tokens)
+                      corpus.num_tokens, max(steps, 1))
 
 
 def heldout_examples(tokens: pipeline.TrainingTokens, window: int, max_centers: int,

@@ -1,0 +1,83 @@
+"""`pip install .` gives a package with its dependencies declared and one command per binary.
+
+The fresh virtual environment sees the system's site-packages (this machine has no internet, so
+the dependencies cannot be downloaded): the test checks that the package *declares* them, then
+trains a few steps and exports through the installed commands, run outside the repository.
+"""
+
+import os
+import subprocess
+import sys
+import venv
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+COMMANDS = ("w2v-train", "w2v-export", "w2v-data", "w2v-get-data", "w2v-analogy",
+            "w2v-similarity", "w2v-neighbors", "w2v-sentiment")
+
+
+@pytest.mark.slow
+def test_pip_install_gives_the_commands_that_train_and_export(tmp_path, planted):
+  csv_path, questions = planted
+  env_dir = tmp_path / "venv"
+  venv.create(env_dir, system_site_packages=True, with_pip=True)
+  python = str(env_dir / "bin" / "python")
+  install = subprocess.run(
+      [python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+       REPO_ROOT], capture_output=True, text=True, timeout=300, check=False)
+  assert install.returncode == 0, install.stderr[-3000:]
+  requires = subprocess.run(
+      [python, "-c", "import importlib.metadata as m; print('\\n'.join(m.requires('w2v_tf')))"],
+      capture_output=True, text=True, timeout=60, check=True, cwd=tmp_path).stdout
+  for name in ("tensorflow", "keras", "numpy", "pandas", "nltk", "absl-py", "tensorboard"):
+    assert name in requires, requires
+  for command in COMMANDS:
+    assert (env_dir / "bin" / command).exists(), command
+  # Outside the repository: the commands run the installed copy.
+  env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+  env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+  work = tmp_path / "work"
+  (work / "data").mkdir(parents=True)
+  with open(questions, encoding="utf-8") as src:
+    (work / "data" / "questions-words.txt").write_text(src.read(), encoding="utf-8")
+  train = subprocess.run(
+      [str(env_dir / "bin" / "w2v-train"), f"--train_csv={csv_path}", "--stopwords=none",
+       "--cache_dir=", "--batch_size=256", "--embedding_dim=16", "--num_sampled=8",
+       "--epochs=1", "--max_reviews=1500", "--model_dir=model", "--noprogress",
+       "--nojit_compile"], cwd=work, env=env, capture_output=True, text=True, timeout=300,
+      check=False)
+  assert train.returncode == 0, train.stderr[-3000:]
+  assert "site-packages" in subprocess.run(
+      [python, "-c", "import w2v_tf; print(w2v_tf.__file__)"], cwd=work, env=env,
+      capture_output=True, text=True, check=True).stdout
+  # The quick start's default: data/questions-words.txt is scored at each epoch end.
+  assert "analogies: data/questions-words.txt at each epoch end" in train.stderr
+  assert "epoch 1 analogies: total" in train.stderr
+  export = subprocess.run([str(env_dir / "bin" / "w2v-export"), "--model_dir=model",
+                           "--output_dir=out"], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+  assert export.returncode == 0, export.stderr[-3000:]
+  assert (work / "out" / "vectors.bin").exists() and (work / "out" / "vocab.tsv").exists()
+  analogy = subprocess.run([str(env_dir / "bin" / "w2v-analogy"), "--model_dir=model",
+                            "--analogies=data/questions-words.txt"], cwd=work, env=env,
+                           capture_output=True, text=True, timeout=300, check=False)
+  assert analogy.returncode == 0, analogy.stderr[-3000:]
+  assert "total" in analogy.stdout, analogy.stdout
+
+
+def test_analogies_none_turns_the_default_off(tmp_path, planted):
+  csv_path, questions = planted
+  (tmp_path / "data").mkdir()
+  with open(questions, encoding="utf-8") as src:
+    (tmp_path / "data" / "questions-words.txt").write_text(src.read(), encoding="utf-8")
+  env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  run = subprocess.run(
+      [sys.executable, "-m", "w2v_tf.train", f"--train_csv={csv_path}", "--stopwords=none",
+       "--cache_dir=", "--batch_size=256", "--embedding_dim=16", "--num_sampled=8",
+       "--epochs=1", "--max_reviews=600", "--model_dir=model", "--noprogress",
+       "--nojit_compile", "--analogies=none"], cwd=tmp_path, env=env, capture_output=True,
+      text=True, timeout=300, check=False)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert "analogies" not in run.stderr, run.stderr

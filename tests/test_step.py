@@ -1,0 +1,68 @@
+"""w2v_tf/step.py: the gradient cosine between a training loss and the exact full softmax."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from w2v_tf.config import ModelConfig
+from w2v_tf.model import Word2Vec
+from w2v_tf.optim import make_optimizer
+from w2v_tf.sampling import make_sampler
+from w2v_tf.step import TrainStep
+
+VOCAB, DIM = 40, 8
+
+
+def _step(loss, model="skipgram", num_sampled=8):
+  config = ModelConfig(model=model, loss=loss, embedding_dim=DIM, num_sampled=num_sampled,
+                       sample_group_centers=4)
+  word2vec = Word2Vec(VOCAB, config, seed=1)
+  rng = np.random.default_rng(2)
+  word2vec.output_weights.assign(rng.normal(size=[VOCAB, DIM]).astype(np.float32))
+  word2vec.output_bias.assign(rng.normal(size=[VOCAB]).astype(np.float32))
+  word2vec.input_embeddings.assign(rng.normal(size=[VOCAB, DIM]).astype(np.float32))
+  sampler = make_sampler("unigram", np.arange(VOCAB, 0, -1))
+  return TrainStep(word2vec, make_optimizer("sgd", word2vec.tables), config, sampler,
+                   batch_size=8, jit_compile=False)
+
+
+def _examples(rows=10, contexts=4):
+  rng = np.random.default_rng(3)
+  return {"center": rng.integers(0, VOCAB, rows).astype(np.int32),
+          "contexts": rng.integers(0, VOCAB, [rows, contexts]).astype(np.int32),
+          "mask": rng.random([rows, contexts]) < 0.8}
+
+
+def _cosine_by_hand(step, examples):
+  """The exact loss's own gradient against the full softmax computed with tf.nn."""
+  inputs = tf.gather(step.model.input_embeddings, examples["center"])
+  logits = inputs @ tf.transpose(step.model.output_weights) + step.model.output_bias
+  probabilities = tf.nn.softmax(logits)  # [B, V]
+  one_hot = tf.one_hot(examples["contexts"], VOCAB) * tf.cast(examples["mask"], tf.float32)[
+      ..., None]  # [B, C, V]
+  pairs = tf.reduce_sum(tf.cast(examples["mask"], tf.float32), 1, keepdims=True)  # [B, 1]
+  return (pairs * probabilities - tf.reduce_sum(one_hot, 1)) @ step.model.output_weights
+
+
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_full_softmax_training_loss_gives_cosine_one(model):
+  step = _step("full_softmax", model)
+  assert step.gradient_cosine(_examples()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_gradient_of_the_exact_loss_is_the_textbook_one():
+  """Cross-check the quantity itself: <g, g_exact> / |g||g_exact| with g from tf.nn by hand."""
+  step = _step("sampled_softmax")
+  examples = _examples(rows=8)
+  exact = _cosine_by_hand(step, examples).numpy()
+  products = step._gradient_dots(examples, tf.constant([0, 0], tf.int64)).numpy()  # pylint: disable=protected-access
+  np.testing.assert_allclose(products[2], np.sum(exact ** 2), rtol=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["sampled_softmax", "nce", "negative_sampling"])
+def test_approximations_point_roughly_but_not_exactly_the_true_way(loss):
+  step = _step(loss)
+  cosine = step.gradient_cosine(_examples(rows=12), seed=4)
+  assert 0.0 < cosine < 0.9999, cosine
+  # The same seed draws the same negatives: the figure is reproducible.
+  assert step.gradient_cosine(_examples(rows=12), seed=4) == cosine

@@ -1,0 +1,260 @@
+"""Word vectors as Keras layers, and as a saved model that maps strings to vectors.
+
+`embedding_layers` turns vectors (a `WordVectors`, a model dir, or any vectors file that
+`WordVectors.load` reads: ours, gensim's, the C tool's, GloVe's) into the pair a Keras user
+puts at the bottom of a model: a `keras.layers.StringLookup` holding the vocabulary and a
+`keras.layers.Embedding` holding the vectors, with one extra row for out-of-vocabulary words.
+Only built-in Keras layers are used, so a saved model loads without this project.
+
+Index layout (what the lookup's integers mean, i.e. the embedding's rows):
+  mask_zero=False: 0 = out-of-vocabulary (OOV), 1..V = the words in file order;
+  mask_zero=True:  0 = padding (the empty string maps to it; Keras masks it), 1 = OOV,
+                   2..V+1 = the words.
+The OOV row is zeros by default (`oov="mean"`: the mean of all vectors); a padding row is zeros.
+
+`vectors_model` is the string -> vector model ([N] words -> [N, d]); `save_keras_model` writes
+it as a `.keras` file (`keras.models.load_model`), `save_saved_model` as a TensorFlow SavedModel
+directory (`tf.saved_model.load`) whose serving signature `serving_default` takes
+`words` ([N] tf.string) and returns `{"vectors": [N, d] float32}`. Both are written beside the
+target and renamed into place, so a failed write leaves the previous model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from w2v_tf.errors import UserError
+from w2v_tf.fileio import disk_errors
+from w2v_tf.word_vectors import WordVectors
+
+OOV_CHOICES = ("zeros", "mean")
+KERAS_SUFFIX = ".keras"
+SAVED_MODEL_FILE = "saved_model.pb"  # what makes a directory a SavedModel
+SIGNATURE_INPUT = "words"
+SIGNATURE_OUTPUT = "vectors"
+
+
+def as_word_vectors(source: WordVectors | str | os.PathLike) -> WordVectors:
+  """`source` itself, a model dir's exported vectors, or a vectors file (format detected).
+
+  Raises:
+    UserError: the directory or file cannot be read (see `WordVectors`).
+  """
+  if isinstance(source, WordVectors):
+    return source
+  if os.path.isdir(source):
+    return WordVectors.from_model_dir(source)
+  return WordVectors.load(source)
+
+
+def oov_index(mask_zero: bool) -> int:
+  """The lookup's index (the embedding's row) for out-of-vocabulary words."""
+  return 1 if mask_zero else 0
+
+
+def embedding_matrix(word_vectors: WordVectors, mask_zero: bool = False,
+                     oov: str = "zeros") -> np.ndarray:
+  """The embedding's rows in the lookup's index layout (see the module docstring).
+
+  Args:
+    word_vectors: V words and their [V, d] vectors.
+    mask_zero: reserve row 0 for padding.
+    oov: the OOV row: "zeros" or "mean" (of all V vectors).
+
+  Returns:
+    float32 [V + 1 (+ 1 with mask_zero), d].
+  """
+  if oov not in OOV_CHOICES:
+    raise ValueError(f"oov must be one of {OOV_CHOICES}, got {oov!r}")
+  vectors = word_vectors.vectors  # [V, d]
+  oov_row = vectors.mean(axis=0) if oov == "mean" else np.zeros(vectors.shape[1], np.float32)
+  rows = [np.zeros((1, vectors.shape[1]), np.float32)] if mask_zero else []
+  return np.concatenate(rows + [oov_row[None].astype(np.float32), vectors])
+
+
+def _oov_token(words) -> str:
+  """A name for the OOV index that is not a word (Keras' "[UNK]" unless the file has it)."""
+  vocabulary = set(words)
+  token = "[UNK]"
+  while token in vocabulary:
+    token = f"[{token}]"
+  return token
+
+
+def embedding_layers(source: WordVectors | str | os.PathLike, trainable: bool = False,
+                     mask_zero: bool = False, oov: str = "zeros", name: str | None = None
+                     ) -> tuple[keras.layers.StringLookup, keras.layers.Embedding]:
+  """A `StringLookup` (the vocabulary) and an `Embedding` (the vectors) for a Keras model.
+
+  `embedding(lookup(tokens))` maps a tf.string tensor of any shape [...] to [..., d]: each word
+  to its vector, an unknown word to the OOV row, and with `mask_zero` the empty string to a
+  zero padding row that the embedding masks (so `GlobalAveragePooling1D` and RNNs skip it).
+
+  Args:
+    source: a `WordVectors`, a model dir (its vectors.bin, checked against vocab.tsv) or a
+      vectors file (word2vec binary or text, GloVe text; `.gz` too).
+    trainable: whether training updates the embedding (frozen by default).
+    mask_zero: index 0 is padding, masked (Keras' `Embedding(mask_zero=True)` convention).
+    oov: the OOV row, "zeros" or "mean".
+    name: prefix of the layers' names (`NAME_lookup`, `NAME_embedding`); None lets Keras
+      name them.
+
+  Returns:
+    (lookup, embedding); the embedding is built, `embedding.embeddings` is
+    `embedding_matrix(...)`.
+
+  Raises:
+    UserError: the source cannot be read.
+  """
+  word_vectors = as_word_vectors(source)
+  matrix = embedding_matrix(word_vectors, mask_zero, oov)  # [rows, d]
+  lookup = keras.layers.StringLookup(
+      vocabulary=list(word_vectors.words), num_oov_indices=1,
+      mask_token="" if mask_zero else None, oov_token=_oov_token(word_vectors.words),
+      name=f"{name}_lookup" if name else None)
+  embedding = keras.layers.Embedding(
+      matrix.shape[0], matrix.shape[1], weights=[matrix], trainable=trainable,
+      mask_zero=mask_zero, name=f"{name}_embedding" if name else None)
+  return lookup, embedding
+
+
+def vectors_model(source: WordVectors | str | os.PathLike, oov: str = "zeros") -> keras.Model:
+  """The string -> vector model: [N] tf.string words -> [N, d] float32 vectors (frozen).
+
+  Args:
+    source: as for `embedding_layers`.
+    oov: the vector unknown words get, "zeros" or "mean".
+  """
+  lookup, embedding = embedding_layers(source, oov=oov, name="word_vectors")
+  words = keras.Input(shape=(), dtype="string", name=SIGNATURE_INPUT)
+  return keras.Model(words, embedding(lookup(words)), name="word_vectors")
+
+
+def keras_path_problem(path: str | os.PathLike) -> str | None:
+  """What is wrong with `path` as a `.keras` output (None: nothing)."""
+  path = os.fspath(path)
+  if not path.endswith(KERAS_SUFFIX):
+    return f"a Keras model file must end in {KERAS_SUFFIX} (e.g. vectors{KERAS_SUFFIX})"
+  if os.path.isdir(path):
+    return "is a directory; give a file name ending in .keras"
+  return None
+
+
+def saved_model_path_problem(path: str | os.PathLike) -> str | None:
+  """What is wrong with `path` as a SavedModel output directory (None: nothing).
+
+  An existing SavedModel is replaced; any other existing file or non-empty directory is
+  refused rather than deleted.
+  """
+  path = os.fspath(path)
+  if path.endswith(KERAS_SUFFIX):
+    return "a SavedModel is a directory; a .keras file is --format=keras"
+  if os.path.isfile(path):
+    return "is a file; a SavedModel is written as a directory"
+  if (os.path.isdir(path) and os.listdir(path)
+      and not os.path.isfile(os.path.join(path, SAVED_MODEL_FILE))):
+    return (f"is a non-empty directory without {SAVED_MODEL_FILE} (not a SavedModel): choose a "
+            "new directory")
+  return None
+
+
+def _normal_permissions(path: str, directory: bool) -> None:
+  """mkstemp / mkdtemp make 0600 / 0700: give what a plain create would (0666 / 0777 & ~umask)."""
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(path, (0o777 if directory else 0o666) & ~umask)
+
+
+@contextlib.contextmanager
+def _write_errors(path: str):
+  """A full disk, a forbidden target or a TF write error as one-line `UserError`s."""
+  with disk_errors(path):
+    try:
+      yield
+    except tf.errors.OpError as e:
+      raise UserError(f"cannot write {path}: {e.message}") from e
+
+
+def save_keras_model(model: keras.Model, path: str | os.PathLike) -> str:
+  """Writes `model` as a `.keras` file (temp file beside it, then renamed into place).
+
+  Returns:
+    The path written.
+
+  Raises:
+    UserError: a bad path (see `keras_path_problem`), a full disk, an unwritable directory.
+  """
+  path = os.fspath(path)
+  problem = keras_path_problem(path)
+  if problem:
+    raise UserError(f"{path}: {problem}")
+  directory = os.path.dirname(os.path.abspath(path))
+  with _write_errors(path):
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
+                                    suffix=".tmp" + KERAS_SUFFIX, dir=directory)
+    os.close(fd)
+    try:
+      model.save(tmp_path)
+      _normal_permissions(tmp_path, directory=False)
+      os.replace(tmp_path, path)
+    finally:
+      with contextlib.suppress(OSError):
+        os.remove(tmp_path)
+  return path
+
+
+def save_saved_model(model: keras.Model, path: str | os.PathLike) -> str:
+  """Writes `model` as a SavedModel directory with a `serving_default` signature.
+
+  The signature takes `words` ([N] tf.string) and returns `{"vectors": [N, d]}`; the same
+  function is the `serve` attribute of `tf.saved_model.load(path)`. The directory is written
+  beside `path` and renamed into place; an existing SavedModel there is replaced.
+
+  Returns:
+    The directory written.
+
+  Raises:
+    UserError: a bad path (see `saved_model_path_problem`), a full disk, an unwritable
+      directory.
+  """
+  path = os.path.normpath(os.fspath(path))  # "out/" -> "out": the rename target
+  problem = saved_model_path_problem(path)
+  if problem:
+    raise UserError(f"{path}: {problem}")
+  archive = keras.export.ExportArchive()
+  archive.track(model)
+  archive.add_endpoint(
+      "serve", lambda words: {SIGNATURE_OUTPUT: model(words)},
+      input_signature=[tf.TensorSpec([None], tf.string, name=SIGNATURE_INPUT)])
+  parent = os.path.dirname(os.path.abspath(path))
+  with _write_errors(path):
+    os.makedirs(parent, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=parent)
+    old_dir = None
+    try:
+      archive.write_out(tmp_dir, verbose=False)  # "serving_default" = the first endpoint
+      _normal_permissions(tmp_dir, directory=True)
+      if os.path.isdir(path):
+        old_dir = tmp_dir + ".old"
+        os.replace(path, old_dir)
+      try:
+        os.replace(tmp_dir, path)
+      except OSError:
+        if old_dir:  # put the previous model back
+          os.replace(old_dir, path)
+          old_dir = None
+        raise
+    finally:
+      shutil.rmtree(tmp_dir, ignore_errors=True)
+      if old_dir:
+        shutil.rmtree(old_dir, ignore_errors=True)
+  return path
