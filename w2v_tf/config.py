@@ -240,10 +240,7 @@ class ExperimentConfig:
     earlier versions, which kept strategy, jit_compile and progress under "train". Keys in
     `ignore` are skipped; any other unknown key is an error (a config from a newer version).
     """
-    fields = {}
-    for section in payload.values():
-      if isinstance(section, dict):
-        fields.update(section)
+    fields = flat_fields(payload)
     unknown = sorted(set(fields) - set(_OWNER) - set(ignore))
     if unknown:
       raise UserError(f"unknown config keys {', '.join(unknown)}: written by another version "
@@ -253,6 +250,15 @@ class ExperimentConfig:
   @classmethod
   def from_json(cls, text: str, ignore: Iterable[str] = ()) -> "ExperimentConfig":
     return cls.from_dict(json.loads(text), ignore)
+
+
+def flat_fields(payload: dict) -> dict:
+  """{field: value} of every section of a `to_dict`-style payload (names are unique)."""
+  fields = {}
+  for section in payload.values():
+    if isinstance(section, dict):
+      fields.update(section)
+  return fields
 
 
 _OWNER = {field.name: name for name, section in _SECTIONS.items()

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from w2v_tf import checkpoints
-from w2v_tf.config import ExperimentConfig
+from w2v_tf.config import ExperimentConfig, flat_fields
 from w2v_tf.errors import UserError
 from w2v_tf.fileio import atomic_write_text, disk_errors
 from w2v_tf.vocab import Vocab
@@ -196,10 +196,7 @@ def prepare_model_dir(experiment: ExperimentConfig, vocab: Vocab,
 
 def _differences(previous: dict, current: dict) -> list[str]:
   """"section.key: old -> new" for every incompatible key that differs."""
-  flat_previous = {}
-  for section in previous.values():
-    if isinstance(section, dict):
-      flat_previous.update(section)
+  flat_previous = flat_fields(previous)
   flat_previous["vocab_size"] = previous.get("vocab_size", flat_previous.get("vocab_size"))
   pairs = [(f"{section}.{key}", flat_previous.get(key), current[section][key])
            for section, keys in _INCOMPATIBLE_KEYS.items() for key in keys]

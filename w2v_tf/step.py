@@ -77,18 +77,21 @@ class TrainStep:
     # Traced per slice shape (whole groups: at most two shapes per held-out set).
     self._gradient_dots = tf.function(self._gradient_products)
 
-  def negatives(self, batch: dict, seed: tf.Tensor):
+  def negatives(self, batch: dict, seed: tf.Tensor, num_groups: int | None = None,
+                fused: bool | None = None):
     """The batch's negatives, drawn statelessly from `seed` [2] (run seed, epoch/batch index).
 
     For the fused step the sampled losses get `GroupCandidates`: the step adds the labels'
-    expected counts itself (`update`), fused by XLA.
+    expected counts itself (`update`), fused by XLA. `num_groups` and `fused` default to the
+    training batch's (another batch, e.g. a held-out slice, passes its own).
     """
     loss, num_sampled = self.config.loss, self.config.num_sampled
     labels = labels_of(self.config.model, batch)
-    if loss in SAMPLED_LOSSES and self.fused:
-      return self.sampler.sample_candidates(seed, num_sampled, self.num_sample_groups)
+    num_groups = self.num_sample_groups if num_groups is None else num_groups
+    if loss in SAMPLED_LOSSES and (self.fused if fused is None else fused):
+      return self.sampler.sample_candidates(seed, num_sampled, num_groups)
     if loss in SAMPLED_LOSSES:
-      return self.sampler.sample_unique(seed, num_sampled, labels, self.num_sample_groups)
+      return self.sampler.sample_unique(seed, num_sampled, labels, num_groups)
     if loss == "negative_sampling":
       return self.sampler.sample(seed, tf.concat([tf.shape(labels), [num_sampled]], 0))
     return ()
@@ -160,15 +163,9 @@ class TrainStep:
     negatives are drawn from `seed`, as the pipeline draws a batch's.
     """
     rows = batch["center"].shape[0]  # static: the sampler's group count is a Python int
-    labels = labels_of(self.config.model, batch)
-    loss, num_sampled = self.config.loss, self.config.num_sampled
-    if loss in SAMPLED_LOSSES:
-      negatives = self.sampler.sample_unique(seed, num_sampled, labels,
-                                             rows // self.config.sample_group_centers)
-    elif loss == "negative_sampling":
-      negatives = self.sampler.sample(seed, tf.concat([tf.shape(labels), [num_sampled]], 0))
-    else:
-      negatives = ()
+    negatives = self.negatives(batch, seed, rows // self.config.sample_group_centers,
+                               fused=False)
+    loss = self.config.loss
     # Whole tables as tensors: a parameter server's ShardedVariable gathers only 1-D indices.
     weights, bias = (tf.convert_to_tensor(self.model.output_weights),
                      tf.convert_to_tensor(self.model.output_bias))
