@@ -13,7 +13,8 @@ applies `min_count` and `sample` itself). Each run is its own subprocess (this m
 `--worker`), so each reports its own peak RSS, and gensim's process never imports TensorFlow.
 
 Settings shared by both: skip-gram, `--epochs`, `--embedding_dim`, `--window`, `--min_count`,
-`--subsample`, `--seed`; gensim also gets `negative=--negative`, `hs=0`, `workers=--workers`
+`--subsample`, `--seed`; gensim also gets `negative=--negative`, `hs=0` (with `--gensim_hs`:
+`hs=1, negative=0`, the peer of `--losses=hierarchical_softmax`), `workers=--workers`
 (default: the cores this process may use) and its default learning rate; this project trains
 each loss in `--losses` (default: its default loss, sampled softmax) with its own defaults
 unless `--batch_size`, `--num_sampled`, `--learning_rate`, `--sample_group_centers`,
@@ -85,6 +86,8 @@ def define_flags() -> None:
   flags.DEFINE_integer("workers", _default_workers(),
                        "gensim: worker threads (default: the cores this process may use).")
   flags.DEFINE_float("gensim_alpha", 0.025, "gensim: initial learning rate (its default).")
+  flags.DEFINE_bool("gensim_hs", False, "gensim: hierarchical softmax (hs=1, negative=0) instead "
+                    "of negative sampling; the peer of --losses=hierarchical_softmax.")
   # This project only.
   flags.DEFINE_list("losses", ["sampled_softmax"],
                     f"Losses of this project to train, each a row ({', '.join(OUR_LOSSES)}).")
@@ -151,8 +154,8 @@ def gensim_worker(spec: dict) -> dict:
   stream_seconds = time.perf_counter() - started
   tokens = sum(len(s) for s in sentences)
   model = Word2Vec(vector_size=spec["embedding_dim"], window=spec["window"],
-                   min_count=spec["min_count"], sample=spec["subsample"], sg=1, hs=0,
-                   negative=spec["negative"], workers=spec["workers"], alpha=spec["alpha"],
+                   min_count=spec["min_count"], sample=spec["subsample"], sg=1, hs=int(spec.get("hs", 0)),
+                   negative=0 if spec.get("hs") else spec["negative"], workers=spec["workers"], alpha=spec["alpha"],
                    seed=spec["seed"])
   started = time.perf_counter()
   model.build_vocab(sentences)
@@ -253,7 +256,7 @@ def _gensim_spec(stream_path: str, run_dir: str) -> dict:
           "embedding_dim": FLAGS.embedding_dim, "window": FLAGS.window,
           "min_count": FLAGS.min_count, "subsample": FLAGS.subsample, "negative": FLAGS.negative,
           "workers": FLAGS.workers, "alpha": FLAGS.gensim_alpha, "seed": FLAGS.seed,
-          "epochs": FLAGS.epochs}
+          "epochs": FLAGS.epochs, "hs": FLAGS.gensim_hs}
 
 
 def our_experiment(loss: str, model_dir: str) -> config.ExperimentConfig:

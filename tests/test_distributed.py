@@ -213,7 +213,8 @@ def test_bad_strategy_settings_are_usage_errors(planted, tmp_path, monkeypatch):
 @pytest.mark.parametrize("loss,model,optimizer", [
     ("sampled_softmax", "skipgram", "sgd"), ("sampled_softmax", "cbow", "adagrad"),
     ("negative_sampling", "skipgram", "adam"), ("nce", "cbow", "sgd"),
-    ("full_softmax", "skipgram", "sgd")])
+    ("full_softmax", "skipgram", "sgd"), ("hierarchical_softmax", "skipgram", "adagrad"),
+    ("hierarchical_softmax", "cbow", "sgd")])
 def test_touched_rows_step_is_the_single_device_step(planted, tmp_path, loss, model, optimizer):
   """The parameter-server step (reads and writes only the touched rows) changes the tables
   exactly as the default step does, for every loss, model and optimizer."""

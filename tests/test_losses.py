@@ -124,3 +124,70 @@ def test_sampled_softmax_equals_tf_given_each_tf_samplers_output(sampler_name):
   ours = losses.grouped_sampled_softmax_loss(inputs, labels, mask, weights, bias, sampled)
   reference = _reference(inputs, weights, bias, labels, mask, sampled, num_sampled, vocab)
   np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=1e-5, rtol=1e-5)
+
+
+# --- hierarchical softmax -----------------------------------------------------------------
+
+
+def _tree_problem(vocab=37, dim=6, seed=0):
+  from w2v_tf.huffman import build_huffman_tree  # pylint: disable=import-outside-toplevel
+  from w2v_tf.step import TreeTables  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  counts = np.sort(rng.integers(1, 500, vocab))[::-1]
+  tables = TreeTables(build_huffman_tree(counts))
+  weights = tf.Variable(rng.normal(size=[vocab, dim]).astype(np.float32))
+  return tables, weights, rng
+
+
+@pytest.mark.parametrize("contexts", [1, 4], ids=["cbow", "skipgram"])
+def test_hierarchical_softmax_probabilities_sum_to_one(contexts):
+  """P(w | h) over all V words sums to 1 for each input vector: an exact distribution."""
+  tables, weights, rng = _tree_problem()
+  vocab = weights.shape[0]
+  inputs = tf.constant(rng.normal(size=[3, contexts, 6]).astype(np.float32))
+  words = tf.range(vocab)
+  # Every (input, word): batch row = word, the same inputs for all rows.
+  all_inputs = tf.reshape(tf.tile(inputs[None], [vocab, 1, 1, 1]), [vocab, -1, 6])  # [V, 3C, d]
+  per_word = losses.hierarchical_softmax_loss(all_inputs, None, tf.ones([vocab, 3 * contexts],
+                                                                         tf.bool),
+                                              weights, tables.paths(words))  # [V, 3C]
+  np.testing.assert_allclose(tf.reduce_sum(tf.exp(-per_word), 0).numpy(), 1.0, rtol=1e-5)
+
+
+def test_hierarchical_softmax_is_the_path_product_and_updates_only_its_nodes():
+  """The loss is -sum log sigmoid(sign h.u) over the center's path (a direct numpy check), a
+  node's gradient is capped at max_node_pairs pairs, and only path nodes get gradients."""
+  tables, weights, rng = _tree_problem()
+  inputs = tf.Variable(rng.normal(size=[5, 3, 6]).astype(np.float32))
+  centers = tf.constant([0, 3, 3, 20, 36])
+  mask = tf.constant(rng.random([5, 3]) < 0.7)
+  paths = tables.paths(centers)
+  with tf.GradientTape(persistent=True) as tape:
+    loss = losses.hierarchical_softmax_loss(inputs, None, mask, weights, paths)
+    capped = losses.hierarchical_softmax_loss(inputs, None, mask, weights, paths,
+                                              max_node_pairs=1.0)
+    loss_sum, capped_sum = tf.reduce_sum(loss), tf.reduce_sum(capped)
+  points, signs = paths.points.numpy(), paths.signs.numpy()
+  w, h = weights.numpy(), inputs.numpy()
+  expected = np.zeros([5, 3])
+  for row in range(5):
+    for slot in range(3):
+      on = signs[row] != 0
+      logits = w[points[row][on]] @ h[row, slot]
+      expected[row, slot] = np.sum(np.log1p(np.exp(-signs[row][on] * logits)))
+  expected[~mask.numpy()] = 0
+  np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+  np.testing.assert_allclose(capped.numpy(), loss.numpy())  # the cap changes gradients only
+  gradient = tape.gradient(loss_sum, weights)
+  assert isinstance(gradient, tf.IndexedSlices)  # sparse: only the touched inner nodes
+  dense = tf.convert_to_tensor(gradient).numpy()
+  touched = set(points[signs != 0].tolist())
+  assert set(np.flatnonzero(np.abs(dense).sum(1)).tolist()) <= touched
+  assert np.abs(dense[len(dense) - 1]).sum() == 0  # V - 1 inner nodes: the last row is unused
+  # The root is on every pair's path: capped at 1 pair its gradient shrinks by the pair count.
+  root = len(dense) - 2
+  capped_root = tf.convert_to_tensor(tape.gradient(capped_sum, weights)).numpy()[root]
+  pairs = mask.numpy().sum()
+  np.testing.assert_allclose(capped_root * pairs, dense[root], rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(tape.gradient(capped_sum, inputs).numpy(),
+                             tape.gradient(loss_sum, inputs).numpy(), rtol=1e-6)

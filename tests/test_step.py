@@ -66,3 +66,36 @@ def test_approximations_point_roughly_but_not_exactly_the_true_way(loss):
   assert 0.0 < cosine < 0.9999, cosine
   # The same seed draws the same negatives: the figure is reproducible.
   assert step.gradient_cosine(_examples(rows=12), seed=4) == cosine
+
+
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_hierarchical_softmax_is_its_own_exact_loss_and_the_compiled_step_matches(model):
+  """With a tree the exact loss is the tree's cross-entropy (cosine 1, equal to the training
+  loss), and the XLA-fused update changes the tables as the plain one does."""
+  from w2v_tf.huffman import build_huffman_tree  # pylint: disable=import-outside-toplevel
+  config = ModelConfig(model=model, loss="hierarchical_softmax", embedding_dim=DIM,
+                       num_sampled=5, sample_group_centers=4)
+  tree = build_huffman_tree(np.arange(VOCAB, 0, -1) * 3)
+  steps = []
+  for jit in (False, True):
+    word2vec = Word2Vec(VOCAB, config, seed=1)
+    word2vec.output_weights.assign(np.random.default_rng(2).normal(
+        size=[VOCAB, DIM]).astype(np.float32))
+    steps.append(TrainStep(word2vec, make_optimizer("sgd", word2vec.tables), config,
+                           make_sampler("unigram", np.arange(VOCAB, 0, -1)), batch_size=8,
+                           jit_compile=jit, tree=tree))
+  examples = _examples(rows=8)
+  plain, fused = steps
+  assert fused.fused and not plain.fused
+  assert plain.gradient_cosine(examples) == pytest.approx(1.0, abs=1e-5)
+  batch = {key: tf.constant(value) for key, value in examples.items()}
+  negatives = plain.negatives(batch, tf.constant([0, 0], tf.int64))
+  total, pairs = plain._compute(batch, negatives)[:2]  # pylint: disable=protected-access
+  assert plain.full_softmax_mean(examples) == pytest.approx(float(total / pairs), rel=1e-5)
+  for step in steps:
+    step.update({**batch, "negatives": negatives}, tf.constant(0.1))
+  for ours, theirs in zip(fused.tables, plain.tables):
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+  assert not np.any(plain.model.output_bias.numpy())  # no bias, as in word2vec
+  with pytest.raises(ValueError, match="Huffman tree"):
+    TrainStep(plain.model, plain.optimizer, config, plain.sampler, 8, False)

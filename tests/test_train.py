@@ -54,7 +54,9 @@ def test_learns_planted_relations(planted, tmp_path):
 
 @pytest.mark.parametrize("loss,model", [("negative_sampling", "skipgram"), ("nce", "skipgram"),
                                         ("full_softmax", "skipgram"),
-                                        ("sampled_softmax", "cbow")])
+                                        ("sampled_softmax", "cbow"),
+                                        ("hierarchical_softmax", "skipgram"),
+                                        ("hierarchical_softmax", "cbow")])
 def test_other_losses_and_cbow_learn(planted, tmp_path, loss, model):
   csv_path, questions = planted
   _train(_configs(csv_path, tmp_path / "m", epochs=2, loss=loss, model=model))

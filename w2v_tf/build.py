@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Callable, Sequence
 
-from w2v_tf import monitor, run_state, strategies, training_data
+from w2v_tf import huffman, monitor, run_state, strategies, training_data
 from w2v_tf.config import SAMPLED_LOSSES, ExperimentConfig
 from w2v_tf.model import Word2Vec
 from w2v_tf.optim import make_optimizer
@@ -41,8 +41,10 @@ def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monito
       optimizer = make_optimizer(train.optimizer, model.tables)
       state = run_state.RunState(model, optimizer, train.model_dir, train.keep_checkpoints, log)
     sampler = make_sampler(model_config.sampler, data.vocab.counts, model_config.sampler_power)
+    tree = (huffman.build_huffman_tree(data.vocab.counts)
+            if model_config.loss == "hierarchical_softmax" else None)
     step = TrainStep(model, optimizer, model_config, sampler, data_config.batch_size,
-                     experiment.runtime.jit_compile, fuse=runner.fuses_updates)
+                     experiment.runtime.jit_compile, fuse=runner.fuses_updates, tree=tree)
     callbacks = monitor.default_callbacks(train.model_dir, experiment.runtime.progress, log,
                                           extra_callbacks)
     trainer = Trainer(experiment, data, runner, state, step, callbacks, log)

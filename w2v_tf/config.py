@@ -20,7 +20,7 @@ from typing import Any, Iterable
 from w2v_tf.errors import UsageError, UserError
 
 MODELS = ("skipgram", "cbow")
-LOSSES = ("sampled_softmax", "nce", "negative_sampling", "full_softmax")
+LOSSES = ("sampled_softmax", "nce", "negative_sampling", "full_softmax", "hierarchical_softmax")
 OPTIMIZERS = ("sgd", "adagrad", "adam")
 STRATEGIES = ("default", "mirrored", "multi_worker", "parameter_server")
 SAMPLERS = ("unigram", "log_uniform", "uniform")
@@ -78,7 +78,9 @@ class ModelConfig:
 
   Attributes:
     model: skipgram (center -> each context) or cbow (mean of contexts -> center).
-    loss: Training loss; the exact full softmax is always measured alongside.
+    loss: Training loss; the exact full softmax is always measured alongside
+      (hierarchical_softmax, word2vec's Huffman tree, is normalised itself: its own exact
+      cross-entropy is measured).
     embedding_dim: Vector size d.
     num_sampled: Candidates shared by each group of --sample_group_centers centers for
       sampled_softmax / nce (default 64); negatives per pair for negative_sampling (default 5).
@@ -129,7 +131,7 @@ class TrainConfig:
   optimizer: str = _choices("sgd", OPTIMIZERS)
   checkpoint_every_steps: int = 5000
   keep_checkpoints: int = 3
-  eval_every_steps: int = 2000
+  eval_every_steps: int = 4000
   log_every_steps: int = 100
   heldout_centers: int = 1000
   analogies: str | None = None

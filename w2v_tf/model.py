@@ -44,8 +44,13 @@ class Word2Vec(tf.Module):
     Returns:
       skip-gram: (input_embeddings[center] [B, d], contexts [B, 2W], mask [B, 2W]);
       CBOW: (masked mean of input_embeddings[contexts] [B, d], center [B, 1], has-context
-      [B, 1]; padding rows have no context and so no loss).
+      [B, 1]; padding rows have no context and so no loss);
+      skip-gram with hierarchical softmax, which predicts the center from each context as
+      word2vec.c does: (input_embeddings[contexts] [B, 2W, d], center [B, 1], mask [B, 2W]).
     """
+    if self.config.model == "skipgram" and self.config.loss == "hierarchical_softmax":
+      return (tf.gather(self.input_embeddings, batch["contexts"]), batch["center"][:, None],
+              batch["mask"])
     if self.config.model == "skipgram":
       return tf.gather(self.input_embeddings, batch["center"]), batch["contexts"], batch["mask"]
     weights = tf.cast(batch["mask"], tf.float32)  # [B, 2W]

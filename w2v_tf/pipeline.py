@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from w2v_tf.corpus import Corpus
-from w2v_tf.losses import SampledValues
+from w2v_tf.losses import SampledValues, TreePaths
 
 _SEED_STRIDE = 1_000_003
 
@@ -248,6 +248,8 @@ def take_part(batch: dict, part, parts: int, rows: int, groups: int) -> dict:
                               cut(negatives.sampled_expected_count, group_count))
   elif isinstance(negatives, tf.Tensor):  # negative sampling: [rows, C, K]
     negatives = cut(negatives, row_count)
+  elif isinstance(negatives, TreePaths):  # hierarchical softmax: [rows, L] each
+    negatives = TreePaths(cut(negatives.points, row_count), cut(negatives.signs, row_count))
   result["negatives"] = negatives
   if "words" in batch:
     result["words"] = batch["words"]

@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 from typing import Callable
 
 import numpy as np
@@ -216,3 +217,26 @@ def clear_model_dir(model_dir: str) -> None:
         os.remove(path)
     elif name == "projector" and os.path.isdir(path):
       shutil.rmtree(path)
+
+
+class SignalCatcher:
+  """Records SIGINT / SIGTERM so the loop can checkpoint before exiting."""
+
+  def __init__(self):
+    self.received: int | None = None
+    self._previous = {}
+
+  def __enter__(self):
+    for signum in (signal.SIGINT, signal.SIGTERM):
+      try:
+        self._previous[signum] = signal.signal(signum, self._handle)
+      except ValueError:  # not the main thread: signals stay with the caller
+        pass
+    return self
+
+  def _handle(self, signum, frame):  # pylint: disable=unused-argument
+    self.received = signum
+
+  def __exit__(self, *exc):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)

@@ -38,9 +38,9 @@ GRADIENT_COSINE_CENTERS = 256  # held-out centers of the gradient cosine: 0.15 s
 class TrainSummary:
   """What a run did.
 
-  `curve`: one dict per exact comparison (step, train, full_softmax_batch, full_softmax_heldout,
-  grad_cosine); `train_curve`: every training-loss point (step, train); `epochs`: each epoch
-  end's logs.
+  `curve`: one dict per exact comparison (step, seconds, train, full_softmax_batch,
+  full_softmax_heldout, grad_cosine); `train_curve`: every training-loss point (step, train);
+  `epochs`: each epoch end's logs ("seconds" of training, as the curve's).
   """
   step: int = 0
   epoch: int = 0
@@ -116,8 +116,11 @@ class Trainer:
         f"{model.loss} / {train.optimizer}, learning rate {train.learning_rate:g}, model_dir "
         f"{train.model_dir}")})
     summary = TrainSummary()
-    started, words_at_start = time.time(), float(state.words_done.numpy())
-    with _SignalCatcher() as signals:
+    # Curve "seconds": wall-clock less the exact comparisons and the epoch-end callbacks.
+    started = self._run_started = time.time()
+    self._untimed_seconds = 0.0
+    words_at_start = float(state.words_done.numpy())
+    with run_state.SignalCatcher() as signals:
       while int(state.epoch.numpy()) < train.epochs:
         if not self._run_epoch(signals, summary):
           summary.interrupted = True
@@ -132,7 +135,7 @@ class Trainer:
       summary.exported = self.export()
     return summary
 
-  def _run_epoch(self, signals: "_SignalCatcher", summary: TrainSummary) -> bool:
+  def _run_epoch(self, signals: run_state.SignalCatcher, summary: TrainSummary) -> bool:
     """One epoch from the saved position. False if a signal stopped it.
 
     Steps run in calls of up to `steps_per_call` inside one tf.function (the Python loop
@@ -190,8 +193,11 @@ class Trainer:
     self._point(step, summary, exact=True)
     path = self._save(step)
     logs = {"step": step, "checkpoint": path, "words_per_sec": self._words_per_sec,
+            "seconds": time.time() - self._run_started - self._untimed_seconds,
             "vectors": self.word_vectors()}
+    started = time.time()
     self.callbacks.on_epoch_end(epoch, logs)
+    self._untimed_seconds += time.time() - started
     summary.epochs.append({"epoch": epoch + 1, **{key: value for key, value in logs.items()
                                                   if key not in ("vectors", "checkpoint")}})
     return True
@@ -238,6 +244,7 @@ class Trainer:
       summary.train_curve.append({"step": step, "train": train_loss})
       return
     started = time.time()
+    clock = started - self._run_started - self._untimed_seconds
     # The batch's first 1024 centers (rows are shuffled): the exact loss costs a [centers, V]
     # logit matrix, so a sample keeps it cheap; the held-out set is fixed.
     heldout = self.data.heldout
@@ -249,8 +256,9 @@ class Trainer:
         heldout, self.experiment.data.seed, max_centers=GRADIENT_COSINE_CENTERS) if heldout
                                    else float("nan"))
     summary.eval_seconds += time.time() - started
+    self._untimed_seconds += time.time() - started
     self.callbacks.on_evaluation(step, logs)
-    summary.curve.append({"step": step, "train": train_loss, **{
+    summary.curve.append({"step": step, "seconds": clock, "train": train_loss, **{
         key: logs[f"loss/{key}"] for key in ("full_softmax_batch", "full_softmax_heldout")},
                           "grad_cosine": logs["grad_cosine/heldout"]})
     summary.train_curve.append({"step": step, "train": train_loss})
@@ -273,26 +281,3 @@ class Trainer:
 def _next_multiple(step: int, interval: int) -> int:
   """The first multiple of `interval` after `step`."""
   return (step // interval + 1) * interval
-
-
-class _SignalCatcher:
-  """Records SIGINT / SIGTERM so the loop can checkpoint before exiting."""
-
-  def __init__(self):
-    self.received: int | None = None
-    self._previous = {}
-
-  def __enter__(self):
-    for signum in (signal.SIGINT, signal.SIGTERM):
-      try:
-        self._previous[signum] = signal.signal(signum, self._handle)
-      except ValueError:  # not the main thread: signals stay with the caller
-        pass
-    return self
-
-  def _handle(self, signum, frame):  # pylint: disable=unused-argument
-    self.received = signum
-
-  def __exit__(self, *exc):
-    for signum, handler in self._previous.items():
-      signal.signal(signum, handler)
