@@ -387,7 +387,7 @@ def main(argv: Sequence[str]) -> None:
   analogy_path = cli.find_data_file("questions-words.txt", f.analogies, "--analogies",
                                     QUESTIONS_URL)
   analogies = read_analogies(analogy_path)
-  word_vectors, source = cli.load_from_flags(f.vectors, f.model_dir)
+  word_vectors, source = cli.load_from_flags(f.vectors, f.model_dir, f.drop_nonfinite)
   if analogies.malformed_lines:
     line_number, text = analogies.first_malformed
     warn(f"{analogy_path}: skipped {analogies.malformed_lines} malformed lines "

@@ -21,36 +21,40 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def define_vector_flags() -> None:
-  """Defines `--vectors` and `--model_dir`, shared by every eval binary (call once)."""
+  """Defines `--vectors`, `--model_dir` and `--drop_nonfinite`, shared by every eval binary."""
   flags.DEFINE_string("vectors", None,
                       "Vectors file: word2vec text or binary, or GloVe text (format detected; "
                       ".gz ok). Rows are assumed most frequent first.")
   flags.DEFINE_string("model_dir", None,
                       "A trained model directory: reads its vectors.bin (else vectors.txt) and "
                       "checks vocab.tsv. Give this or --vectors.")
+  flags.DEFINE_boolean("drop_nonfinite", False,
+                       "Leave out vector rows holding NaN or infinity (one warning says how "
+                       "many) instead of refusing the file.")
 
 
-def load_from_flags(vectors_path: str | None, model_dir: str | None
-                    ) -> tuple[WordVectors, str]:
+def load_from_flags(vectors_path: str | None, model_dir: str | None,
+                    drop_nonfinite: bool = False) -> tuple[WordVectors, str]:
   """Loads the vectors named by `--vectors` / `--model_dir` (exactly one must be given).
 
   Args:
     vectors_path: value of --vectors.
     model_dir: value of --model_dir.
+    drop_nonfinite: value of --drop_nonfinite (else a row with NaN / inf is an error).
 
   Returns:
     (word vectors, source): source names what was read, for reports.
 
   Raises:
     UsageError: neither or both flags given.
-    UserError: the file or directory cannot be read.
+    UserError: the file or directory cannot be read, or a row is not finite.
   """
   if bool(vectors_path) == bool(model_dir):
     raise UsageError("give exactly one of --vectors=PATH (word2vec .bin/.txt or GloVe .txt) "
                      "and --model_dir=DIR (a trained model)")
   if vectors_path:
-    return WordVectors.load(vectors_path), vectors_path
-  return WordVectors.from_model_dir(model_dir), model_dir
+    return WordVectors.load(vectors_path, drop_nonfinite), vectors_path
+  return WordVectors.from_model_dir(model_dir, drop_nonfinite), model_dir
 
 
 def check_no_args(argv: Sequence[str]) -> None:

@@ -191,7 +191,7 @@ def main(argv: Sequence[str]) -> None:
       raise UsageError(f"--analogy={f.analogy!r}: give three words 'a b c' meaning "
                        "'a is to b as c is to ?', e.g. --analogy='man king woman'")
     queries.append(f.analogy.split())
-  word_vectors, source = cli.load_from_flags(f.vectors, f.model_dir)
+  word_vectors, source = cli.load_from_flags(f.vectors, f.model_dir, f.drop_nonfinite)
   index = Neighbors(word_vectors, restrict_vocab=f.restrict_vocab)
   if not queries:
     print(f"vectors: {source} ({len(word_vectors)} x {word_vectors.dim})")

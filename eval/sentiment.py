@@ -44,6 +44,7 @@ import numpy as np
 from eval import cli
 from eval.sentiment_classifier import ClassifierConfig, encode_reviews, random_like, train_variant
 from w2v_tf.errors import UsageError, UserError
+from w2v_tf.fileio import check_gzip_complete
 
 DEFAULT_CSV = os.path.join("data", "IMDB_Dataset.csv")
 LABELS = {"positive": 1, "negative": 0}
@@ -101,6 +102,8 @@ def _check_readable(path: str) -> None:
     raise UserError(f"cannot read {path} ({e.strerror}): check its permissions") from e
   if not first:
     raise UserError(f"{path} is empty: expected a CSV with a 'review,sentiment' header")
+  if path.endswith(".gz"):
+    check_gzip_complete(path)  # pandas with nrows would stop quietly at a cut
 
 
 def split_rows(num_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -272,7 +275,7 @@ def main(argv: Sequence[str]) -> None:
   started = time.perf_counter()
   csv_path = _csv_path(f.csv)
   _check_readable(csv_path)
-  word_vectors, source = cli.load_from_flags(f.vectors, f.model_dir)
+  word_vectors, source = cli.load_from_flags(f.vectors, f.model_dir, f.drop_nonfinite)
   reviews, labels = read_labelled_reviews(csv_path, f.max_reviews)
   from w2v_tf import text  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
   stopwords = text.load_stopwords(f.stopwords)

@@ -221,7 +221,7 @@ def main(argv: Sequence[str]) -> None:
       warn(f"{path}: skipped {data.malformed_lines} malformed lines (first: line "
            f"{line_number}: {text!r}); expected 'word1<TAB>word2<TAB>score'")
     files.append(data)
-  word_vectors, source = cli.load_from_flags(f.vectors, f.model_dir)
+  word_vectors, source = cli.load_from_flags(f.vectors, f.model_dir, f.drop_nonfinite)
   print(f"vectors: {source} ({len(word_vectors)} x {word_vectors.dim})")
   print(f"{'pairs file':<40} {'spearman':>9} {'pearson':>9} {'used/pairs':>11} {'oov':>7}")
   results = []

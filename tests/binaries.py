@@ -76,7 +76,8 @@ for line in sys.stdin:
   sys.stdout.flush()
 '''
 
-DEFAULT_PRELOAD = ("numpy", "tensorflow", "absl.app", "absl.flags", "absl.logging",
+# `w2v_tf` first, as `python -m w2v_tf.X` imports it before TensorFlow (it sets TF's log level).
+DEFAULT_PRELOAD = ("w2v_tf", "numpy", "tensorflow", "absl.app", "absl.flags", "absl.logging",
                    "w2v_tf.trainer", "w2v_tf.export", "eval.cli")
 
 

@@ -247,6 +247,15 @@ def test_non_finite_loss_names_step_and_learning_rate(trained):
   assert restored_step == int(match.group(3).rsplit("-", 1)[1])
 
 
+def test_a_non_finite_first_step_stops_at_once(corpus, tmp_path):
+  """A run that diverges at its first step stops there (it used to log NaN and run on)."""
+  from w2v_tf.errors import UserError  # pylint: disable=import-outside-toplevel
+  csv_path, cache = corpus
+  with pytest.raises(UserError, match=r"non-finite loss at step 1 \(learning rate 1e\+30\)"):
+    _trainer(_configs(csv_path, tmp_path / "m", cache).replace(learning_rate=1e30)).run()
+  assert not [name for name in os.listdir(tmp_path / "m") if name.startswith("ckpt-")]
+
+
 @pytest.mark.parametrize("failure", ["oserror", "tf_error"])
 def test_disk_full_while_checkpointing(trained, monkeypatch, failure):
   """The save fails half-way (a partial data file is left): clear error, old checkpoint loads."""

@@ -22,7 +22,14 @@ def test_every_run_once_full_softmax_last():
   assert names == SAMPLED + ["nce/unigram/64", "negative_sampling/5", "hierarchical_softmax",
                              "gensim_hs", "full_softmax"]
   runs = {run.name: run for run in loss_study.all_runs()}
-  assert runs["nce/unigram/64"] == loss_study.Run("nce/unigram/64", "nce", "unigram", 64)
+  assert runs["nce/unigram/64"] == loss_study.Run("nce/unigram/64", "nce", "unigram", 64,
+                                                  loss_study.NCE_LEARNING_RATE)
+  base = config.ExperimentConfig().replace(learning_rate=0.025)
+  settings = loss_study.Settings(base=base, analogies="a", wordsim="w")
+  assert loss_study.run_experiment(settings, runs["nce/unigram/64"], "m").train.learning_rate == (
+      loss_study.NCE_LEARNING_RATE)
+  assert loss_study.run_experiment(settings, runs["negative_sampling/5"], "m"
+                                   ).train.learning_rate == 0.025
   assert runs["negative_sampling/5"].num_sampled == 5
   assert runs["gensim_hs"].loss == "gensim"
   assert all(run.loss in config.LOSSES + ("gensim",) for run in runs.values())

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable, Sequence
 
-from w2v_tf import huffman, monitor, run_state, strategies, training_data
+from w2v_tf import corpus, huffman, monitor, run_state, strategies, text, training_data
 from w2v_tf.config import SAMPLED_LOSSES, ExperimentConfig
 from w2v_tf.model import Word2Vec
 from w2v_tf.optim import make_optimizer
@@ -29,17 +30,21 @@ def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monito
   experiment = experiment.resolved()
   experiment.validate()
   runner = runner or strategies.make_runner(experiment.runtime, log)
+  lock = None
   try:
     experiment = runner.adapt(experiment)
     data_config, model_config, train = experiment.data, experiment.model, experiment.train
     data = training_data.prepare_data(
         data_config, model_config.num_sampled if model_config.loss in SAMPLED_LOSSES else None,
         experiment.runtime.progress, train.heldout_centers)
-    run_state.prepare_model_dir(experiment, data.vocab, log)
+    fingerprint = data_fingerprint(data_config)
+    # Reads only: the model dir is written once the checkpoint is restored (below).
+    lock = run_state.prepare_model_dir(experiment, len(data.vocab), fingerprint, log)
     with runner.scope():
       model = Word2Vec(len(data.vocab), model_config, data_config.seed)
       optimizer = make_optimizer(train.optimizer, model.tables)
       state = run_state.RunState(model, optimizer, train.model_dir, train.keep_checkpoints, log)
+    state.lock = lock
     sampler = make_sampler(model_config.sampler, data.vocab.counts, model_config.sampler_power)
     tree = (huffman.build_huffman_tree(data.vocab.counts)
             if model_config.loss == "hierarchical_softmax" else None)
@@ -48,10 +53,26 @@ def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monito
     callbacks = monitor.default_callbacks(train.model_dir, experiment.runtime.progress, log,
                                           extra_callbacks)
     trainer = Trainer(experiment, data, runner, state, step, callbacks, log)
+    runner.restore(state, train.overwrite)  # a checkpoint that does not fit: nothing written
+    run_state.write_model_dir(experiment, data.vocab, fingerprint, log)
+    state.reopen_manager()
   except BaseException:
+    if lock is not None:
+      lock.release()
     runner.close()
     raise
   description = runner.describe()
   if description:
     log(f"strategy {experiment.runtime.strategy}: {description}")
   return trainer
+
+
+def data_fingerprint(data_config) -> str | None:
+  """What a model dir records of its data: the corpus cache key (None: not a regular file).
+
+  The corpus cache computed it already (the file is hashed once per process).
+  """
+  if not os.path.isfile(data_config.train_csv):
+    return None  # a FIFO or the like: hashing would read it again
+  return corpus.cache_key(data_config.train_csv, data_config.text_column,
+                          data_config.max_reviews, text.load_stopwords(data_config.stopwords))

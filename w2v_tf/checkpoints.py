@@ -6,15 +6,24 @@ names only complete checkpoints. What can still go wrong is damage afterwards (a
 a bad disk, an edited file): `restore_newest_readable` tries the listed checkpoints newest first
 and falls back to older ones, saying so, and `repair_state` rebuilds a state file that is
 unreadable from the `ckpt-N` files on disk (TF would silently ignore it and start afresh,
-overwriting the run).
+overwriting the run). A checkpoint is called damaged only when its files do not read; one that
+reads but does not fit the model (other shapes, other optimizer) is a mismatch, and says so.
+
+A live run deletes its oldest checkpoint when it saves a new one (`keep_checkpoints`): it holds
+an exclusive `rotation_lock` on the model dir while saving, and readers (`python -m
+w2v_tf.export`) hold a shared one while they read, so the checkpoint they chose stays on disk.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import errno
 import os
 import re
 import shutil
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 
@@ -126,13 +135,49 @@ def remove_partial_writes(model_dir: str, log: Callable[[str], None]) -> None:
     log(f"removed {', '.join(names)}: partial checkpoint write(s) of an interrupted run")
 
 
+@dataclasses.dataclass(frozen=True)
+class RestoreFailure:
+  """Why one checkpoint was not restored; `damaged`: its files do not read (else: a mismatch)."""
+  path: str
+  reason: str
+  damaged: bool
+
+  def __str__(self) -> str:
+    return f"{self.path} ({self.reason})"
+
+
+def _reason(error: Exception) -> str:
+  reason = (str(error).splitlines() or [type(error).__name__])[0]
+  return f"{type(error).__name__}: {reason.split('}} ')[-1][:160]}"
+
+
+def damage(path: str) -> str | None:
+  """Why checkpoint `path`'s files do not read (None: every tensor reads)."""
+  try:
+    reader = tf.train.load_checkpoint(path)
+    for key in reader.get_variable_to_shape_map():
+      reader.get_tensor(key)
+  except Exception as e:  # pylint: disable=broad-except  # TF raises many kinds for bad files
+    return _reason(e)
+  return None
+
+
+def peek(path: str, keys: tuple[str, ...]) -> tuple[dict[str, list[int]], dict[str, object]]:
+  """(shape of every tensor, values of `keys`) of checkpoint `path`, without a model.
+
+  Raises whatever TF raises for files that do not read.
+  """
+  reader = tf.train.load_checkpoint(path)
+  return reader.get_variable_to_shape_map(), {key: reader.get_tensor(key) for key in keys}
+
+
 def restore_newest_readable(restore: Callable[[str], object], paths_newest_first: list[str],
                             log: Callable[[str], None],
-                            failures: list[str] | None = None) -> str | None:
-  """Restores the first checkpoint of `paths_newest_first` that reads completely.
+                            failures: list[RestoreFailure] | None = None) -> str | None:
+  """Restores the first checkpoint of `paths_newest_first` that reads completely and fits.
 
-  When an older checkpoint is restored, one warning line per damaged newer one is logged, then
-  one naming the checkpoint used. When none is readable nothing is logged (the caller raises
+  When an older checkpoint is restored, one warning line per skipped newer one is logged, then
+  one naming the checkpoint used. When none is restored nothing is logged (the caller raises
   one error); `failures` receives the reasons.
 
   Args:
@@ -140,27 +185,65 @@ def restore_newest_readable(restore: Callable[[str], object], paths_newest_first
       (e.g. `make_restore(checkpoint)`).
     paths_newest_first: candidate prefixes.
     log: prints one line.
-    failures: if given, receives one "path (reason)" string per unreadable checkpoint.
+    failures: if given, receives one `RestoreFailure` per checkpoint not restored.
 
   Returns:
-    The prefix restored, or None when there was no candidate or none was readable.
+    The prefix restored, or None when there was no candidate or none was restored.
   """
   skipped = []
   for path in paths_newest_first:
     try:
       restore(path)
     except Exception as e:  # pylint: disable=broad-except  # TF raises many kinds for bad files
-      reason = (str(e).splitlines() or [type(e).__name__])[0]
-      skipped.append((path, f"{type(e).__name__}: {reason.split('}} ')[-1][:160]}"))
+      damaged = damage(path)  # only on this path: reads the checkpoint once more
+      skipped.append(RestoreFailure(path, damaged or _reason(e), damaged is not None))
       continue
-    for damaged, reason in skipped:
-      log(f"warning: checkpoint {damaged} is unreadable ({reason})")
+    for failure in skipped:
+      log(f"warning: checkpoint {failure.path} is "
+          f"{'unreadable' if failure.damaged else 'for another model'} ({failure.reason})")
     if skipped:
-      log(f"warning: fell back to the older checkpoint {path} (the newer ones are damaged)")
+      log(f"warning: fell back to the older checkpoint {path} (the newer ones are "
+          f"{'damaged' if all(f.damaged for f in skipped) else 'damaged or do not match'})")
     return path
   if failures is not None:
-    failures.extend(f"{damaged} ({reason})" for damaged, reason in skipped)
+    failures.extend(skipped)
   return None
+
+
+@contextlib.contextmanager
+def rotation_lock(model_dir: str, exclusive: bool, log: Callable[[str], None],
+                  timeout: float = 60.0) -> Iterator[None]:
+  """Holds a shared (readers) or exclusive (the saving run) flock on the model dir itself.
+
+  Nothing is written: the lock is on the directory. Where the file system has no flock, or
+  the other side holds it past `timeout` (a stopped reader), it goes on unlocked with a warning.
+  """
+  import fcntl  # pylint: disable=import-outside-toplevel  # POSIX only
+  try:
+    fd = os.open(model_dir, os.O_RDONLY)
+  except OSError:
+    yield  # no model dir yet: nothing to rotate
+    return
+  try:
+    deadline = time.monotonic() + timeout
+    while True:
+      try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        break
+      except BlockingIOError:
+        if time.monotonic() > deadline:
+          log(f"warning: {model_dir}'s checkpoints stayed locked by "
+              f"{'a reader' if exclusive else 'the training run'} for {timeout:.0f} s; "
+              "going on without the lock")
+          break
+        time.sleep(0.01)
+      except OSError as e:
+        if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF):
+          raise
+        break  # no flock here: as before locks existed
+    yield
+  finally:
+    os.close(fd)  # releases the flock
 
 
 def has_checkpoint(model_dir: str) -> bool:

@@ -71,6 +71,24 @@ class DataConfig:
   seed: int = 0
   strict_utf8: bool = False
 
+  def problems(self) -> list[str]:
+    """What is out of range in the data fields (every binary that reads data checks these)."""
+    problems = []
+    for name, value, low in (("min_count", self.min_count, 1),
+                             ("max_reviews", self.max_reviews, 0),
+                             ("max_vocab", self.max_vocab, 0), ("seed", self.seed, 0)):
+      if value < low:
+        problems.append(f"--{name} must be >= {low} (got {value})")
+    if self.seed >= 2 ** 63:  # TensorFlow's stateless seeds are int64
+      problems.append(f"--seed must be < 2**63 (got {self.seed})")
+    if not 0 <= self.subsample < 1:
+      problems.append(f"--subsample must be in [0, 1) (got {self.subsample})")
+    if self.heldout_reviews < 0 or (self.heldout_reviews >= 1
+                                    and self.heldout_reviews != int(self.heldout_reviews)):
+      problems.append("--heldout_reviews must be a fraction in [0, 1) or a whole count "
+                      f"(got {self.heldout_reviews:g})")
+    return problems
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -197,7 +215,7 @@ class ExperimentConfig:
     problems = []
     for name, value in (("window", data.window), ("embedding_dim", model.embedding_dim),
                         ("batch_size", data.batch_size), ("epochs", train.epochs),
-                        ("min_count", data.min_count), ("num_sampled", model.num_sampled),
+                        ("num_sampled", model.num_sampled),
                         ("keep_checkpoints", train.keep_checkpoints),
                         ("checkpoint_every_steps", train.checkpoint_every_steps),
                         ("eval_every_steps", train.eval_every_steps),
@@ -205,14 +223,13 @@ class ExperimentConfig:
                         ("steps_per_call", runtime.steps_per_call)):
       if value is not None and value <= 0:
         problems.append(f"--{name} must be positive (got {value})")
+    if not train.model_dir.strip():
+      problems.append("--model_dir must name a directory (got an empty one)")
     if train.learning_rate is not None and not train.learning_rate > 0:
       problems.append(f"--learning_rate must be > 0 (got {train.learning_rate})")
     if not model.sampler_power >= 0:
       problems.append(f"--sampler_power must be >= 0 (got {model.sampler_power})")
-    if not 0 <= data.subsample < 1:
-      problems.append(f"--subsample must be in [0, 1) (got {data.subsample})")
-    if data.heldout_reviews < 0:
-      problems.append(f"--heldout_reviews must be >= 0 (got {data.heldout_reviews})")
+    problems += data.problems()
     if model.sample_group_centers <= 0 or data.batch_size % model.sample_group_centers:
       problems.append(f"--batch_size ({data.batch_size}) must be a multiple of "
                       f"--sample_group_centers ({model.sample_group_centers})")

@@ -12,6 +12,8 @@ not UTF-8 are replaced by U+FFFD (they never form a token) and the affected revi
 and reported in one warning; with `strict_utf8` such a file is refused, naming the first bad
 row. The count is stored in the cache, so the check also holds when the cache is hit. Blank
 lines are empty reviews; a row too short to have the text column is a malformed record.
+A `.gz` that ends before gzip's end-of-stream marker (a cut download or copy) is refused as
+truncated before anything is read: tf.data's reader would quietly stop at the cut.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import tensorflow as tf
 
 from w2v_tf import text
 from w2v_tf.errors import UserError
-from w2v_tf.fileio import atomic_open
+from w2v_tf.fileio import atomic_open, check_gzip_complete
 
 # Bump when the cleaning rules or the cache layout change.
 CACHE_VERSION = 2
@@ -72,10 +74,17 @@ def _open_text(path: str):
 
 
 def read_header(path: str) -> list[str]:
-  """The CSV's column names. Raises UserError for a missing, unreadable or empty file."""
+  """The CSV's column names. Raises UserError for a missing, unreadable, empty or truncated file."""
   if not os.path.exists(path):
     raise UserError(f"{path}: no such file: pass --train_csv, or fetch the data with "
                     "`python -m w2v_tf.get_data`")
+  if not (os.path.isfile(path) or os.path.isdir(path)):
+    # A FIFO or process substitution: the corpus is read more than once (header, hash, rows),
+    # and a second read hung or saw the header again.
+    raise UserError(f"{path}: is a pipe or a device, not a file: the CSV is read more than "
+                    "once; write it to a file first (e.g. `... > reviews.csv`)")
+  if path.endswith(".gz") and os.path.isfile(path):
+    check_gzip_complete(path)  # tf.data's reader would stop quietly at a cut
   try:
     with _open_text(path) as f:
       header = next(csv.reader(f), None)
@@ -86,6 +95,18 @@ def read_header(path: str) -> list[str]:
                     "text column (e.g. review,sentiment)")
   header[0] = header[0].removeprefix("\ufeff")  # a UTF-8 byte-order mark
   return header
+
+
+def check_text_column(path: str, header: list[str], text_column: str) -> None:
+  """Raises UserError unless `text_column` names exactly one column of `header`."""
+  if text_column not in header:
+    raise UserError(f"{path}: no column {text_column!r} in the header {header[:10]}; "
+                    "pass --text_column with one of those")
+  if header.count(text_column) > 1:  # the first was used silently
+    columns = [index + 1 for index, name in enumerate(header) if name == text_column]
+    raise UserError(f"{path}: the header names {text_column!r} {len(columns)} times (columns "
+                    f"{', '.join(map(str, columns))}): rename the duplicates, or pass "
+                    "--text_column with another column")
 
 
 def record_line(path: str, index: int) -> int:
@@ -136,9 +157,7 @@ def read_reviews(path: str, text_column: str = "review", max_reviews: int = 0) -
     tf.data.Dataset of scalar tf.string.
   """
   header = read_header(path)
-  if text_column not in header:
-    raise UserError(f"{path}: no column {text_column!r} in the header {header[:10]}; "
-                    "pass --text_column with one of those")
+  check_text_column(path, header, text_column)
   dataset = _csv_dataset(path, text_column, header)
   dataset = dataset.map(lambda review: review)
   if max_reviews > 0:
@@ -146,16 +165,29 @@ def read_reviews(path: str, text_column: str = "review", max_reviews: int = 0) -
   return dataset
 
 
+# {(path, device, inode, size, mtime): sha256}: the trainer asks for the key twice per run (the
+# cache, then the model dir's data fingerprint); the file is hashed once.
+_DIGESTS: dict[tuple, str] = {}
+
+
 def _file_digest(path: str) -> str:
+  stat = os.stat(path)
+  identity = (os.path.abspath(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+  if identity in _DIGESTS:
+    return _DIGESTS[identity]
   digest = hashlib.sha256()
   with open(path, "rb") as f:
     for block in iter(lambda: f.read(1 << 20), b""):
       digest.update(block)
-  return digest.hexdigest()
+  _DIGESTS[identity] = digest.hexdigest()
+  return _DIGESTS[identity]
 
 
 def cache_key(path: str, text_column: str, max_reviews: int, stopwords: frozenset[str]) -> str:
-  """A digest of the file content and every option that changes the tokens."""
+  """A digest of the file content and every option that changes the tokens.
+
+  It is also a model dir's data fingerprint (`run_state`): a resumed run must see the same key.
+  """
   digest = hashlib.sha256()
   for part in (str(CACHE_VERSION), _file_digest(path), text_column, str(max_reviews),
                "\n".join(sorted(stopwords))):
@@ -280,10 +312,7 @@ def load_corpus(path: str, text_column: str = "review", max_reviews: int = 0,
   Raises:
     UserError: the file is missing, unreadable, empty, malformed or yields no token.
   """
-  header = read_header(path)  # clear errors before hashing
-  if text_column not in header:
-    raise UserError(f"{path}: no column {text_column!r} in the header {header[:10]}; "
-                    "pass --text_column with one of those")
+  check_text_column(path, read_header(path), text_column)  # clear errors before hashing
   if cache_dir is None:
     corpus = tokenize_csv(path, text_column, max_reviews, stopwords, progress)
     check_utf8(corpus, path, strict_utf8)

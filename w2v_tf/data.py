@@ -38,8 +38,8 @@ def main(argv):
   if not FLAGS.dump_tokens and not FLAGS.vocab_out:
     raise UsageError("nothing to do: pass --dump_tokens PATH and/or --vocab_out PATH")
   data = config.from_flags(FLAGS, names=_DATA_FIELDS).data
-  if data.min_count < 1 or data.max_reviews < 0 or data.max_vocab < 0:
-    raise UsageError("--min_count must be >= 1 and --max_reviews, --max_vocab >= 0")
+  if data.problems():
+    raise UsageError("; ".join(data.problems()))
   corpus_lib.read_header(data.train_csv)  # a missing / empty file first, before stopwords
   stopwords = text.load_stopwords(data.stopwords)
   corpus = corpus_lib.load_corpus(data.train_csv, data.text_column, data.max_reviews,

@@ -258,18 +258,25 @@ def load_checkpoint_vectors(model_dir: str, log=None) -> tuple[list[str], np.nda
   if len(words) != vocab_size:
     raise UserError(f"{model_dir}: vocab.tsv has {len(words)} words but config.json says "
                     f"vocab_size {vocab_size}: the files come from different runs")
-  paths, warning = checkpoints.candidates(model_dir)
-  if warning:
-    log(f"warning: {warning}")
-  if not paths:
-    raise UserError(f"no checkpoint in {model_dir}: train first (`python -m w2v_tf.train "
-                    f"--model_dir {model_dir}`)")
   model = Word2Vec(vocab_size, experiment.model)
   failures = []
-  restored = checkpoints.restore_newest_readable(
-      checkpoints.make_restore(tf.train.Checkpoint(model=model), partial=True), paths, log,
-      failures)
+  # A live run deletes its oldest checkpoint as it saves a new one; the shared lock keeps the
+  # one read here (chosen from the state file read under it) on disk until it is read.
+  with checkpoints.rotation_lock(model_dir, False, log):
+    paths, warning = checkpoints.candidates(model_dir)
+    if warning:
+      log(f"warning: {warning}")
+    if not paths:
+      raise UserError(f"no checkpoint in {model_dir}: train first (`python -m w2v_tf.train "
+                      f"--model_dir {model_dir}`)")
+    restored = checkpoints.restore_newest_readable(
+        checkpoints.make_restore(tf.train.Checkpoint(model=model), partial=True), paths, log,
+        failures)
   if restored is None:
+    mismatched = [failure for failure in failures if not failure.damaged]
+    if mismatched:  # the files read: they are not damaged, and --overwrite would delete them
+      raise UserError(f"the checkpoints in {model_dir} do not fit its {run_state.CONFIG_FILE} "
+                      f"(newest: {mismatched[0]}): the files come from different runs")
     raise UserError(f"no readable checkpoint in {model_dir} ({len(paths)} tried, all damaged; "
                     f"newest: {failures[0]}): train again with --overwrite")
   return words, counts, model.input_embeddings.numpy(), restored

@@ -6,13 +6,19 @@ Only the labelled reviews count: aclImdb/{train,test}/{pos,neg}/<id>_<rating>.tx
 and the other files are skipped). The CSV copies the Kaggle file's layout so the trainer reads
 either: header `review,sentiment`, text verbatim, labels positive/negative, csv.writer's excel
 dialect (minimal quoting, CRLF), utf-8, rows in a seeded shuffle of a canonical order. Tarballs
-are streamed (`tarfile` "r|*"), never unpacked. `python -m w2v_tf.get_data` is its binary.
+are streamed (`tarfile` "r|"), never unpacked; one that ends early (a cut download or copy) is
+refused as truncated, not converted in part: `tarfile` alone stops quietly at a cut header.
+`python -m w2v_tf.get_data` is its binary.
 """
 
 from __future__ import annotations
 
+import bz2
+import contextlib
 import csv
 import dataclasses
+import gzip
+import lzma
 import os
 import random
 import re
@@ -34,6 +40,10 @@ SOURCE_HINT = "use --source PATH to convert a local aclImdb_v1.tar.gz or aclImdb
 _SENTIMENTS = {"pos": "positive", "neg": "negative"}
 # <anything>/{train,test}/{pos,neg}/<id>_<rating>.txt; train/unsup and the other files never match.
 _REVIEW_PATH = re.compile(r"(?:^|/)(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+# Compressed tarballs by their first bytes (what tarfile's "r|*" recognises). Each reader raises
+# EOFError when its stream ends before the end-of-stream marker, which tarfile would not.
+_COMPRESSIONS = ((b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
+                 (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +96,16 @@ def _review(match: re.Match, data: bytes) -> tuple[Review, bool]:
   return Review(split, _SENTIMENTS[label], int(review_id), int(rating), text), replaced
 
 
+def _decompressed(raw):
+  """The tar bytes of an open tarball: `raw` itself, or a gzip / bzip2 / xz reader over it."""
+  magic = raw.read(6)
+  raw.seek(0)
+  for prefix, opener in _COMPRESSIONS:
+    if magic.startswith(prefix):
+      return opener(raw)
+  return contextlib.nullcontext(raw)
+
+
 def iter_tarball(path: str) -> Iterator[tuple[Review, bool]]:
   """Streams the labelled reviews out of an aclImdb tarball (any compression), in archive order.
 
@@ -96,16 +116,30 @@ def iter_tarball(path: str) -> Iterator[tuple[Review, bool]]:
     (review, whether its bytes were not valid utf-8).
 
   Raises:
-    UserError: the file is not a readable tar archive.
+    UserError: the file is not a readable tar archive, or it is truncated (checked to the end
+      of the compressed stream, so the error may come after the last review was yielded).
   """
+  truncated = (f"{path} is truncated (the archive ends early, as a cut download or copy does): "
+               "download or copy it again")
   try:
-    with tarfile.open(path, mode="r|*") as archive:  # streaming: one pass, nothing unpacked
+    with open(path, "rb") as raw, _decompressed(raw) as stream, \
+        tarfile.open(fileobj=stream, mode="r|") as archive:  # streaming: nothing unpacked
       for member in archive:
         match = _REVIEW_PATH.search(member.name)
         if not match or not member.isfile():
           continue
         yield _review(match, archive.extractfile(member).read())
-  except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+      # tarfile ends its loop quietly on a short (cut) header block; a complete archive ends
+      # with a full block of zeros (the header read last, at archive.offset).
+      if archive.fileobj.tell() - archive.offset < tarfile.BLOCKSIZE:
+        raise UserError(truncated)
+      while stream.read(1 << 20):  # the rest: a compressed stream must reach its end marker
+        pass
+  except EOFError as e:  # "Compressed file ended before the end-of-stream marker was reached"
+    raise UserError(truncated) from e
+  except (tarfile.TarError, zlib.error, lzma.LZMAError, OSError) as e:
+    if isinstance(e, tarfile.ReadError) and str(e) == "unexpected end of data":
+      raise UserError(truncated) from e  # cut inside a member's data
     if isinstance(e, OSError) and e.errno is not None:
       raise UserError(f"cannot read {path}: {e.strerror}") from e
     raise UserError(f"cannot read {path} as a tar archive ({e}): expected aclImdb_v1.tar.gz "

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from w2v_tf.corpus import Corpus
+from w2v_tf.errors import UserError
 from w2v_tf.losses import SampledValues, TreePaths
 
 _SEED_STRIDE = 1_000_003
@@ -53,7 +54,9 @@ class TrainingTokens:
 def split_heldout(num_reviews: int, heldout_reviews: float, seed: int) -> np.ndarray:
   """[R] bool, True for the reviews held out of training (a fraction if < 1, else a count)."""
   count = int(round(heldout_reviews * num_reviews)) if heldout_reviews < 1 else int(heldout_reviews)
-  count = min(max(count, 0), max(num_reviews - 1, 0))
+  if count and count >= num_reviews:  # clamping it trained on a single review
+    raise UserError(f"--heldout_reviews={heldout_reviews:g} holds out {count:,} reviews of a "
+                    f"corpus of {num_reviews:,}, leaving none to train on: lower it")
   heldout = np.zeros(num_reviews, bool)
   heldout[np.random.default_rng([seed, 7]).choice(num_reviews, count, replace=False)] = True
   return heldout

@@ -25,6 +25,7 @@ from typing import Iterable, Sequence
 import tensorflow as tf
 
 from w2v_tf.errors import UsageError, UserError, warn  # noqa: F401  (callers use text.warn)
+from w2v_tf.fileio import read_lines
 
 # Python's str.split() whitespace, as an RE2 character class (computed, not typed by hand).
 _WHITESPACE_CLASS = "[" + "".join(
@@ -41,7 +42,8 @@ def load_stopwords(spec: str) -> frozenset[str]:
       one word per line (blank lines and `#` comments ignored).
 
   Raises:
-    UserError: the NLTK corpus is missing and could not be downloaded, or the file is missing.
+    UserError: the NLTK corpus is missing and could not be downloaded, or the file is missing,
+      unreadable or not UTF-8 (one line naming the first bad byte).
   """
   if spec == "none":
     return frozenset()
@@ -50,9 +52,9 @@ def load_stopwords(spec: str) -> frozenset[str]:
   if not os.path.isfile(spec):
     raise UsageError(f"--stopwords={spec!r}: not 'nltk', 'none' or an existing file; "
                      "give one of those")
-  with open(spec, encoding="utf-8") as f:
-    return frozenset(w.strip().lower() for w in f
-                     if w.strip() and not w.lstrip().startswith("#"))
+  lines = read_lines(spec, "stopwords file", "pass --stopwords=nltk, none or a file")
+  return frozenset(w.strip().lower() for w in lines
+                   if w.strip() and not w.lstrip().startswith("#"))
 
 
 def _nltk_english_stopwords() -> list[str]:

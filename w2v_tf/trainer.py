@@ -97,10 +97,11 @@ class Trainer:
       raise lost from e
     finally:
       self.runner.close()
+      self.state.release()  # the model dir's lock
 
   def _run(self) -> TrainSummary:
     experiment, state, data = self.experiment, self.state, self.data
-    if self.runner.restore(state, experiment.train.overwrite):
+    if state.restored_checkpoint:  # restored by build_trainer, before the model dir is written
       self.log(f"resumed from {state.restored_checkpoint}: step {int(state.step.numpy())}, "
                f"epoch {int(state.epoch.numpy()) + 1}, learning rate "
                f"{float(self.learning_rate().numpy()):.6g}")
@@ -213,13 +214,17 @@ class Trainer:
 
   def _save(self, step: int) -> str:
     """Checks that training is still finite, then writes a checkpoint."""
-    if not self.runner.all_finite():
+    self._check_finite(step)
+    return self.state.save()
+
+  def _check_finite(self, step: int, loss: float | None = None) -> None:
+    """Raises if `loss` (given) or else the tables and the loss sums are not finite."""
+    if not (self.runner.all_finite() if loss is None else math.isfinite(loss)):
       learning_rate = float(self.learning_rate().numpy())
       raise UserError(
           f"non-finite loss at step {step} (learning rate {learning_rate:.6g}): training "
           f"stopped and nothing was saved; {self.state.last_good()}: lower --learning_rate and "
           "run again (with --overwrite to start afresh)")
-    return self.state.save()
 
   def _point(self, step: int, summary: TrainSummary, exact: bool) -> None:
     """A training-loss point; with `exact`, the exact losses and the gradient cosine too.
@@ -232,8 +237,7 @@ class Trainer:
     train_loss = self.state.take_mean_loss() if self.state.loss_count.numpy() else (
         self._last_train_loss)
     self._last_train_loss = train_loss
-    if not math.isfinite(train_loss):
-      self._save(step)  # raises the non-finite error
+    self._check_finite(step, train_loss)
     learning_rate = (self._learning_rate[1] if self._learning_rate[0] == step
                      else float(self.learning_rate().numpy()))
     logs = {"loss_name": self.experiment.model.loss.replace("_", " "), "loss/train": train_loss,
@@ -255,6 +259,8 @@ class Trainer:
     logs["grad_cosine/heldout"] = (self.step.gradient_cosine(
         heldout, self.experiment.data.seed, max_centers=GRADIENT_COSINE_CENTERS) if heldout
                                    else float("nan"))
+    # At step 1 too (a NaN there used to be logged, and 86 more steps ran).
+    self._check_finite(step, logs["loss/full_softmax_batch"])
     summary.eval_seconds += time.time() - started
     self._untimed_seconds += time.time() - started
     self.callbacks.on_evaluation(step, logs)

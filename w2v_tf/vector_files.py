@@ -10,8 +10,10 @@ Formats are detected from the bytes, not the file name:
 
 A `.gz` name means gzip. Rows are kept in file order, which all these tools write most frequent
 first (what `restrict_vocab` relies on). Bad files raise `UserError` with one line that names
-the file, the line (or record) and the fix: missing, unreadable, empty, a row whose number of
-values disagrees with the header (or, for GloVe, the first row), a truncated binary file.
+the file, the line (or record) and the fix: missing, unreadable, empty, a truncated `.gz`, a
+text file that is not UTF-8, a row whose number of values disagrees with the header (or, for
+GloVe, the first row), a binary header that promises more records than the file can hold
+(only what the file can hold is allocated), a truncated binary file.
 Repeated words keep their first row (a warning says how many were dropped), like gensim.
 
 The writers produce what the C tool writes (binary records end with a newline; text uses
@@ -31,7 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from w2v_tf.errors import UserError, warn
-from w2v_tf.fileio import atomic_open, disk_errors
+from w2v_tf.fileio import atomic_open, decode_utf8, disk_errors
 
 _HEADER = re.compile(rb"^\s*(\d+)\s+(\d+)\s*$")
 _CONTROL = re.compile(rb"[\x00-\x1f]")  # never inside a word; common in float32 bytes
@@ -59,7 +61,9 @@ def _read_bytes(path: str) -> bytes:
     else:
       with open(path, "rb") as f:
         data = f.read()
-  except (OSError, EOFError) as e:
+  except EOFError as e:  # gzip's "Compressed file ended before the end-of-stream marker ..."
+    raise UserError(f"vectors file {path} is truncated ({e}): re-export or copy it again") from e
+  except OSError as e:
     reason = getattr(e, "strerror", None) or str(e)
     raise UserError(f"cannot read vectors file {path} ({reason}): check the file and its "
                     "permissions") from e
@@ -93,7 +97,7 @@ def is_float(text: str) -> bool:
 
 def _parse_text(path: str, data: bytes, has_header: bool) -> tuple[list[str], np.ndarray]:
   """Parses the word2vec text format (`has_header`) or GloVe text (no header)."""
-  lines = data.decode("utf-8", errors="replace").splitlines()
+  lines = decode_utf8(data, path, "vectors file").splitlines()
   if has_header:
     num_words, dim = (int(x) for x in lines[0].split())
     first = 1
@@ -129,10 +133,18 @@ def _parse_binary(path: str, data: bytes, header_end: int, num_words: int, dim: 
                   ) -> tuple[list[str], np.ndarray]:
   """Parses the word2vec binary format after its header line."""
   row_bytes = 4 * dim
-  vectors = np.empty((num_words, dim), dtype=np.float32)  # [V, d]
+  size = len(data)
+  # A record is at least a space and d floats, so the file holds at most `fits` of them. Only
+  # those are allocated: a header that lies about the count (or d) asked numpy for terabytes;
+  # now the loop below stops at the first record past the end and says so.
+  fits = (size - header_end) // (row_bytes + 1)
+  promised = ""
+  if num_words > fits:
+    promised = (f"; the header promises {num_words:,} x {dim} vectors, at least "
+                f"{num_words * (row_bytes + 1):,} bytes, but {size - header_end:,} follow it")
+  vectors = np.empty((min(num_words, fits), dim), dtype=np.float32)  # [V, d]
   words: list[str] = []
   pos = header_end
-  size = len(data)
   newline_terminated = None
   for i in range(num_words):
     while pos < size and data[pos] in (0x0A, 0x0D):  # the previous record's newline
@@ -141,7 +153,7 @@ def _parse_binary(path: str, data: bytes, header_end: int, num_words: int, dim: 
     if space < 0 or space + 1 + row_bytes > size:
       raise UserError(f"{path}: record {i + 1} of {num_words} (byte {pos}) runs past the end "
                       "of the file: the file is truncated or its rows disagree with the header "
-                      f"({num_words} x {dim}); re-export the vectors")
+                      f"({num_words} x {dim}){promised}; re-export the vectors")
     if _CONTROL.search(data, pos, space):
       raise UserError(f"{path}: record {i + 1} (byte {pos}) does not start with a word: the "
                       f"rows disagree with the header's dimension ({num_words} x {dim}) or the "
@@ -178,7 +190,11 @@ def detect_format(data: bytes) -> str:
   try:
     tokens = record.decode("utf-8").split()
   except UnicodeDecodeError:
-    return "word2vec_binary"
+    # A text row whose word is not UTF-8 (Latin-1, say) is still text: its reader reports the
+    # encoding; float32 bytes almost never read as `word v1 ... vd`.
+    tokens = record.decode("latin-1").split()
+    if not (len(tokens) == dim + 1 and all(is_float(t) for t in tokens[1:])):
+      return "word2vec_binary"
   if len(tokens) == dim + 1 and all(is_float(t) for t in tokens[1:]):
     return "word2vec_text"
   if len(tokens) > 1 and all(is_float(t) for t in tokens[1:]):
@@ -188,7 +204,8 @@ def detect_format(data: bytes) -> str:
 
 def _header(path: str, data: bytes) -> tuple[int, int]:
   """The `V d` of a word2vec file's first line; UserError when it announces no vectors."""
-  num_words, dim = (int(x) for x in data[:data.find(b"\n")].split())
+  end = data.find(b"\n")
+  num_words, dim = (int(x) for x in data[:end if end >= 0 else len(data)].split())
   if num_words < 1 or dim < 1:
     raise UserError(f"{path}: header says {num_words} x {dim}: no vectors in the file")
   return num_words, dim

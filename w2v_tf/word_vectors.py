@@ -7,6 +7,10 @@ text; see `w2v_tf.vector_files`), reads a trainer's model_dir, and answers cosin
 per-epoch neighbours), `analogy` for "a : b :: c : ?". Every nearest-neighbour query of the
 project goes through `WordVectors._top`, so ties and exclusions are decided in one place:
 best score first, ties by row (most frequent word first).
+
+Loading (`load`, `from_model_dir`) refuses rows holding NaN or infinity, naming the first one
+(a NaN row makes every cosine with it NaN, which silently scored 0.07% on analogies), unless
+asked to drop those rows (`drop_nonfinite`, the eval binaries' `--drop_nonfinite`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from w2v_tf import vector_files
-from w2v_tf.errors import UserError
+from w2v_tf.errors import UserError, warn
 from w2v_tf.vocab import Vocab
 
 # Files the trainer writes into its model_dir (see w2v_tf/export.py).
@@ -61,6 +65,45 @@ def candidate_lookup(vectors: np.ndarray, words: Sequence[str], restrict_vocab: 
   for i in range(n):
     ok_vocab.setdefault(fold(words[i]), i)  # first (most frequent) case variant wins
   return vectors, n, fold, ok_vocab
+
+
+def finite_rows(source: str, words: Sequence[str], vectors: np.ndarray,
+                counts: np.ndarray | None, drop: bool
+                ) -> tuple[Sequence[str], np.ndarray, np.ndarray | None]:
+  """Refuses (or, with `drop`, removes with one warning) rows holding NaN or infinity.
+
+  Args:
+    source: the file read, named in the messages.
+    words: V words; vectors: [V, d]; counts: [V] or None.
+    drop: drop the non-finite rows instead of refusing the file.
+
+  Returns:
+    (words, vectors, counts) without the non-finite rows (the inputs when all are finite).
+
+  Raises:
+    UserError: some row is not finite and `drop` is off (names the first: row and word), or
+      every row is.
+  """
+  bad = ~np.isfinite(vectors).all(axis=1)  # [V]
+  if not bad.any():
+    return words, vectors, counts
+  first = int(np.argmax(bad))
+  value = vectors[first][~np.isfinite(vectors[first])][0]
+  count, first_row = f"{int(bad.sum()):,} of {len(words):,} rows", (
+      f"row {first + 1} ({words[first][:30]!r}, value {value})")
+  if bad.all():
+    raise UserError(f"{source}: all {len(words):,} rows hold NaN or infinity (the first is "
+                    f"{first_row}): the vectors are unusable (did training diverge?); train "
+                    "again, e.g. with a lower --learning_rate")
+  if not drop:
+    raise UserError(f"{source}: {count} hold NaN or infinity, the first is {first_row}: "
+                    "re-export or retrain the vectors (did training diverge?), or pass "
+                    "--drop_nonfinite to leave those rows out")
+  warn(f"{source}: left out {count} that hold NaN or infinity (the first is {first_row}), "
+       "as --drop_nonfinite asks")
+  keep = np.flatnonzero(~bad)
+  return ([words[i] for i in keep], vectors[keep],
+          None if counts is None else np.asarray(counts)[keep])
 
 
 class WordVectors:
@@ -152,11 +195,12 @@ class WordVectors:
   # --- Files -------------------------------------------------------------------------------------
 
   @classmethod
-  def load(cls, path: str | os.PathLike) -> "WordVectors":
+  def load(cls, path: str | os.PathLike, drop_nonfinite: bool = False) -> "WordVectors":
     """Reads a word2vec binary, word2vec text or GloVe text file (format from its bytes).
 
     Args:
       path: the file (`.gz` means gzip).
+      drop_nonfinite: leave out rows holding NaN or infinity (one warning) instead of refusing.
 
     Returns:
       The vectors in file order, without counts. A repeated word keeps its first row (with a
@@ -164,9 +208,10 @@ class WordVectors:
 
     Raises:
       UserError: one line naming the file and the problem (missing, unreadable, empty, rows
-        inconsistent with the header, truncated).
+        inconsistent with the header, truncated, not UTF-8, a row that is not finite).
     """
     words, vectors = vector_files.read_vectors(path)
+    words, vectors, _ = finite_rows(os.fspath(path), words, vectors, None, drop_nonfinite)
     return cls(words, vectors)
 
   def save(self, path: str | os.PathLike, binary: bool = False,
@@ -189,7 +234,8 @@ class WordVectors:
       vector_files.write_word2vec_text(path, self.words, self.vectors, float_format)
 
   @classmethod
-  def from_model_dir(cls, model_dir: str | os.PathLike) -> "WordVectors":
+  def from_model_dir(cls, model_dir: str | os.PathLike,
+                     drop_nonfinite: bool = False) -> "WordVectors":
     """Reads the vectors a trainer exported into its model directory.
 
     Reads `vectors.bin` when present, else `vectors.txt`; when `vocab.tsv` is there too, checks
@@ -197,9 +243,11 @@ class WordVectors:
 
     Args:
       model_dir: the trainer's `--model_dir`.
+      drop_nonfinite: leave out rows holding NaN or infinity (one warning) instead of refusing.
 
     Raises:
-      UserError: no exported vectors in the directory, or vectors and vocab.tsv disagree.
+      UserError: no exported vectors in the directory, vectors and vocab.tsv disagree, or a row
+        is not finite (unless `drop_nonfinite`).
     """
     model_dir = os.fspath(model_dir)
     if not os.path.isdir(model_dir):
@@ -217,7 +265,7 @@ class WordVectors:
     words, vectors = vector_files.read_vectors(path)
     vocab_path = os.path.join(model_dir, MODEL_DIR_VOCAB)
     if not os.path.exists(vocab_path):
-      return cls(words, vectors)
+      return cls(*finite_rows(path, words, vectors, None, drop_nonfinite)[:2])
     vocab = Vocab.load_tsv(vocab_path)
     if list(vocab.words) != words:
       mismatch = next((i for i, (a, b) in enumerate(zip(vocab.words, words)) if a != b),
@@ -225,7 +273,7 @@ class WordVectors:
       raise UserError(f"{vocab_path} and {path} disagree at row {mismatch + 1} "
                       f"({len(vocab)} vs {len(words)} words): the model_dir mixes two exports; "
                       "re-export the model")
-    return cls(words, vectors, vocab.counts)
+    return cls(*finite_rows(path, words, vectors, vocab.counts, drop_nonfinite))
 
   # --- Cosine queries ----------------------------------------------------------------------------
 
