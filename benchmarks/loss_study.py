@@ -16,7 +16,7 @@ window, min_count, subsampling and seed:
 Each run is its own subprocess (this module with `--worker`, or `benchmarks.compare`'s gensim
 worker), so each reports its own peak RSS (VmHWM) and starts with a clean TensorFlow. Measured
 per run: the trainer's curve of the exact full-softmax cross-entropy on its fixed held-out set
-and of the gradient cosine against wall-clock seconds (every `--eval_every_steps` steps and at
+and of the gradient cosine against training seconds (every `--eval_every_steps` steps and at
 each epoch end), the analogy accuracy at each epoch end (3CosAdd, `--restrict_vocab`
 candidates), and at the end the exported vectors' analogy total / semantic / syntactic accuracy
 and WordSim353 Spearman, scored by `benchmarks.compare.evaluate`. Hierarchical softmax is a
@@ -431,7 +431,7 @@ def plot_heldout_vs_seconds(rows: list[dict], path: str, title: str = "") -> Non
     points = [p for p in row["curve"] if p["full_softmax_heldout"] == p["full_softmax_heldout"]]
     axis.plot([p["seconds"] for p in points], [p["full_softmax_heldout"] for p in points],
               marker=".", markersize=4, linewidth=1.2, label=row["name"], **style)
-  axis.set_xlabel("wall-clock seconds since the run's start")
+  axis.set_xlabel("training seconds since the run's start (exact evaluations excluded)")
   axis.set_ylabel("exact held-out cross-entropy (nats per pair)")
   axis.set_title(title or "held-out cross-entropy vs training time", fontsize="medium")
   axis.grid(alpha=0.3)
