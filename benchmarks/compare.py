@@ -225,7 +225,13 @@ def write_stream(corpus, review_mask: np.ndarray, path: str) -> int:
   return int(len(token_ids))
 
 
-def _run_subprocess(name: str, kind: str, spec: dict, run_dir: str) -> dict:
+def _run_subprocess(name: str, kind: str, spec: dict, run_dir: str,
+                    worker: Sequence[str] | None = None) -> dict:
+  """Runs one worker on `spec` in its own process; returns the result it wrote.
+
+  `worker`: the command after the interpreter (default: this module's `--worker=kind`).
+  """
+  worker = list(worker or ["-m", "benchmarks.compare", f"--worker={kind}"])
   os.makedirs(run_dir, exist_ok=True)
   spec = dict(spec, name=name, result_path=os.path.join(run_dir, "result.json"))
   if os.path.exists(spec["result_path"]):  # a kept --work_dir from an earlier comparison
@@ -238,9 +244,8 @@ def _run_subprocess(name: str, kind: str, spec: dict, run_dir: str) -> dict:
   started = time.perf_counter()
   env = dict(os.environ)
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  process = subprocess.run(
-      [sys.executable, "-m", "benchmarks.compare", f"--worker={kind}",
-       f"--worker_spec={spec_path}"], cwd=_REPO_ROOT, env=env, check=False)
+  process = subprocess.run([sys.executable, *worker, f"--worker_spec={spec_path}"],
+                           cwd=_REPO_ROOT, env=env, check=False)
   if process.returncode != 0:
     raise UserError(f"the {name} run failed (exit code {process.returncode}); its output is "
                     "above")

@@ -69,6 +69,7 @@ STUDY_FIELDS = ("train_csv", "text_column", "max_reviews", "stopwords", "cache_d
                 "jit_compile", "eval_every_steps", "heldout_centers")
 # compare.py's helpers this study shares (its gensim worker runs as `benchmarks.compare --worker`).
 # pylint: disable=protected-access
+# `_run_gensim` runs any worker in its own process (ours too, with another command).
 _REPO_ROOT, _cores, _run_gensim = (compare._REPO_ROOT, compare._default_workers,
                                    compare._run_subprocess)
 # pylint: enable=protected-access
@@ -237,29 +238,8 @@ def run_worker(spec_path: str) -> None:
 
 def _run_ours(name: str, spec: dict, run_dir: str) -> dict:
   """Runs `spec` in `python -m benchmarks.loss_study --worker`; returns its result."""
-  os.makedirs(run_dir, exist_ok=True)
-  spec = dict(spec, name=name, result_path=os.path.join(run_dir, "result.json"))
-  if os.path.exists(spec["result_path"]):  # a kept --work_dir from an earlier study
-    os.remove(spec["result_path"])
-  spec_path = os.path.join(run_dir, "spec.json")
-  with open(spec_path, "w", encoding="utf-8") as f:
-    json.dump(spec, f, indent=2)
-  load = os.getloadavg()[0]
-  print(f"--- {name}: training (load average {load:.2f})", file=sys.stderr, flush=True)
-  started = time.perf_counter()
-  env = dict(os.environ)
-  env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  process = subprocess.run(
-      [sys.executable, "-m", "benchmarks.loss_study", "--worker",
-       f"--worker_spec={spec_path}"], cwd=_REPO_ROOT, env=env, check=False)
-  if process.returncode != 0:
-    raise UserError(f"the {name} run failed (exit code {process.returncode}); its output is "
-                    "above")
-  with open(spec["result_path"], encoding="utf-8") as f:
-    result = json.load(f)
-  result["process_seconds"] = time.perf_counter() - started
-  result["load_average_before"] = load
-  return result
+  return _run_gensim(name, "ours", spec, run_dir,
+                     worker=["-m", "benchmarks.loss_study", "--worker"])
 
 
 # --- The parent: corpus, runs, scores, report ------------------------------------------------
