@@ -167,7 +167,7 @@ CASES = [
     Case("vocab-out-under-a-file", "w2v_tf.data", ["--train_csv={good_csv}",
                                                    "--stopwords=none", "--cache_dir=",
                                                    "--vocab_out={good_csv}/v.tsv"], 1,
-         r"cannot write .*good\.csv/v\.tsv: Not a directory"),
+         r"cannot write .*good\.csv/v\.tsv: .*good\.csv is a file, not a directory"),
     Case("unknown-flag", "w2v_tf.train", [*_TRAIN, "--epoch=3", "--model_dir={out}/m"], 2,
          r"Unknown command line flag 'epoch'.*--helpfull"),
     Case("unparsable-flag", "w2v_tf.train", [*_TRAIN, "--epochs=three", "--model_dir={out}/m"], 2,

@@ -77,6 +77,8 @@ def disk_errors(path: str | os.PathLike) -> Iterator[None]:
     if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
       raise UserError(f"disk full while writing {path}: free some space and run again "
                       f"(the previous file, if any, is unchanged)") from e
+    if e.errno == errno.EEXIST:  # makedirs of a parent that is a file
+      raise UserError(f"cannot write {path}: {e.filename} is a file, not a directory") from e
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR,
                    errno.ENOENT, errno.ENAMETOOLONG, errno.ELOOP):
       raise UserError(f"cannot write {path}: {e.strerror}") from e
@@ -100,9 +102,10 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     raise ValueError(f"atomic_open supports 'w' and 'wb', not {mode!r}")
   path = os.fspath(path)
   directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                                  dir=directory)
+  with disk_errors(path):  # a parent that is a file, or cannot be made: one line
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                                    dir=directory)
   try:
     kwargs = {} if "b" in mode else {"encoding": encoding, "newline": "\n"}
     with os.fdopen(fd, mode, **kwargs) as f:
