@@ -50,12 +50,12 @@ def test_cache_reused_and_invalidated(tmp_path):
   files = os.listdir(cache)
   assert len(files) == 1
   # A second run reads the cache: make cleaning impossible and load again.
-  original = corpus_lib.tokenize_csv
-  corpus_lib.tokenize_csv = None
+  original = corpus_lib.tokenize
+  corpus_lib.tokenize = None
   try:
     again = corpus_lib.load_corpus(path, cache_dir=str(cache), progress=False)
   finally:
-    corpus_lib.tokenize_csv = original
+    corpus_lib.tokenize = original
   np.testing.assert_array_equal(first.token_ids, again.token_ids)
   assert again.types == first.types
   # A changed option or file content makes a new cache entry.

@@ -67,12 +67,13 @@ def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monito
   return trainer
 
 
-def data_fingerprint(data_config) -> str | None:
-  """What a model dir records of its data: the corpus cache key (None: not a regular file).
+def data_fingerprint(data_config) -> str:
+  """What a model dir records of its data: the corpus cache key.
 
-  The corpus cache computed it already (the file is hashed once per process).
+  The corpus cache computed it already (the files are hashed once per process).
   """
-  if not os.path.isfile(data_config.train_csv):
-    return None  # a FIFO or the like: hashing would read it again
-  return corpus.cache_key(data_config.train_csv, data_config.text_column,
-                          data_config.max_reviews, text.load_stopwords(data_config.stopwords))
+  key = corpus.spec_key(corpus.spec_of(data_config, text.load_stopwords(data_config.stopwords)))
+  if data_config.phrases:  # the phrase passes change the tokens too
+    key += (f"+phrases:{data_config.phrases},{data_config.phrase_min_count},"
+            f"{data_config.phrase_threshold:g},{data_config.phrase_scoring}")
+  return key

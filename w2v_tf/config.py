@@ -24,6 +24,8 @@ LOSSES = ("sampled_softmax", "nce", "negative_sampling", "full_softmax", "hierar
 OPTIMIZERS = ("sgd", "adagrad", "adam")
 STRATEGIES = ("default", "mirrored", "multi_worker", "parameter_server")
 SAMPLERS = ("unigram", "log_uniform", "uniform")
+CLEANINGS = ("auto", "imdb", "none")
+PHRASE_SCORINGS = ("default", "word2phrase")
 SAMPLED_LOSSES = ("sampled_softmax", "nce")  # candidates shared per group of centers
 
 # Initial learning rates of (optimizer, model): word2vec's 0.025 / 0.05 for SGD.
@@ -41,9 +43,28 @@ class DataConfig:
   """Where the corpus comes from and how it becomes training examples.
 
   Attributes:
-    train_csv: Training CSV or CSV.gz with a header row.
+    train_csv: Training CSV or CSV.gz with a header row (one review a row).
+    train_text: Plain-text corpus instead of --train_csv: a file (.txt, .gz, .bz2), a folder of
+      such files (read in sorted order) or a glob of shards ('shards/*.gz'); one document a
+      line.
     text_column: Column holding the review text.
-    max_reviews: Use only the first N reviews (0 = all).
+    max_reviews: Use only the first N documents (CSV rows, text lines; 0 = all).
+    cleaning: imdb (strip <br />, punctuation and non-alphabetic tokens, lowercase, drop
+      one-letter words) or none (split on whitespace, keep tokens as they are: for corpora
+      tokenised already, as text8); auto = imdb for --train_csv, none for --train_text.
+    lowercase: With --cleaning=none, lowercase the tokens (imdb always lowercases).
+    max_document_tokens: Cut longer documents (lines) into documents of this many tokens, as
+      gensim does (0 = never); windows never cross a document boundary.
+    max_vocab_size: Bound on the word table while counting: when it holds more words, the
+      rarest are pruned as gensim's max_vocab_size does (with a warning; 10M words take about
+      1.5 GB; 0 = no bound).
+    phrases: Passes of phrase detection before training (Mikolov et al. 2013, section 4): pass
+      1 joins 'new york' into new_york, pass 2 can form new_york_city (0 = none).
+    phrase_min_count: Phrase detection: ignore words and bigrams seen fewer times.
+    phrase_threshold: Phrase detection: join a bigram whose score is above this.
+    phrase_scoring: default (gensim's original_scorer: (count(ab) - min_count) / (count(a) *
+      count(b)) * number of distinct words and bigrams) or word2phrase (the C tool's: times
+      the total word count instead).
     stopwords: 'nltk' (NLTK English list), 'none', or a file with one word per line.
     min_count: Drop words seen fewer times.
     max_vocab: Keep at most this many words (0 = no limit).
@@ -58,8 +79,17 @@ class DataConfig:
       U+FFFD, which forms no token, and warn once with the count).
   """
   train_csv: str = "data/IMDB_Dataset.csv"
+  train_text: str = ""
   text_column: str = "review"
   max_reviews: int = 0
+  cleaning: str = _choices("auto", CLEANINGS)
+  lowercase: bool = False
+  max_document_tokens: int = 10_000
+  max_vocab_size: int = 10_000_000
+  phrases: int = 0
+  phrase_min_count: int = 5
+  phrase_threshold: float = 10.0
+  phrase_scoring: str = _choices("default", PHRASE_SCORINGS)
   stopwords: str = "nltk"
   min_count: int = 5
   max_vocab: int = 0
@@ -76,11 +106,24 @@ class DataConfig:
     problems = []
     for name, value, low in (("min_count", self.min_count, 1),
                              ("max_reviews", self.max_reviews, 0),
-                             ("max_vocab", self.max_vocab, 0), ("seed", self.seed, 0)):
+                             ("max_vocab", self.max_vocab, 0), ("seed", self.seed, 0),
+                             ("max_document_tokens", self.max_document_tokens, 0),
+                             ("max_vocab_size", self.max_vocab_size, 0),
+                             ("phrases", self.phrases, 0),
+                             ("phrase_min_count", self.phrase_min_count, 1)):
       if value < low:
         problems.append(f"--{name} must be >= {low} (got {value})")
     if self.seed >= 2 ** 63:  # TensorFlow's stateless seeds are int64
       problems.append(f"--seed must be < 2**63 (got {self.seed})")
+    for field in dataclasses.fields(self):
+      choices = field.metadata.get("choices")
+      if choices and getattr(self, field.name) not in choices:
+        problems.append(f"--{field.name} must be one of {', '.join(choices)} "
+                        f"(got {getattr(self, field.name)!r})")
+    if self.lowercase and self.resolved_cleaning == "imdb":
+      problems.append("--lowercase is for --cleaning=none (the imdb rules lowercase already)")
+    if not self.phrase_threshold == self.phrase_threshold:  # NaN
+      problems.append("--phrase_threshold must be a number")
     if not 0 <= self.subsample < 1:
       problems.append(f"--subsample must be in [0, 1) (got {self.subsample})")
     if self.heldout_reviews < 0 or (self.heldout_reviews >= 1
@@ -88,6 +131,13 @@ class DataConfig:
       problems.append("--heldout_reviews must be a fraction in [0, 1) or a whole count "
                       f"(got {self.heldout_reviews:g})")
     return problems
+
+  @property
+  def resolved_cleaning(self) -> str:
+    """The cleaning rules used: --cleaning, with auto = imdb for a CSV, none for plain text."""
+    if self.cleaning != "auto":
+      return self.cleaning
+    return "none" if self.train_text else "imdb"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,9 +1,17 @@
-"""The tokenized corpus: one tf.data pass over the CSV (read + clean), cached on disk.
+"""The tokenized corpus: one streaming pass over the input (read + clean + count), cached on disk.
 
-The cache holds every distinct cleaned word with its count (sorted by descending count, ties
-alphabetical, so any vocabulary built from it is a prefix of it), the token ids of the whole
-corpus and the review offsets. It is keyed by the CSV's content and every option that changes the
-tokens, so a second run skips cleaning, and a changed file or option rebuilds it.
+The input is a CSV (`--train_csv`, one review a row) or plain text (`--train_text`: a file, a
+folder of shards or a glob, one document a line; `sources`). Cleaning is chosen: `imdb` (the
+rules of `text.clean_reviews`) or `none` (split on whitespace, optionally lowercase: the corpus
+was tokenised already). A document longer than `max_document_tokens` is cut into documents of
+that many tokens (as gensim's LineSentence cuts at 10,000).
+
+The cache (`corpus_store`) holds every distinct cleaned word with its count (sorted by
+descending count, ties alphabetical, so any vocabulary built from it is a prefix of it), the
+token ids of the whole corpus and the document offsets, on disk: memory holds the type table
+and one batch of documents, never the corpus. It is keyed by the input's content and every
+option that changes the tokens, so a second run skips cleaning, and a changed file or option
+rebuilds it.
 
 Bad input gets one clear error (`UserError`): a missing, unreadable or empty file, a header
 without the text column, a malformed CSV record (an unbalanced or stray quote; the message
@@ -27,16 +35,22 @@ import os
 import sys
 import time
 
+import atexit
+import shutil
+import tempfile
+from typing import Iterator
+
 import numpy as np
 import tensorflow as tf
 
-from w2v_tf import text
+from w2v_tf import corpus_store, sources, text
 from w2v_tf.errors import UserError
-from w2v_tf.fileio import atomic_open, check_gzip_complete
+from w2v_tf.fileio import check_gzip_complete, disk_errors
 
 # Bump when the cleaning rules or the cache layout change.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 _READ_BATCH = 512
+CLEANINGS = ("imdb", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +79,18 @@ class Corpus:
   @property
   def num_tokens(self) -> int:
     return len(self.token_ids)
+
+  first_invalid_utf8_location = ""
+  pruned_tokens = 0
+
+  def read_tokens(self, start: int, end: int) -> np.ndarray:
+    """[end - start] int32 token ids of positions start..end (as `StoredCorpus.read_tokens`)."""
+    return np.asarray(self.token_ids[start:end], np.int32)
+
+  def blocks(self, block_tokens: int = 1 << 22):
+    """The whole corpus as one block (as `StoredCorpus.blocks`)."""
+    del block_tokens
+    yield 0, np.asarray(self.token_ids, np.int32), np.asarray(self.review_offsets, np.int64)
 
 
 def _open_text(path: str):
@@ -165,6 +191,56 @@ def read_reviews(path: str, text_column: str = "review", max_reviews: int = 0) -
   return dataset
 
 
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusSpec:
+  """What the corpus is and how it is cleaned: everything that changes its tokens.
+
+  Attributes:
+    csv_path: a CSV / CSV.gz with a header row (or None).
+    text_spec: plain text: a file, a folder or a glob (or None); exactly one of the two is set.
+    text_column: the CSV's text column.
+    max_reviews: only the first N documents (rows / lines; 0 = all).
+    stopwords: the stopword set.
+    cleaning: 'imdb' (`text.clean_reviews`) or 'none' (split on whitespace).
+    lowercase: with cleaning 'none', lowercase the tokens ('imdb' always does).
+    max_document_tokens: cut longer documents into documents of this many tokens (0: never).
+    max_vocab_size: prune the type table while counting when it holds more words (0: never).
+  """
+  csv_path: str | None = None
+  text_spec: str | None = None
+  text_column: str = "review"
+  max_reviews: int = 0
+  stopwords: frozenset[str] = frozenset()
+  cleaning: str = "imdb"
+  lowercase: bool = False
+  max_document_tokens: int = 10_000
+  max_vocab_size: int = 10_000_000
+
+  @property
+  def name(self) -> str:
+    return self.csv_path or self.text_spec or ""
+
+
+def spec_of(data, stopwords: frozenset[str]) -> CorpusSpec:
+  """The CorpusSpec of a `config.DataConfig` (its cleaning resolved)."""
+  text_spec = data.train_text or None
+  return CorpusSpec(
+      csv_path=None if text_spec else data.train_csv, text_spec=text_spec,
+      text_column=data.text_column, max_reviews=data.max_reviews, stopwords=stopwords,
+      cleaning=data.resolved_cleaning, lowercase=data.lowercase,
+      max_document_tokens=data.max_document_tokens, max_vocab_size=data.max_vocab_size)
+
+
+def check_input(spec: CorpusSpec) -> list[str]:
+  """The input's files, after the one-line checks (missing, empty, no text column, a pipe)."""
+  if spec.text_spec:
+    return sources.text_paths(spec.text_spec)
+  check_text_column(spec.csv_path, read_header(spec.csv_path), spec.text_column)
+  return [spec.csv_path]
+
+
 # {(path, device, inode, size, mtime): sha256}: the trainer asks for the key twice per run (the
 # cache, then the model dir's data fingerprint); the file is hashed once.
 _DIGESTS: dict[tuple, str] = {}
@@ -183,153 +259,295 @@ def _file_digest(path: str) -> str:
   return _DIGESTS[identity]
 
 
-def cache_key(path: str, text_column: str, max_reviews: int, stopwords: frozenset[str]) -> str:
-  """A digest of the file content and every option that changes the tokens.
+def spec_key(spec: CorpusSpec) -> str:
+  """A digest of the input's content and every option that changes the tokens.
 
   It is also a model dir's data fingerprint (`run_state`): a resumed run must see the same key.
+  The files' names do not enter it (a moved corpus is the same corpus), their order does. A CSV
+  with the IMDB rules and the default document and type-table bounds gets the key of earlier
+  versions, so their model dirs still resume.
   """
   digest = hashlib.sha256()
-  for part in (str(CACHE_VERSION), _file_digest(path), text_column, str(max_reviews),
-               "\n".join(sorted(stopwords))):
+  digests = [_file_digest(path) for path in check_input(spec)]
+  defaults = CorpusSpec()
+  if spec.csv_path:
+    parts = ["2", *digests, spec.text_column, str(spec.max_reviews),
+             "\n".join(sorted(spec.stopwords))]
+    options = (spec.cleaning, spec.lowercase, spec.max_document_tokens, spec.max_vocab_size)
+    if options != (defaults.cleaning, defaults.lowercase, defaults.max_document_tokens,
+                   defaults.max_vocab_size):
+      parts += [spec.cleaning, str(spec.lowercase), str(spec.max_document_tokens),
+                str(spec.max_vocab_size)]
+  else:
+    parts = ["text", *digests, str(spec.max_reviews), "\n".join(sorted(spec.stopwords)),
+             spec.cleaning, str(spec.lowercase), str(spec.max_document_tokens),
+             str(spec.max_vocab_size)]
+  for part in parts:
     digest.update(part.encode("utf-8"))
     digest.update(b"\0")
   return digest.hexdigest()[:24]
 
 
-def tokenize_csv(path: str, text_column: str, max_reviews: int,
-                 stopwords: frozenset[str], progress: bool = True) -> Corpus:
-  """Reads and cleans the CSV with tf.data (no cache). See `load_corpus`."""
-  table = text.stopword_table(stopwords)
-  dataset = read_reviews(path, text_column, max_reviews).batch(_READ_BATCH)
-  dataset = dataset.map(lambda reviews: text.clean_reviews(reviews, table, True),
-                        num_parallel_calls=tf.data.AUTOTUNE).prefetch(4)
-  token_batches, lengths = [], []
-  invalid_utf8, first_invalid = 0, -1
+def cache_key(path: str, text_column: str, max_reviews: int, stopwords: frozenset[str]) -> str:
+  """`spec_key` of a CSV cleaned with the IMDB rules (the defaults otherwise)."""
+  return spec_key(CorpusSpec(csv_path=path, text_column=text_column, max_reviews=max_reviews,
+                             stopwords=stopwords))
+
+
+def _csv_batches(spec: CorpusSpec) -> tf.data.Dataset:
+  """Batches of (documents [b] string, continues [b] bool, file [b] int32, line [b] int64)."""
+  dataset = read_reviews(spec.csv_path, spec.text_column, spec.max_reviews).batch(_READ_BATCH)
+  # CSV rows are whole documents; their line is found on demand (`record_line`).
+  return dataset.map(lambda rows: (rows, tf.zeros_like(rows, tf.bool),
+                                   tf.zeros_like(rows, tf.int32), tf.fill(tf.shape(rows), -1)))
+
+
+def _text_batches(spec: CorpusSpec, paths: list[str]) -> tf.data.Dataset:
+  """As `_csv_batches`, for plain-text files read in bounded pieces (`sources.read_pieces`)."""
+  file_index = {path: index for index, path in enumerate(paths)}
+
+  def generate():
+    pieces, continues, files, lines = [], [], [], []
+    documents = 0
+    for piece, more, path, line in sources.read_pieces(paths):
+      pieces.append(piece)
+      continues.append(more)
+      files.append(file_index[path])
+      lines.append(line)
+      documents += not more
+      last = spec.max_reviews and documents >= spec.max_reviews
+      if len(pieces) == _READ_BATCH or last:
+        yield pieces, continues, files, lines
+        pieces, continues, files, lines = [], [], [], []
+      if last:
+        return
+    if pieces:
+      yield pieces, continues, files, lines
+
+  signature = (tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.bool),
+               tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64))
+  return tf.data.Dataset.from_generator(generate, output_signature=signature)
+
+
+def _document_lengths(lengths: np.ndarray, continues: np.ndarray, open_length: int,
+                      max_tokens: int) -> tuple[list[int] | np.ndarray, int]:
+  """Documents' lengths from pieces' lengths, cutting at `max_tokens` (0: never).
+
+  Returns:
+    (lengths of the documents that ended, tokens of the document still open).
+  """
+  if not open_length and not continues.any() and (not max_tokens or lengths.max(initial=0)
+                                                   <= max_tokens):
+    return lengths, 0  # the usual batch: every piece is a whole, short document
+  ended = []
+  for length, more in zip(lengths.tolist(), continues.tolist()):
+    open_length += length
+    if max_tokens:
+      while open_length > max_tokens:
+        ended.append(max_tokens)
+        open_length -= max_tokens
+    if not more:
+      ended.append(open_length)
+      open_length = 0
+  return ended, open_length
+
+
+def _clean_batch_fn(spec: CorpusSpec):
+  """documents [b] -> (distinct words [u], ids into them [n], lengths [b], invalid UTF-8 [b])."""
+  table = text.stopword_table(spec.stopwords)
+
+  def clean(documents, continues, files, lines):
+    if spec.cleaning == "imdb":
+      tokens, invalid = text.clean_reviews(documents, table, True)
+    else:
+      tokens, invalid = text.split_tokens(documents, table, spec.lowercase)
+    words, ids, counts = tf.unique_with_counts(tokens.flat_values, out_idx=tf.int32)
+    return words, ids, counts, tokens.row_lengths(), invalid, continues, files, lines
+  return clean
+
+
+def tokenize(spec: CorpusSpec, target: str, progress: bool = True
+             ) -> corpus_store.StoredCorpus:
+  """Reads, cleans and counts the input into the cache folder `target` (see module doc)."""
+  paths = check_input(spec)
+  if spec.csv_path and spec.csv_path.endswith(".gz"):
+    check_gzip_complete(spec.csv_path)
+  batches = _csv_batches(spec) if spec.csv_path else _text_batches(spec, paths)
+  dataset = batches.map(_clean_batch_fn(spec), num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=True).prefetch(4)
+  writer = corpus_store.CorpusWriter(target, spec.max_vocab_size)
+  invalid_utf8, first_invalid, first_location = 0, -1, ""
   started = time.time()
   progress_shown = False
+  open_length = 0
+  open_piece_invalid = False
+  rows_done = 0  # input documents (rows, lines) before the batch: what messages count
   try:
-    for batch_index, (tokens, invalid) in enumerate(dataset):
-      token_batches.append(tokens.flat_values)
+    for index, (words, ids, counts, lengths, invalid, continues, files, lines) in enumerate(
+        dataset):
+      type_ids = writer.add_words(words.numpy(), counts.numpy())
+      lengths, continues = lengths.numpy(), continues.numpy()
+      documents, open_length = _document_lengths(lengths, continues, open_length,
+                                                 spec.max_document_tokens)
       invalid = invalid.numpy()
       if invalid.any():
+        first = int(np.argmax(invalid))
         if first_invalid < 0:
-          first_invalid = sum(len(x) for x in lengths) + int(np.argmax(invalid))
-        invalid_utf8 += int(invalid.sum())
-      lengths.append(tokens.row_lengths().numpy())
-      if progress and batch_index % 20 == 19:
-        reviews_done = sum(len(x) for x in lengths)
+          first_invalid = rows_done + int(np.count_nonzero(~continues[:first]))
+          if spec.text_spec:
+            first_location = f"{paths[int(files[first])]} line {int(lines[first])}"
+        # A document is invalid when any of its pieces is: count each at its first bad piece.
+        previous_continues = np.r_[open_piece_invalid, invalid[:-1] & continues[:-1]]
+        invalid_utf8 += int(np.count_nonzero(invalid & ~previous_continues))
+      open_piece_invalid = bool(invalid[-1] and continues[-1])
+      rows_done += int(np.count_nonzero(~continues))
+      writer.add_tokens(type_ids[ids.numpy()], documents)
+      if progress and index % 20 == 19:
         progress_shown = True
-        print(f"\rcleaning {path}: {reviews_done:,} reviews, "
-              f"{reviews_done / (time.time() - started):,.0f} reviews/s", end="", file=sys.stderr)
+        print(f"\rcleaning {spec.name}: {writer.num_documents:,} documents, "
+              f"{writer.num_tokens / (time.time() - started):,.0f} tokens/s", end="",
+              file=sys.stderr)
   except tf.errors.InvalidArgumentError as e:
+    writer.abandon()
     if progress_shown:
       print(file=sys.stderr)
-    reason = e.message.splitlines()[0].split("}} ")[-1].split(" [Op:")[0].rstrip(". ")
-    line = record_line(path, _count_readable_records(path, text_column))
+    if spec.text_spec:
+      raise UserError(f"{spec.name}: cannot read it ({_op_reason(e)})") from e
+    reason = _op_reason(e).rstrip(". ")
+    line = record_line(spec.csv_path, _count_readable_records(spec.csv_path, spec.text_column))
     fix = ('quote a field that holds a quote, double the quotes inside it ("a ""b"" c"), and '
            "close every opening quote" if "quote" in reason.lower() else
            "every row needs as many fields as the header has up to the text column")
-    raise UserError(f"{path}: malformed CSV record starting on line {line} ({reason}): "
+    raise UserError(f"{spec.csv_path}: malformed CSV record starting on line {line} ({reason}): "
                     f"{fix}") from e
   except tf.errors.OpError as e:
+    writer.abandon()
     if progress_shown:
       print(file=sys.stderr)
-    reason = e.message.splitlines()[0].split("}} ")[-1].split(" [Op:")[0]
-    raise UserError(f"{path}: cannot read it ({reason}); check the file (a .gz must be a "
-                    "complete gzip file)") from e
+    raise UserError(f"{spec.name}: cannot read it ({_op_reason(e)}); check the file (a .gz "
+                    "must be a complete gzip file)") from e
+  except BaseException:
+    writer.abandon()
+    raise
   if progress_shown:
     print(file=sys.stderr)
-  row_lengths = np.concatenate(lengths) if lengths else np.zeros([0], np.int64)
-  if not token_batches or row_lengths.sum() == 0:
-    raise UserError(f"{path}: no tokens left after cleaning ({len(row_lengths)} rows read); "
-                    "check --text_column, --stopwords and the file's content")
-  all_tokens = tf.concat(token_batches, axis=0)
-  types, ids, counts = tf.unique_with_counts(all_tokens, out_idx=tf.int32)
-  types = [t.decode("utf-8") for t in types.numpy()]
-  counts = counts.numpy().astype(np.int64)
-  order = np.lexsort((np.asarray(types, dtype=object), -counts))  # by -count, then word
-  rank = np.empty_like(order)
-  rank[order] = np.arange(len(order))
-  return Corpus(
-      types=tuple(types[i] for i in order),
-      type_counts=counts[order],
-      token_ids=rank[ids.numpy()].astype(np.int32),
-      review_offsets=np.concatenate([[0], np.cumsum(row_lengths)]).astype(np.int64),
-      invalid_utf8_reviews=invalid_utf8, first_invalid_utf8_review=first_invalid)
+  if writer.num_tokens == 0:
+    writer.abandon()
+    raise UserError(f"{spec.name}: no tokens left after cleaning ({writer.num_documents:,} "
+                    "documents read); check --text_column, --cleaning, --stopwords and the "
+                    "file's content")
+  if writer.prune_events:
+    text.warn(f"{spec.name}: the word table outgrew --max_vocab_size={spec.max_vocab_size:,} "
+              f"{writer.prune_events} time(s): words seen up to {writer.min_reduce - 1} "
+              "time(s) at those points were dropped (as gensim's max_vocab_size does); raise it "
+              "for exact counts")
+  return writer.finish({"invalid_utf8_reviews": invalid_utf8,
+                        "first_invalid_utf8_review": first_invalid,
+                        "first_invalid_utf8_location": first_location,
+                        "seconds": round(time.time() - started, 3)})
 
 
-def _save(corpus: Corpus, path: str) -> None:
-  with atomic_open(path, "wb") as f:
-    np.savez(f, types="\n".join(corpus.types).encode("utf-8"), type_counts=corpus.type_counts,
-             token_ids=corpus.token_ids, review_offsets=corpus.review_offsets,
-             invalid_utf8=np.asarray([corpus.invalid_utf8_reviews,
-                                      corpus.first_invalid_utf8_review], np.int64))
+def _op_reason(error: tf.errors.OpError) -> str:
+  return error.message.splitlines()[0].split("}} ")[-1].split(" [Op:")[0]
 
 
-def _load(path: str) -> Corpus:
-  with np.load(path) as data:
-    types = bytes(data["types"]).decode("utf-8")
-    invalid_utf8, first_invalid = (int(x) for x in data["invalid_utf8"])
-    return Corpus(types=tuple(types.split("\n")) if types else (),
-                  type_counts=data["type_counts"], token_ids=data["token_ids"],
-                  review_offsets=data["review_offsets"], invalid_utf8_reviews=invalid_utf8,
-                  first_invalid_utf8_review=first_invalid)
+def tokenize_csv(path: str, text_column: str, max_reviews: int,
+                 stopwords: frozenset[str], progress: bool = True) -> Corpus:
+  """Reads and cleans a CSV in memory, without a cache (tests and small tools)."""
+  stored = load(CorpusSpec(csv_path=path, text_column=text_column, max_reviews=max_reviews,
+                           stopwords=stopwords), None, progress)
+  return Corpus(stored.types, stored.type_counts, stored.token_ids, stored.review_offsets,
+                stored.invalid_utf8_reviews, stored.first_invalid_utf8_review)
 
 
-def check_utf8(corpus: Corpus, path: str, strict: bool) -> None:
-  """Warns once about reviews with bytes that are not UTF-8, or refuses them when `strict`.
+def check_utf8(corpus, spec: CorpusSpec, strict: bool) -> None:
+  """Warns once about documents with bytes that are not UTF-8, or refuses them when `strict`.
 
   Raises:
-    UserError: `strict` and some review is not valid UTF-8 (names the first one).
+    UserError: `strict` and some document is not valid UTF-8 (names the first one).
   """
   if not corpus.invalid_utf8_reviews:
     return
   row = corpus.first_invalid_utf8_review
-  where = f"row {row + 1}, line {record_line(path, row)}"
+  where = corpus.first_invalid_utf8_location or (
+      f"row {row + 1}, line {record_line(spec.csv_path, row)}")
   count = corpus.invalid_utf8_reviews
+  noun = "review(s)" if spec.csv_path else "line(s)"
   if strict:
-    raise UserError(f"{path}: {count:,} review(s) hold bytes that are not UTF-8, the first at "
-                    f"{where}: convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`) or "
-                    "drop --strict_utf8 to replace those bytes")
-  text.warn(f"{path}: {count:,} review(s) hold bytes that are not UTF-8 (first at {where}); "
-            "they were replaced by U+FFFD and form no token (--strict_utf8 refuses such files)")
+    raise UserError(f"{spec.name}: {count:,} {noun} hold bytes that are not UTF-8, the "
+                    f"first at {where}: convert the file to UTF-8 (e.g. `iconv -f latin1 -t "
+                    "utf-8`) or drop --strict_utf8 to replace those bytes")
+  text.warn(f"{spec.name}: {count:,} {noun} hold bytes that are not UTF-8 (first at "
+            f"{where}); they were replaced by U+FFFD and form no token (--strict_utf8 refuses "
+            "such files)")
+
+
+_TEMPORARY_CACHES: list[str] = []
+
+
+def _temporary_cache_dir() -> str:
+  """A folder for a run without a cache: the corpus still streams from disk; removed at exit."""
+  if not _TEMPORARY_CACHES:
+    _TEMPORARY_CACHES.append(tempfile.mkdtemp(prefix="w2v_tf-corpus-"))
+    atexit.register(shutil.rmtree, _TEMPORARY_CACHES[0], True)
+  return _TEMPORARY_CACHES[0]
+
+
+def load(spec: CorpusSpec, cache_dir: str | None = "data/cache", progress: bool = True,
+         strict_utf8: bool = False) -> corpus_store.StoredCorpus:
+  """The cleaned corpus, from the cache when it is there (see module doc).
+
+  Args:
+    spec: the input and its cleaning.
+    cache_dir: cache folder (None: a temporary one, removed at exit).
+    progress: print progress on stderr while cleaning.
+    strict_utf8: refuse an input with bytes that are not UTF-8 (else: replace, count, warn once).
+
+  Raises:
+    UserError: the input is missing, unreadable, empty, malformed or yields no token.
+  """
+  check_input(spec)  # clear errors before hashing
+  if cache_dir is None:
+    folder = _temporary_cache_dir()
+    target = os.path.join(folder, f"corpus-{len(os.listdir(folder))}")
+    with disk_errors(folder):
+      corpus = tokenize(spec, target, progress)
+    check_utf8(corpus, spec, strict_utf8)
+    return corpus
+  target = os.path.join(cache_dir, f"corpus-v{CACHE_VERSION}-{spec_key(spec)}")
+  if os.path.isdir(target):
+    try:
+      corpus = corpus_store.StoredCorpus(target)
+    except (OSError, ValueError, KeyError) as e:
+      text.warn(f"ignoring unreadable corpus cache {target} ({e}); rebuilding it")
+    else:
+      check_utf8(corpus, spec, strict_utf8)
+      return corpus
+  try:
+    corpus = tokenize(spec, target, progress)
+  except OSError as e:
+    text.warn(f"could not write the corpus cache in {cache_dir} ({e.strerror}); continuing "
+              "with a temporary one")
+    return load(spec, None, progress, strict_utf8)
+  check_utf8(corpus, spec, strict_utf8)
+  return corpus
 
 
 def load_corpus(path: str, text_column: str = "review", max_reviews: int = 0,
                 stopwords: frozenset[str] = frozenset(), cache_dir: str | None = "data/cache",
-                progress: bool = True, strict_utf8: bool = False) -> Corpus:
-  """The cleaned corpus of a CSV, from the cache when it is there.
+                progress: bool = True, strict_utf8: bool = False) -> corpus_store.StoredCorpus:
+  """`load` for a CSV cleaned with the IMDB rules."""
+  return load(CorpusSpec(csv_path=path, text_column=text_column, max_reviews=max_reviews,
+                         stopwords=stopwords), cache_dir, progress, strict_utf8)
 
-  Args:
-    path: CSV / CSV.gz file.
-    text_column: column with the text.
-    max_reviews: first N rows only (0 = all).
-    stopwords: the stopword set (part of the cache key).
-    cache_dir: cache folder (None: no cache).
-    progress: print progress on stderr while cleaning.
-    strict_utf8: refuse a file with bytes that are not UTF-8 (else: replace, count, warn once).
 
-  Raises:
-    UserError: the file is missing, unreadable, empty, malformed or yields no token.
+def documents(corpus) -> Iterator[list[str]]:
+  """The corpus as lists of words, one document at a time (dumps and peers; not the hot path).
+
+  Tokens whose word was pruned while counting have no word and are left out.
   """
-  check_text_column(path, read_header(path), text_column)  # clear errors before hashing
-  if cache_dir is None:
-    corpus = tokenize_csv(path, text_column, max_reviews, stopwords, progress)
-    check_utf8(corpus, path, strict_utf8)
-    return corpus
-  cache_path = os.path.join(cache_dir, f"corpus-{cache_key(path, text_column, max_reviews, stopwords)}.npz")
-  if os.path.exists(cache_path):
-    try:
-      corpus = _load(cache_path)
-    except Exception as e:  # pylint: disable=broad-except
-      text.warn(f"ignoring unreadable corpus cache {cache_path} ({e}); rebuilding it")
-    else:
-      check_utf8(corpus, path, strict_utf8)
-      return corpus
-  corpus = tokenize_csv(path, text_column, max_reviews, stopwords, progress)
-  try:
-    _save(corpus, cache_path)
-  except OSError as e:
-    text.warn(f"could not write the corpus cache {cache_path} ({e.strerror}); continuing without")
-  check_utf8(corpus, path, strict_utf8)
-  return corpus
+  types = np.asarray(corpus.types + ("",), dtype=object)
+  for _, token_ids, offsets in corpus.blocks():
+    words = types[token_ids]
+    for start, end in zip(offsets[:-1], offsets[1:]):
+      yield [w for w in words[start:end] if w] if corpus.pruned_tokens else list(words[start:end])

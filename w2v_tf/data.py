@@ -1,9 +1,11 @@
 """Inspect what the model sees: the cleaned corpus and its vocabulary (Mikolov et al. 2013 preprocessing).
 
   python -m w2v_tf.data --train_csv data/IMDB_Dataset.csv --dump_tokens tokens.txt --vocab_out vocab.tsv
+  python -m w2v_tf.data --train_text 'shards/*.gz' --cleaning=none --phrases=2 --dump_tokens t.txt
 
-writes the cleaned corpus (one review per line, space-separated, before min_count and subsampling)
-and the vocabulary (`word<TAB>count`, frequency-sorted, after min_count / max_vocab).
+writes the cleaned corpus (one document per line, space-separated, after the phrase passes,
+before min_count and subsampling) and the vocabulary (`word<TAB>count`, frequency-sorted, after
+min_count / max_vocab). It reads, cleans and caches the input exactly as the trainer does.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from absl import flags
 
 from w2v_tf import config
 from w2v_tf import corpus as corpus_lib
-from w2v_tf import text, vocab as vocab_lib
+from w2v_tf import training_data, vocab as vocab_lib
 from w2v_tf.errors import UsageError, run_main
 from w2v_tf.fileio import atomic_open, disk_errors
 
 # The trainer's own flags for the data settings (same names, defaults and help).
-_DATA_FIELDS = ("train_csv", "text_column", "max_reviews", "stopwords", "min_count",
-                "max_vocab", "cache_dir", "strict_utf8")
+_DATA_FIELDS = ("train_csv", "train_text", "text_column", "max_reviews", "cleaning",
+                "lowercase", "max_document_tokens", "max_vocab_size", "phrases",
+                "phrase_min_count", "phrase_threshold", "phrase_scoring", "stopwords",
+                "min_count", "max_vocab", "cache_dir", "strict_utf8")
 
 
 def define_flags() -> None:
@@ -40,22 +44,19 @@ def main(argv):
   data = config.from_flags(FLAGS, names=_DATA_FIELDS).data
   if data.problems():
     raise UsageError("; ".join(data.problems()))
-  corpus_lib.read_header(data.train_csv)  # a missing / empty file first, before stopwords
-  stopwords = text.load_stopwords(data.stopwords)
-  corpus = corpus_lib.load_corpus(data.train_csv, data.text_column, data.max_reviews,
-                                  stopwords, data.cache_dir or None,
-                                  strict_utf8=data.strict_utf8)
+  corpus = training_data.load_data_corpus(data)
   if FLAGS.dump_tokens:
     with disk_errors(FLAGS.dump_tokens), atomic_open(FLAGS.dump_tokens, "w") as f:
-      types = corpus.types
-      for start, end in zip(corpus.review_offsets[:-1], corpus.review_offsets[1:]):
-        f.write(" ".join(types[i] for i in corpus.token_ids[start:end]))
+      for words in corpus_lib.documents(corpus):
+        f.write(" ".join(words))
         f.write("\n")
   vocab = vocab_lib.build_vocab(corpus.types, corpus.type_counts, data.min_count,
                                 data.max_vocab)
   if FLAGS.vocab_out:
     vocab.save_tsv(FLAGS.vocab_out)
-  print(f"{corpus.num_reviews:,} reviews, {corpus.num_tokens:,} tokens, "
+  pruned = (f" ({corpus.pruned_tokens:,} of them of words pruned while counting, left out of "
+            "the dump)" if corpus.pruned_tokens else "")
+  print(f"{corpus.num_reviews:,} documents, {corpus.num_tokens:,} tokens{pruned}, "
         f"{len(corpus.types):,} distinct words, vocabulary {len(vocab):,} "
         f"(min_count {data.min_count}) covering {vocab.total_count:,} tokens"
         + (f"; tokens -> {FLAGS.dump_tokens}" if FLAGS.dump_tokens else "")

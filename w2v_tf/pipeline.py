@@ -26,7 +26,6 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from w2v_tf.corpus import Corpus
 from w2v_tf.errors import UserError
 from w2v_tf.losses import SampledValues, TreePaths
 
@@ -35,20 +34,57 @@ _SEED_STRIDE = 1_000_003
 
 @dataclasses.dataclass(frozen=True)
 class TrainingTokens:
-  """In-vocabulary tokens of the training reviews, in corpus order.
+  """In-vocabulary tokens of the training documents, in corpus order, read chunk by chunk.
+
+  Only per-document and per-chunk tables are in memory; `chunk` reads a chunk's tokens from the
+  corpus (from disk for a `StoredCorpus`), so memory does not grow with the corpus.
 
   Attributes:
-    token_ids: [T] int32 vocabulary ids (out-of-vocabulary tokens removed, as word2vec does).
-    review_ids: [T] int32 index of each token's review.
-    chunk_bounds: [C + 1] int64 token offsets of the chunks, all on review boundaries.
+    corpus: the corpus (`corpus_store.StoredCorpus`, or an in-memory `corpus.Corpus`).
+    vocab_size: V; ids >= V are out of vocabulary (word2vec removes them before windowing).
+    document_mask: [R] bool, documents used (None: all).
+    chunk_documents: [C + 1] int64 document bounds of the chunks.
+    chunk_bounds: [C + 1] int64 offsets of the chunks in the stream of training tokens.
+    chunk_expected_kept: [C] float64 expected tokens of each chunk after subsampling (the
+      keep-probabilities given to `training_tokens`; zeros without them).
   """
-  token_ids: np.ndarray
-  review_ids: np.ndarray
+  corpus: object
+  vocab_size: int
+  document_mask: np.ndarray | None
+  chunk_documents: np.ndarray
   chunk_bounds: np.ndarray
+  chunk_expected_kept: np.ndarray
 
   @property
   def num_tokens(self) -> int:
-    return len(self.token_ids)
+    return int(self.chunk_bounds[-1])
+
+  @property
+  def num_chunks(self) -> int:
+    return len(self.chunk_bounds) - 1
+
+  def chunk(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """(token_ids [n] int32, review_ids [n] int32 document of each token) of chunk `index`."""
+    first, last = int(self.chunk_documents[index]), int(self.chunk_documents[index + 1])
+    offsets = self.corpus.review_offsets[first:last + 1]
+    token_ids = self.corpus.read_tokens(int(offsets[0]), int(offsets[-1]))
+    review_ids = np.repeat(np.arange(first, last, dtype=np.int32), np.diff(offsets))
+    keep = token_ids < self.vocab_size
+    if self.document_mask is not None:
+      keep &= self.document_mask[review_ids]
+    return token_ids[keep], review_ids[keep]
+
+  @property
+  def token_ids(self) -> np.ndarray:
+    """[T] int32, all chunks in memory (small corpora and tests)."""
+    return np.concatenate([self.chunk(i)[0] for i in range(self.num_chunks)] or [[]]).astype(
+        np.int32)
+
+  @property
+  def review_ids(self) -> np.ndarray:
+    """[T] int32 document of each token, all chunks in memory (small corpora and tests)."""
+    return np.concatenate([self.chunk(i)[1] for i in range(self.num_chunks)] or [[]]).astype(
+        np.int32)
 
 
 def split_heldout(num_reviews: int, heldout_reviews: float, seed: int) -> np.ndarray:
@@ -62,32 +98,50 @@ def split_heldout(num_reviews: int, heldout_reviews: float, seed: int) -> np.nda
   return heldout
 
 
-def training_tokens(corpus: Corpus, vocab_size: int, review_mask: np.ndarray | None = None,
-                    chunk_tokens: int = 1 << 18) -> TrainingTokens:
-  """Selects the in-vocabulary tokens of the chosen reviews and cuts them into chunks.
+def training_tokens(corpus, vocab_size: int, review_mask: np.ndarray | None = None,
+                    chunk_tokens: int = 1 << 18,
+                    keep_probability: np.ndarray | None = None) -> TrainingTokens:
+  """Selects the in-vocabulary tokens of the chosen documents and cuts them into chunks.
+
+  One streaming pass over the corpus counts each document's in-vocabulary tokens; chunks are
+  cut at the first document start at or after each multiple of `chunk_tokens`.
 
   Args:
     corpus: the cleaned corpus (its type ids are frequency-sorted, so the vocabulary is the
-      first `vocab_size` types).
+      first `vocab_size` types); `StoredCorpus` or `Corpus`.
     vocab_size: V; ids >= V are out of vocabulary.
-    review_mask: [R] bool, reviews to use (None: all).
+    review_mask: [R] bool, documents to use (None: all).
     chunk_tokens: approximate tokens per chunk.
+    keep_probability: [V] subsampling keep-probabilities, for `chunk_expected_kept`.
   """
-  lengths = np.diff(corpus.review_offsets)
-  review_of_token = np.repeat(np.arange(corpus.num_reviews, dtype=np.int32), lengths)
-  keep = corpus.token_ids < vocab_size
+  num_documents = corpus.num_reviews
+  lengths = np.zeros(num_documents, np.int64)  # [R] training tokens of each document
+  kept = np.zeros(num_documents, np.float64)  # [R] their expected count after subsampling
+  for first, token_ids, offsets in corpus.blocks():
+    count = len(offsets) - 1
+    document = np.repeat(np.arange(count), np.diff(offsets))
+    keep = token_ids < vocab_size
+    lengths[first:first + count] = np.bincount(document[keep], minlength=count)
+    if keep_probability is not None:
+      kept[first:first + count] = np.bincount(
+          document[keep], weights=keep_probability[token_ids[keep]], minlength=count)
   if review_mask is not None:
-    keep &= review_mask[review_of_token]
-  token_ids = corpus.token_ids[keep]
-  review_ids = review_of_token[keep]
-  # Chunk bounds: the first review start at or after each multiple of chunk_tokens.
-  review_starts = np.flatnonzero(np.r_[True, review_ids[1:] != review_ids[:-1]])
-  targets = np.arange(chunk_tokens, len(token_ids), chunk_tokens)
-  cut_index = np.searchsorted(review_starts, targets)
-  cuts = np.unique(review_starts[cut_index[cut_index < len(review_starts)]])
-  cuts = cuts[(cuts > 0) & (cuts < len(token_ids))]
-  bounds = np.array([0, *cuts, len(token_ids)], np.int64)
-  return TrainingTokens(token_ids.astype(np.int32), review_ids, bounds)
+    lengths[~review_mask] = 0
+    kept[~review_mask] = 0
+  starts = np.concatenate([[0], np.cumsum(lengths)])  # [R + 1]
+  total = int(starts[-1])
+  nonempty = np.flatnonzero(lengths > 0)
+  review_starts = starts[nonempty]
+  targets = np.arange(chunk_tokens, total, chunk_tokens)
+  cut_index = np.unique(np.searchsorted(review_starts, targets))
+  cut_index = cut_index[cut_index < len(review_starts)]
+  cut_positions = review_starts[cut_index]
+  inside = (cut_positions > 0) & (cut_positions < total)
+  documents = np.array([0, *nonempty[cut_index[inside]], num_documents], np.int64)
+  bounds = np.array([0, *cut_positions[inside], total], np.int64)
+  kept_sums = np.concatenate([[0.0], np.cumsum(kept)])
+  return TrainingTokens(corpus, vocab_size, review_mask, documents, bounds,
+                        np.diff(kept_sums[documents]))
 
 
 def window_offsets(window: int) -> np.ndarray:
@@ -190,23 +244,25 @@ def epoch_dataset(tokens: TrainingTokens, keep_probability: np.ndarray, window: 
     of exactly B rows (padding rows have an all-False mask), where "words" is the batch's share
     of corpus tokens (sums to tokens.num_tokens over the epoch).
   """
-  num_chunks = len(tokens.chunk_bounds) - 1
-  order = np.random.default_rng([seed, epoch, 11]).permutation(num_chunks)
-  starts = tokens.chunk_bounds[:-1][order]
-  ends = tokens.chunk_bounds[1:][order]
-  all_token_ids = tf.constant(tokens.token_ids)
-  all_review_ids = tf.constant(tokens.review_ids)
+  order = np.random.default_rng([seed, epoch, 11]).permutation(tokens.num_chunks)
   keep_probability = tf.constant(keep_probability, tf.float32)
 
-  def make_chunk(chunk_index, start, end):
+  def read_chunks():
+    for chunk_index in order:
+      yield (chunk_index, *tokens.chunk(int(chunk_index)))
+
+  def make_chunk(chunk_index, token_ids, review_ids):
     chunk_seed = tf.stack([tf.constant(seed, tf.int64),
                            tf.constant(epoch, tf.int64) * _SEED_STRIDE + chunk_index])
-    center, contexts, mask = _chunk_examples(all_token_ids[start:end], all_review_ids[start:end],
-                                             keep_probability, window, chunk_seed)
-    return center, contexts, mask, end - start
+    center, contexts, mask = _chunk_examples(token_ids, review_ids, keep_probability, window,
+                                             chunk_seed)
+    return center, contexts, mask, tf.size(token_ids, tf.int64)
 
-  dataset = tf.data.Dataset.from_tensor_slices(
-      (tf.constant(order, tf.int64), tf.constant(starts), tf.constant(ends)))
+  # Chunks are read from the corpus by a generator (bounded memory: a chunk is ~1 MB) and
+  # turned into examples in parallel.
+  dataset = tf.data.Dataset.from_generator(read_chunks, output_signature=(
+      tf.TensorSpec([], tf.int64), tf.TensorSpec([None], tf.int32),
+      tf.TensorSpec([None], tf.int32)))
   dataset = dataset.map(make_chunk, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   dataset = dataset.flat_map(lambda c, x, m, n: _batches(c, x, m, n, batch_size))
   return dataset.prefetch(tf.data.AUTOTUNE)

@@ -40,8 +40,10 @@ LOCK_FILE = ".lock"
 FINGERPRINT_KEY = "data_fingerprint"  # in config.json: corpus.cache_key of the training data
 # Config keys that change shapes or data: a model_dir trained with other values is refused.
 _INCOMPATIBLE_KEYS = {
-    "data": ("train_csv", "text_column", "max_reviews", "stopwords", "min_count", "max_vocab",
-             "subsample", "window", "batch_size", "heldout_reviews", "seed"),
+    "data": ("train_csv", "train_text", "text_column", "max_reviews", "cleaning", "lowercase",
+             "max_document_tokens", "phrases", "phrase_min_count", "phrase_threshold",
+             "phrase_scoring", "stopwords", "min_count", "max_vocab", "subsample", "window",
+             "batch_size", "heldout_reviews", "seed"),
     "model": ("embedding_dim", "model"),
     "train": ("optimizer",),
 }
@@ -268,8 +270,9 @@ def _check_model_dir(experiment: ExperimentConfig, vocab_size: int, fingerprint:
       also = f"; also {'; '.join(differences)}" if differences else ""
       raise UserError(
           f"the training data changed since {model_dir} was trained (data fingerprint "
-          f"{recorded} -> {fingerprint}: the content of {experiment.data.train_csv} or "
-          f"--text_column / --max_reviews / --stopwords differ{also}): resume with the data "
+          f"{recorded} -> {fingerprint}: the content of "
+          f"{experiment.data.train_text or experiment.data.train_csv} or the options that "
+          f"clean it differ{also}): resume with the data "
           "it was trained on, or choose another --model_dir")
     if differences:
       raise UserError(f"{model_dir} holds a run with another configuration "
@@ -316,7 +319,9 @@ def _check_checkpoints(experiment: ExperimentConfig, vocab_size: int, has_config
 
 def _differences(previous: dict, current: dict) -> list[str]:
   """"section.key: old -> new" for every incompatible key that differs."""
-  flat_previous = flat_fields(previous)
+  # A key that an earlier version did not write had its default then (new options default to
+  # the old behaviour).
+  flat_previous = {**flat_fields(ExperimentConfig().to_dict()), **flat_fields(previous)}
   flat_previous["vocab_size"] = previous.get("vocab_size", flat_previous.get("vocab_size"))
   pairs = [(f"{section}.{key}", flat_previous.get(key), current[section][key])
            for section, keys in _INCOMPATIBLE_KEYS.items() for key in keys]

@@ -138,3 +138,29 @@ def tokenize_texts(texts: Sequence[str], stopwords: frozenset[str] | Iterable[st
     for row in clean_reviews(batch, table).to_list():
       result.append([t.decode("utf-8") for t in row])
   return result
+
+
+def split_tokens(texts: tf.Tensor, stopwords: tf.lookup.StaticHashTable, lowercase: bool
+                 ) -> tuple[tf.RaggedTensor, tf.Tensor]:
+  """`--cleaning=none`: split on whitespace (as `str.split()`), tokens kept as they are.
+
+  Args:
+    texts: [batch] tf.string documents (any bytes; invalid UTF-8 is replaced by U+FFFD).
+    stopwords: table from `stopword_table` (applied after `lowercase`).
+    lowercase: lowercase the tokens.
+
+  Returns:
+    ([batch, (tokens)] tf.string tokens, [batch] bool: the document had invalid UTF-8).
+  """
+  raw = texts
+  texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace",
+                                       replacement_char=0xFFFD)
+  invalid_utf8 = tf.not_equal(texts, raw)
+  texts = tf.strings.regex_replace(texts, _WHITESPACE_CLASS, " ")
+  tokens = tf.strings.split(texts, sep=" ")
+  words = tokens.flat_values
+  if lowercase:
+    words = tf.strings.lower(words, encoding="utf-8")
+  keep = tf.not_equal(words, "") & tf.equal(stopwords.lookup(words), 0)
+  return (tf.ragged.boolean_mask(tokens.with_flat_values(words), tokens.with_flat_values(keep)),
+          invalid_utf8)

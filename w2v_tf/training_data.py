@@ -54,10 +54,7 @@ def prepare_data(data: DataConfig, num_sampled: int | None = None, progress: boo
     progress: show the first read's progress.
     heldout_centers: centers in the fixed held-out set.
   """
-  corpus_lib.read_header(data.train_csv)  # a missing / empty file first, before stopwords
-  stopwords = text.load_stopwords(data.stopwords)
-  corpus = corpus_lib.load_corpus(data.train_csv, data.text_column, data.max_reviews, stopwords,
-                                  data.cache_dir or None, progress, data.strict_utf8)
+  corpus = load_data_corpus(data, progress)
   vocab = vocab_lib.build_vocab(corpus.types, corpus.type_counts, data.min_count, data.max_vocab)
   if len(vocab) < 2:
     raise UserError(f"vocabulary has {len(vocab)} word(s) after --min_count={data.min_count}: "
@@ -66,17 +63,32 @@ def prepare_data(data: DataConfig, num_sampled: int | None = None, progress: boo
     raise UsageError(f"--num_sampled={num_sampled} must be smaller than the vocabulary "
                      f"({len(vocab)} words): lower it or --min_count")
   heldout_mask = pipeline.split_heldout(corpus.num_reviews, data.heldout_reviews, data.seed)
-  tokens = pipeline.training_tokens(corpus, len(vocab), ~heldout_mask)
+  keep = vocab.keep_probabilities(data.subsample)
+  tokens = pipeline.training_tokens(corpus, len(vocab), ~heldout_mask, keep_probability=keep)
   if tokens.num_tokens == 0:
     raise UserError("no in-vocabulary tokens in the training reviews: lower --min_count or "
                     "--heldout_reviews")
   heldout_tokens = pipeline.training_tokens(corpus, len(vocab), heldout_mask)
-  keep = vocab.keep_probabilities(data.subsample)
-  kept = np.concatenate([[0.0], np.cumsum(keep[tokens.token_ids], dtype=np.float64)])
-  steps = int(np.ceil(np.diff(kept[tokens.chunk_bounds]) / data.batch_size).sum())
+  steps = int(np.ceil(tokens.chunk_expected_kept / data.batch_size).sum())
   return PreparedData(vocab, tokens, keep,
                       heldout_examples(heldout_tokens, data.window, heldout_centers, data.seed),
                       corpus.num_tokens, max(steps, 1))
+
+
+def load_data_corpus(data: DataConfig, progress: bool = True):
+  """The cleaned corpus a data config names (from the cache; with its phrase passes).
+
+  Raises:
+    UserError: one line for a missing, empty, unreadable or malformed input.
+  """
+  corpus_lib.check_input(corpus_lib.spec_of(data, frozenset()))  # before the stopwords
+  spec = corpus_lib.spec_of(data, text.load_stopwords(data.stopwords))
+  corpus = corpus_lib.load(spec, data.cache_dir or None, progress, data.strict_utf8)
+  if data.phrases:
+    from w2v_tf import phrases  # pylint: disable=import-outside-toplevel
+    corpus = phrases.phrased_corpus(corpus, phrases.PhraseSettings.of(data),
+                                    data.cache_dir or None, progress)
+  return corpus
 
 
 def heldout_examples(tokens: pipeline.TrainingTokens, window: int, max_centers: int,
@@ -85,7 +97,7 @@ def heldout_examples(tokens: pipeline.TrainingTokens, window: int, max_centers: 
   if tokens.num_tokens == 0:
     return {}
   batch = next(iter(pipeline.epoch_dataset(
-      tokens, np.ones([int(tokens.token_ids.max()) + 1], np.float32), window,
+      tokens, np.ones([tokens.vocab_size], np.float32), window,
       batch_size=max_centers, seed=seed, epoch=HELDOUT_EPOCH)))
   return {key: value.numpy() for key, value in batch.items() if key != "words"}
 

@@ -1,0 +1,130 @@
+"""Plain-text corpora: a file, a folder of shards or a glob; one document per line.
+
+`text_paths` resolves what `--train_text` names into an ordered list of files; `read_pieces`
+streams their lines as bytes in bounded pieces, so a corpus of any size (text8 is one 100 MB
+line) is read in bounded memory. Files ending in `.gz` or `.bz2` are decompressed as they are
+read; a stream that ends early is refused as truncated, naming the file (gzip and bz2 both
+notice the missing end-of-stream marker).
+
+Bad input is one line (`UserError`): no file matches, a folder without files, a file that
+cannot be read, a binary file (a NUL byte), a truncated compressed shard.
+"""
+
+from __future__ import annotations
+
+import bz2
+import glob
+import gzip
+import os
+from typing import Iterator
+
+from w2v_tf.errors import UserError
+
+# A line longer than this is handed on in pieces cut at whitespace (its tokens are joined back
+# into one document): cleaning a 100 MB line at once took ~1 GB of string tensors.
+PIECE_BYTES = 1 << 20
+_ASCII_WHITESPACE = b" \t\n\r\x0b\x0c"
+
+
+def text_paths(spec: str) -> list[str]:
+  """The files `spec` names, in reading order.
+
+  Args:
+    spec: a file; a folder (every non-hidden regular file below it, in sorted path order); or a
+      glob (`shards/*.txt.gz`, sorted).
+
+  Raises:
+    UserError: nothing matches, the folder holds no file, or a match is a pipe or device.
+  """
+  if os.path.isdir(spec):
+    paths = []
+    for root, dirs, files in os.walk(spec):
+      dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+      paths.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
+    paths = [p for p in paths if os.path.isfile(p)]
+    if not paths:
+      raise UserError(f"{spec}: the folder holds no file: --train_text wants a text file, a "
+                      "folder of text files or a glob (e.g. 'shards/*.txt.gz')")
+    return paths
+  if os.path.exists(spec):
+    paths = [spec]
+  else:
+    paths = sorted(glob.glob(spec, recursive=True))
+    if not paths:
+      what = "no files match the glob" if glob.has_magic(spec) else "no such file"
+      raise UserError(f"{spec}: {what}: --train_text wants a text file, a folder of text files "
+                      "or a glob (e.g. 'shards/*.txt.gz')")
+    paths = [p for p in paths if not os.path.isdir(p)]
+    if not paths:
+      raise UserError(f"{spec}: the glob matches only folders; name the files (e.g. 'dir/*.txt')")
+  for path in paths:
+    if not os.path.isfile(path):
+      raise UserError(f"{path}: is a pipe or a device, not a file: the corpus is read more "
+                      "than once; write it to a file first")
+  return paths
+
+
+def _open_binary(path: str):
+  if path.endswith(".gz"):
+    return gzip.open(path, "rb")
+  if path.endswith(".bz2"):
+    return bz2.open(path, "rb")
+  return open(path, "rb")
+
+
+def _cut(piece: bytes) -> int:
+  """Where to cut an unfinished line: after its last ASCII whitespace (never inside a token,
+  nor between `<br` and `/>`, which the IMDB rules read as one line break)."""
+  cut = max(piece.rfind(bytes([c])) for c in _ASCII_WHITESPACE) + 1
+  if cut <= 0:
+    return len(piece)  # a megabyte without whitespace: one (absurd) token, cut anyway
+  if piece[:cut - 1].endswith(b"<br"):
+    cut = max(cut - 4, 0) or cut
+  return cut
+
+
+def read_pieces(paths: list[str], piece_bytes: int = PIECE_BYTES
+                ) -> Iterator[tuple[bytes, bool, str, int]]:
+  """Streams the files' lines as pieces of at most about `piece_bytes` bytes.
+
+  Yields:
+    (piece, continues, path, line): the bytes (without the line end); whether the next piece
+    belongs to the same line (document); and where it is (1-based line) for messages.
+
+  Raises:
+    UserError: a file that cannot be read, a binary file, a truncated .gz / .bz2.
+  """
+  for path in paths:
+    line_number = 0
+    try:
+      with _open_binary(path) as f:
+        carry = b""
+        while True:
+          chunk = f.readline(piece_bytes)
+          if not chunk:
+            if carry:
+              yield carry, False, path, line_number
+            break
+          if line_number == 0 and not carry and b"\0" in chunk:
+            raise UserError(f"{path}: is not a text file (a NUL byte on its first line): "
+                            "--train_text reads text, one document per line (.txt, .gz, .bz2)")
+          piece = carry + chunk
+          if piece.endswith(b"\n"):
+            line_number += 1
+            carry = b""
+            yield piece.rstrip(b"\r\n"), False, path, line_number
+            continue
+          if len(chunk) < piece_bytes:  # the file's last line, without a line end
+            line_number += 1
+            carry = b""
+            yield piece, False, path, line_number
+            continue
+          cut = _cut(piece)
+          carry = piece[cut:]
+          yield piece[:cut], True, path, line_number + 1
+    except EOFError as e:
+      raise UserError(f"{path}: the compressed stream is truncated (after line {line_number:,};"
+                      f" {e}): download or copy the file again") from e
+    except (OSError, gzip.BadGzipFile, ValueError) as e:
+      raise UserError(f"{path}: cannot read it ({e}); check the file (.gz must be gzip, .bz2 "
+                      "bzip2, anything else plain text)") from e
