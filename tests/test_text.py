@@ -33,7 +33,21 @@ EDGE_CASES = [
     "\"quoted, with commas\" (parens) [brackets] {braces}",
     "emoji 🎬 movie🎬 🎬🎬",
     "under_score hyphen-ated slash/ed",
+    "file\x1cgroup\x1drecord\x1eunit\x1fsep\x0bvt\x0cff\rcr",
+    "ΣΟΦΟΣ. ΟΔΟΣ123 ΣΣ",
 ]
+
+
+def test_a_batch_mixing_the_slow_and_fast_orders_matches_the_twin():
+  # U+0130 or invalid UTF-8 in one review switches its whole batch to the slow order.
+  stopwords = frozenset({"the"})
+  batch = ["İstanbul the CITY", "Plain REVIEW here", "ΟΔΟΣ naïve"]
+  assert text.tokenize_texts(batch, stopwords) == [python_twin(r, stopwords) for r in batch]
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  table = text.stopword_table(stopwords)
+  tokens, invalid = text.clean_reviews(tf.constant([b"Good\xff MOVIE", b"Fine Film"]), table, True)
+  assert tokens.to_list() == [[b"movie"], [b"fine", b"film"]]
+  assert invalid.numpy().tolist() == [True, False]
 
 
 @pytest.mark.parametrize("review", EDGE_CASES)

@@ -353,7 +353,8 @@ def _document_lengths(lengths: np.ndarray, continues: np.ndarray, open_length: i
 
 
 def _clean_batch_fn(spec: CorpusSpec):
-  """documents [b] -> (distinct words [u], ids into them [n], lengths [b], invalid UTF-8 [b])."""
+  """documents [b] -> (fingerprints [u] and distinct words [u], ids into them [n], counts [u],
+  lengths [b], invalid UTF-8 [b], and the batch's continues / file / line)."""
   table = text.stopword_table(spec.stopwords)
 
   def clean(documents, continues, files, lines):
@@ -361,8 +362,12 @@ def _clean_batch_fn(spec: CorpusSpec):
       tokens, invalid = text.clean_reviews(documents, table, True)
     else:
       tokens, invalid = text.split_tokens(documents, table, spec.lowercase)
-    words, ids, counts = tf.unique_with_counts(tokens.flat_values, out_idx=tf.int32)
-    return words, ids, counts, tokens.row_lengths(), invalid, continues, files, lines
+    flat = tokens.flat_values
+    keys = corpus_store.fingerprints(flat)  # [n] int64
+    keys, ids, counts = tf.unique_with_counts(keys, out_idx=tf.int32)
+    first = tf.math.unsorted_segment_min(tf.range(tf.size(ids)), ids, tf.size(keys))
+    return (keys, tf.gather(flat, first), ids, counts, tokens.row_lengths(), invalid,
+            continues, files, lines)
   return clean
 
 
@@ -383,9 +388,9 @@ def tokenize(spec: CorpusSpec, target: str, progress: bool = True
   open_piece_invalid = False
   rows_done = 0  # input documents (rows, lines) before the batch: what messages count
   try:
-    for index, (words, ids, counts, lengths, invalid, continues, files, lines) in enumerate(
-        dataset):
-      type_ids = writer.add_words(words.numpy(), counts.numpy())
+    for index, (keys, words, ids, counts, lengths, invalid, continues, files,
+                lines) in enumerate(dataset):
+      type_ids = writer.add_words(keys.numpy(), words.numpy(), counts.numpy())
       lengths, continues = lengths.numpy(), continues.numpy()
       documents, open_length = _document_lengths(lengths, continues, open_length,
                                                  spec.max_document_tokens)

@@ -27,11 +27,15 @@ import tempfile
 from typing import Iterator
 
 import numpy as np
+import tensorflow as tf
+
+from w2v_tf.errors import UserError
 
 FORMAT_VERSION = 1
 _TOKENS, _OFFSETS, _TYPES, _COUNTS, _META = (
     "tokens.i32", "offsets.i64", "types.txt", "counts.i64", "meta.json")
-_REWRITE_BLOCK = 1 << 22  # tokens per read/remap/write block of the final pass
+_REWRITE_BLOCK = 1 << 22
+PRUNED_ID = -1  # a provisional id `add_tokens` takes for a token of a pruned word (-> U)  # tokens per read/remap/write block of the final pass
 
 
 class StoredCorpus:
@@ -114,6 +118,11 @@ class StoredCorpus:
     return self.read_tokens(0, self.num_tokens)
 
 
+def fingerprints(words) -> tf.Tensor:
+  """[n] int64 64-bit fingerprints (FarmHash, >= 0) of [n] tf.string words: the writer's keys."""
+  return tf.strings.to_hash_bucket_fast(words, (1 << 63) - 1)
+
+
 class CorpusWriter:
   """Builds a cache folder in one pass over the documents, in bounded memory.
 
@@ -129,8 +138,14 @@ class CorpusWriter:
     os.makedirs(parent, exist_ok=True)
     self.work_path = tempfile.mkdtemp(prefix=os.path.basename(final_path) + ".tmp-", dir=parent)
     self.max_types = max_types
-    self._ids: dict[bytes, int] = {}  # word -> provisional id
-    self._words: list[bytes | None] = []  # provisional id -> word (None: pruned)
+    # fingerprint -> provisional id. A TF dense table: 0.9 ms per 13k-word batch where a Python
+    # dict took 17 ms (IMDB's cold pass has 98 such batches). Fingerprints are >= 0.
+    self._table = tf.lookup.experimental.DenseHashTable(tf.int64, tf.int64, default_value=-1,
+                                                        empty_key=-1, deleted_key=-2)
+    self._size = 0  # provisional ids given
+    self._live = 0  # words in the table (not pruned)
+    self._words = np.full([1 << 16], None, object)  # provisional id -> word (None: pruned)
+    self._keys = np.zeros([1 << 16], np.int64)  # provisional id -> fingerprint
     self._counts = np.zeros([1 << 16], np.int64)  # provisional id -> count
     self._tokens = open(os.path.join(self.work_path, "provisional.i32"), "wb")
     self._lengths = open(os.path.join(self.work_path, "lengths.i64"), "wb")
@@ -140,56 +155,82 @@ class CorpusWriter:
     self.prune_events = 0
     self.meta: dict = {}
 
-  def add_words(self, words, counts: np.ndarray) -> np.ndarray:
-    """[u] int32 provisional ids of a batch's distinct words, adding their `counts`."""
-    ids = self._ids
-    words_list = self._words
-    result = np.empty(len(words), np.int32)
-    for index, word in enumerate(words):
-      known = ids.get(word)
-      if known is None:
-        known = ids[word] = len(words_list)
-        words_list.append(word)
-      result[index] = known
-    if len(words_list) > len(self._counts):
-      self._counts = np.concatenate([self._counts, np.zeros_like(self._counts)])
-      while len(words_list) > len(self._counts):
-        self._counts = np.concatenate([self._counts, np.zeros_like(self._counts)])
-    np.add.at(self._counts, result, counts)
-    return result
+  def add_words(self, keys: np.ndarray, words: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """[u] int32 provisional ids of a batch's distinct words, adding their `counts`.
+
+    Args:
+      keys: [u] int64 `fingerprints` of the words.
+      words: [u] bytes, the words (object array).
+      counts: [u] int64, their counts in the batch.
+
+    Words are told apart by their fingerprints: deduplicating fingerprints in tf.data took
+    0.14 s per 10k IMDB reviews, the strings 0.43 s. Each batch's words are compared with the
+    words their fingerprints first stood for, so two words sharing one (about 1 chance in
+    10^5 for 10M distinct words) stop the run instead of merging silently.
+    """
+    ids = self._table.lookup(tf.constant(keys, tf.int64)).numpy()  # [u], -1 for new words
+    new = np.flatnonzero(ids < 0)
+    known = np.flatnonzero(ids >= 0)
+    if len(known):
+      seen = self._words[ids[known]]
+      differ = np.flatnonzero(seen != words[known])
+      if len(differ):
+        clash = known[differ[0]]
+        raise UserError(f"the words {words[clash]!r} and {self._words[ids[clash]]!r} share a "
+                        "64-bit fingerprint, which this corpus cache cannot tell apart: please "
+                        "report it (renaming one of the words in the corpus works around it)")
+    if len(new):
+      new_ids = np.arange(self._size, self._size + len(new), dtype=np.int64)
+      self._table.insert(tf.constant(keys[new], tf.int64), tf.constant(new_ids))
+      self._size += len(new)
+      while self._size > len(self._counts):
+        grow = len(self._counts)
+        self._counts = np.concatenate([self._counts, np.zeros(grow, np.int64)])
+        self._words = np.concatenate([self._words, np.full(grow, None, object)])
+        self._keys = np.concatenate([self._keys, np.zeros(grow, np.int64)])
+      self._words[new_ids] = words[new]
+      self._keys[new_ids] = keys[new]
+      self._live += len(new)
+      ids[new] = new_ids
+    self._counts[ids] += np.asarray(counts, np.int64)  # ids are distinct within a batch
+    return ids.astype(np.int32)
 
   def add_tokens(self, token_ids: np.ndarray, document_lengths: np.ndarray) -> None:
-    """Appends a batch's provisional ids [n] and its documents' lengths [d] (sum n)."""
+    """Appends a batch's provisional ids [n] and its documents' lengths [d] (sum n).
+
+    An id may be PRUNED_ID: a token whose word is not kept (it becomes U, as pruned words do).
+    """
     np.asarray(token_ids, np.int32).tofile(self._tokens)
     np.asarray(document_lengths, np.int64).tofile(self._lengths)
     self.num_tokens += len(token_ids)
     self.num_documents += len(document_lengths)
-    if self.max_types and len(self._ids) > self.max_types:
+    if self.max_types and self._live > self.max_types:
       self._prune()
 
   def _prune(self) -> None:
     # gensim's utils.prune_vocab: drop every word seen <= min_reduce times, then raise it.
-    dropped = [word for word, i in self._ids.items() if self._counts[i] <= self.min_reduce]
-    for word in dropped:
-      i = self._ids.pop(word)
-      self._words[i] = None
-      self._counts[i] = 0
+    live = np.flatnonzero(self._words[:self._size] != None)  # noqa: E711 (elementwise)
+    dropped = live[self._counts[live] <= self.min_reduce]
+    self._table.erase(tf.constant(self._keys[dropped], tf.int64))
+    self._words[dropped] = None
+    self._counts[dropped] = 0
+    self._live -= len(dropped)
     self.min_reduce += 1
     self.prune_events += 1
 
   @property
   def num_types(self) -> int:
-    return len(self._ids)
+    return self._live
 
   def finish(self, meta: dict) -> StoredCorpus:
     """Ranks the types, rewrites the ids as ranks, writes the tables and publishes the folder."""
     self._tokens.close()
     self._lengths.close()
-    live = np.array([i for i, w in enumerate(self._words) if w is not None], np.int64)
-    words = [self._words[i].decode("utf-8") for i in live]
+    live = np.flatnonzero(self._words[:self._size] != None)  # noqa: E711 (elementwise)
+    words = [word.decode("utf-8") for word in self._words[live].tolist()]
     counts = self._counts[live]
     order = np.lexsort((np.asarray(words, dtype=object), -counts)) if len(words) else live
-    rank = np.full(len(self._words) + 1, len(words), np.int32)  # pruned -> U
+    rank = np.full(self._size + 1, len(words), np.int32)  # pruned (and PRUNED_ID = -1) -> U
     rank[live[order]] = np.arange(len(order), dtype=np.int32)
     work = self.work_path
     pruned = 0

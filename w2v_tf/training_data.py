@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from w2v_tf import corpus as corpus_lib
-from w2v_tf import pipeline, text
+from w2v_tf import phrases, pipeline, text
 from w2v_tf import vocab as vocab_lib
 from w2v_tf.config import DataConfig
 from w2v_tf.errors import UsageError, UserError
@@ -85,7 +85,6 @@ def load_data_corpus(data: DataConfig, progress: bool = True):
   spec = corpus_lib.spec_of(data, text.load_stopwords(data.stopwords))
   corpus = corpus_lib.load(spec, data.cache_dir or None, progress, data.strict_utf8)
   if data.phrases:
-    from w2v_tf import phrases  # pylint: disable=import-outside-toplevel
     corpus = phrases.phrased_corpus(corpus, phrases.PhraseSettings.of(data),
                                     data.cache_dir or None, progress)
   return corpus
