@@ -56,6 +56,8 @@ class ClassifierConfig:
         found.append(f"--{name}={getattr(self, name)}: must be > 0")
     if not 0 < self.validation_fraction < 1:
       found.append(f"--validation_fraction={self.validation_fraction}: must be in (0, 1)")
+    if not 0 <= self.seed < 2 ** 32:  # numpy's and Keras's seeds
+      found.append(f"--seed={self.seed}: must be in [0, 2**32)")
     return found
 
 

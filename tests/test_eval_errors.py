@@ -144,6 +144,8 @@ CASES = [
     ("bad-max-length", "sentiment", ["--vectors={good_txt}", "--csv={good_csv}",
                                      "--max_length=0", "--epochs=0"], 2,
      "--epochs=0: must be 1 or more; --max_length=0: must be 1 or more"),
+    ("bad-seed", "sentiment", ["--vectors={good_txt}", "--csv={good_csv}", "--seed=-1"], 2,
+     "--seed=-1: must be in [0, 2**32)"),
     ("bad-variants", "sentiment", ["--vectors={good_txt}", "--csv={good_csv}",
                                    "--variants=frozen,bogus"], 2,
      "--variants=frozen,bogus: give some of frozen,random,trainable"),

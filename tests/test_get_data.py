@@ -219,6 +219,9 @@ def test_cli_usage_errors():
   assert result.stderr.strip() == "error: unexpected arguments: stray"
   result = _run("--skip_imdb", "--skip_eval_sets")
   assert result.returncode == 2
+  result = _run("--seed=-1", "--skip_eval_sets")  # numpy's shuffle refused it in a traceback
+  assert result.returncode == 2
+  assert result.stderr.strip() == "error: --seed must be in [0, 2**32), got -1"
 
 
 def test_missing_and_unreadable_sources(tmp_path):

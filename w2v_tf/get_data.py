@@ -125,6 +125,8 @@ def main(argv):
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if FLAGS.timeout <= 0:
     raise UsageError(f"--timeout must be positive, got {FLAGS.timeout}")
+  if not 0 <= FLAGS.seed < 2 ** 32:  # numpy's shuffle seed
+    raise UsageError(f"--seed must be in [0, 2**32), got {FLAGS.seed}")
   if FLAGS.skip_imdb and FLAGS.skip_eval_sets:
     raise UsageError("--skip_imdb and --skip_eval_sets together leave nothing to do")
   with disk_errors(FLAGS.data_dir):
