@@ -249,13 +249,22 @@ def test_non_finite_loss_names_step_and_learning_rate(trained):
 
 def test_a_non_finite_first_step_stops_at_once(corpus, tmp_path):
   """A run whose first step leaves NaN tables stops at that step's comparison (it used to log
-  the NaN and run on to the next log line or checkpoint)."""
-  from w2v_tf.errors import UserError  # pylint: disable=import-outside-toplevel
+  the NaN and run on to the next log line or checkpoint): through the binary, one error line
+  (after the run's own start-up lines), no traceback, no checkpoint."""
   csv_path, cache = corpus
+  model_dir = tmp_path / "m"
   # 1e39 is inf in float32: the first update turns the output table into NaN.
-  with pytest.raises(UserError, match=r"non-finite loss at step 1 \("):
-    _trainer(_configs(csv_path, tmp_path / "m", cache).replace(learning_rate=1e39)).run()
-  assert not [name for name in os.listdir(tmp_path / "m") if name.startswith("ckpt-")]
+  run = subprocess.run([sys.executable, "-m", "w2v_tf.train",
+                        *train_args(csv_path, str(model_dir), cache, learning_rate=1e39,
+                                    epochs=1)],
+                       cwd=REPO, env=ENV, capture_output=True, text=True, timeout=180,
+                       check=False)
+  assert "Traceback" not in run.stderr, run.stderr
+  assert run.returncode == 1, run.stderr
+  errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+  assert len(errors) == 1 and run.stderr.strip().splitlines()[-1] == errors[0], run.stderr
+  assert re.search(r"non-finite loss at step 1 \(", errors[0]), errors[0]
+  assert not [name for name in os.listdir(model_dir) if name.startswith("ckpt-")]
 
 
 @pytest.mark.parametrize("failure", ["oserror", "tf_error"])
