@@ -110,9 +110,12 @@ class Trainer:
         "batch_in_epoch": int(state.batch_in_epoch.numpy()), "vocabulary size": len(data.vocab),
         "training tokens": data.tokens.num_tokens, "batch_size": experiment.data.batch_size,
         "embedding_dim": experiment.model.embedding_dim, "epochs": experiment.train.epochs})
-    model, train = experiment.model, experiment.train
+    model, train, source = experiment.model, experiment.train, experiment.data
+    phrases = f", {source.phrases} phrase pass(es)" if source.phrases else ""
     self.callbacks.on_run_begin({"message": (
-        f"vocabulary {len(data.vocab):,} words, {data.tokens.num_tokens:,} training tokens, "
+        f"{source.train_text or source.train_csv} (cleaning {source.resolved_cleaning}"
+        f"{phrases}): vocabulary {len(data.vocab):,} words, "
+        f"{data.tokens.num_tokens:,} training tokens, "
         f"{len(data.heldout.get('center', [])):,} held-out centers; {model.model} / "
         f"{model.loss} / {train.optimizer}, learning rate {train.learning_rate:g}, model_dir "
         f"{train.model_dir}")})
