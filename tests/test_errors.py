@@ -13,8 +13,10 @@ from a process that imported TensorFlow once; W2V_TEST_FORK=0 runs plain subproc
 time, once per module for the selected cases.
 """
 
+import bz2
 import concurrent.futures
 import dataclasses
+import gzip
 import os
 import re
 import shutil
@@ -128,6 +130,38 @@ CASES = [
     Case("vocab-below-2-min-count", "w2v_tf.train", [*_TRAIN, "--min_count=100000",
                                                      "--model_dir={out}/m"], 1,
          r"vocabulary has 0 word\(s\) after --min_count=100000"),
+    # --- plain text (--train_text) ----------------------------------------------------------
+    Case("text-glob-matches-nothing", "w2v_tf.train", [*_TRAIN, "--train_text={tmp}/nope/*.txt",
+                                                       "--model_dir={out}/m"], 1,
+         r"nope/\*\.txt: no files match the glob: --train_text wants a text file, a folder"),
+    Case("text-glob-matches-nothing-data", "w2v_tf.data", ["--train_text={tmp}/nope/*.txt.gz",
+                                                           "--vocab_out={out}/v.tsv"], 1,
+         r"no files match the glob"),
+    Case("text-empty-folder", "w2v_tf.train", [*_TRAIN, "--train_text={emptydir}",
+                                               "--model_dir={out}/m"], 1,
+         r"emptydir: the folder holds no file"),
+    Case("text-truncated-gz-shard", "w2v_tf.train", [*_TRAIN, "--train_text={cutshards}",
+                                                     "--model_dir={out}/m"], 1,
+         r"cutshards/part-1\.txt\.gz: the compressed stream is truncated"),
+    Case("text-truncated-bz2", "w2v_tf.data", ["--train_text={cut_txt_bz2}", "--stopwords=none",
+                                               "--cache_dir={cache}", "--dump_tokens={out}/t.txt",
+                                               "--vocab_out={out}/v.tsv"], 1,
+         r"cut\.txt\.bz2: the compressed stream is truncated"),
+    Case("text-binary-file", "w2v_tf.train", [*_TRAIN, "--train_text={binary_txt}",
+                                              "--model_dir={out}/m"], 1,
+         r"binary\.txt: is not a text file \(a NUL byte near its start\)"),
+    Case("text-fifo", "w2v_tf.data", ["--train_text={fifo_txt}", "--vocab_out={out}/v.tsv"], 1,
+         r"fifo\.txt: is a pipe or a device, not a file"),
+    Case("text-empty-file", "w2v_tf.train", [*_TRAIN, "--train_text={empty_txt}",
+                                             "--model_dir={out}/m"], 1,
+         r"empty\.txt: no tokens left after cleaning \(0 lines read\)"),
+    Case("text-lowercase-with-imdb-cleaning", "w2v_tf.train",
+         [*_TRAIN, "--train_text={good_txt}", "--cleaning=imdb", "--lowercase",
+          "--model_dir={out}/m"], 2,
+         r"--lowercase is for --cleaning=none \(the imdb rules lowercase already\)"),
+    Case("csv-lowercase-data", "w2v_tf.data", ["--train_csv={good_csv}", "--lowercase",
+                                               "--vocab_out={out}/v.tsv"], 2,
+         r"--lowercase is for --cleaning=none"),
     # --- flags -------------------------------------------------------------------------------
     Case("num-sampled-vs-vocab", "w2v_tf.train", [*_TRAIN, "--num_sampled=40",
                                                   "--model_dir={out}/m"], 2,
@@ -248,6 +282,22 @@ def fixture_files(tmp_path_factory, runner):
   write("latin1.csv", b"review,sentiment\n" + b"".join(b'"' + r + b'",positive\n' for r in latin))
   write("notokens.csv", "review\n123\n!!\na\n")
   write("oneword.csv", "review\nhello hello hello\nhello\n")
+  # Plain text: a folder whose second gzip shard is cut, a cut .bz2, a binary file, a FIFO.
+  lines = "".join(line + "\n" for line in _reviews(2000, seed=1)).encode("utf-8")
+  write("good.txt", lines[:20_000])
+  write("empty.txt", "")
+  write("binary.txt", b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\nmore bytes\n")
+  os.mkfifo(tmp / "fifo.txt")
+  files["fifo_txt"] = str(tmp / "fifo.txt")
+  os.mkdir(tmp / "emptydir")
+  files["emptydir"] = str(tmp / "emptydir")
+  os.mkdir(tmp / "cutshards")
+  files["cutshards"] = str(tmp / "cutshards")
+  packed = gzip.compress(lines)
+  (tmp / "cutshards" / "part-0.txt.gz").write_bytes(packed)
+  (tmp / "cutshards" / "part-1.txt.gz").write_bytes(packed[:len(packed) // 2])
+  packed = bz2.compress(lines)
+  write("cut.txt.bz2", packed[:len(packed) // 2])
   unreadable = write("unreadable.csv", _csv(good[:3]))
   os.chmod(unreadable, 0)
   model = tmp / "model"

@@ -229,3 +229,66 @@ def test_other_samplers_train(planted, tmp_path, sampler):
   assert summary.curve[-1]["full_softmax_heldout"] < summary.curve[0]["full_softmax_heldout"]
   config = json.loads((tmp_path / "m" / "config.json").read_text())
   assert config["model"]["sampler"] == sampler
+
+
+
+@pytest.fixture(name="imdb_slice", scope="module")
+def fixture_imdb_slice(tmp_path_factory):
+  """The first 500 IMDB reviews as a CSV and as a glob of 3 .txt shards (one review a line)."""
+  from tests.conftest import IMDB_CSV  # pylint: disable=import-outside-toplevel
+  if not os.path.exists(IMDB_CSV):
+    pytest.skip(f"{IMDB_CSV} is absent (shared data not beside the repo)")
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  folder = tmp_path_factory.mktemp("imdb_slice")
+  frame = pd.read_csv(IMDB_CSV, nrows=500)[["review"]]
+  csv_path = str(folder / "slice.csv")
+  frame.to_csv(csv_path, index=False)
+  lines = [" ".join(review.splitlines()) for review in frame["review"]]
+  os.mkdir(folder / "shards")
+  for index, start in enumerate(range(0, len(lines), 167)):
+    (folder / "shards" / f"part-{index}.txt").write_text(
+        "".join(line + "\n" for line in lines[start:start + 167]), encoding="utf-8")
+  return csv_path, str(folder / "shards" / "part-*.txt")
+
+
+def test_text_shards_train_the_same_vectors_as_the_csv(imdb_slice, tmp_path):
+  """--train_text over a glob of shards with --cleaning=imdb is the CSV's run, byte for byte."""
+  csv_path, shards = imdb_slice
+  settings = {"embedding_dim": 8, "analogies": None, "eval_every_steps": 1000,
+              "checkpoint_every_steps": 1000, "cache_dir": str(tmp_path / "cache")}
+  runs = {"csv": _configs(csv_path, tmp_path / "csv", **settings),
+          "text": _configs(csv_path, tmp_path / "text", train_text=shards, cleaning="imdb",
+                           **settings)}
+  summaries = {name: _train(experiment)[0] for name, experiment in runs.items()}
+  assert summaries["csv"].step == summaries["text"].step > 50
+  assert len(os.listdir(tmp_path / "cache")) == 2  # two inputs, two corpus caches
+  for name in ("vectors.bin", "vocab.tsv"):
+    ours = (tmp_path / "text" / name).read_bytes()
+    assert ours == (tmp_path / "csv" / name).read_bytes(), name
+  assert len((tmp_path / "csv" / "vocab.tsv").read_text().splitlines()) > 1000
+
+
+def test_data_binary_dumps_text_shards_as_the_csv(imdb_slice, tmp_path):
+  """`python -m w2v_tf.data --train_text` writes the CSV's token dump and vocabulary."""
+  from tests.binaries import Runner  # pylint: disable=import-outside-toplevel
+  csv_path, shards = imdb_slice
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
+  runner = Runner(repo, env, workers=1, preload=(
+      "w2v_tf", "numpy", "tensorflow", "absl.app", "absl.flags", "absl.logging",
+      "w2v_tf.training_data"))
+  try:
+    for name, args in (("csv", [f"--train_csv={csv_path}"]),
+                       ("text", [f"--train_text={shards}", "--cleaning=imdb"])):
+      run = runner.run("w2v_tf.data", [*args, "--stopwords=none", "--min_count=2",
+                                       f"--cache_dir={tmp_path / 'cache'}",
+                                       f"--dump_tokens={tmp_path / name}.tokens",
+                                       f"--vocab_out={tmp_path / name}.vocab"])
+      assert run.returncode == 0, run.stderr
+      assert run.stderr.strip().splitlines()[-1].startswith("500 documents, "), run.stderr
+  finally:
+    runner.close()
+  for suffix in ("tokens", "vocab"):
+    ours = (tmp_path / f"text.{suffix}").read_bytes()
+    assert ours == (tmp_path / f"csv.{suffix}").read_bytes(), suffix
+  assert len((tmp_path / "csv.tokens").read_text(encoding="utf-8").splitlines()) == 500

@@ -302,11 +302,20 @@ def _csv_batches(spec: CorpusSpec) -> tf.data.Dataset:
                                    tf.zeros_like(rows, tf.int32), tf.fill(tf.shape(rows), -1)))
 
 
-def _text_batches(spec: CorpusSpec, paths: list[str]) -> tf.data.Dataset:
-  """As `_csv_batches`, for plain-text files read in bounded pieces (`sources.read_pieces`)."""
+def _text_batches(spec: CorpusSpec, paths: list[str], errors: list) -> tf.data.Dataset:
+  """As `_csv_batches`, for plain-text files read in bounded pieces (`sources.read_pieces`).
+
+  A UserError of the reader ends the stream and is appended to `errors`.
+  """
   file_index = {path: index for index, path in enumerate(paths)}
 
   def generate():
+    try:
+      yield from read()
+    except UserError as e:  # tf.data would wrap it in its own error: `tokenize` raises it
+      errors.append(e)
+
+  def read():
     pieces, continues, files, lines = [], [], [], []
     documents = 0
     for piece, more, path, line in sources.read_pieces(paths):
@@ -377,7 +386,8 @@ def tokenize(spec: CorpusSpec, target: str, progress: bool = True
   paths = check_input(spec)
   if spec.csv_path and spec.csv_path.endswith(".gz"):
     check_gzip_complete(spec.csv_path)
-  batches = _csv_batches(spec) if spec.csv_path else _text_batches(spec, paths)
+  reader_errors: list[UserError] = []
+  batches = _csv_batches(spec) if spec.csv_path else _text_batches(spec, paths, reader_errors)
   dataset = batches.map(_clean_batch_fn(spec), num_parallel_calls=tf.data.AUTOTUNE,
                         deterministic=True).prefetch(4)
   writer = corpus_store.CorpusWriter(target, spec.max_vocab_size)
@@ -436,14 +446,17 @@ def tokenize(spec: CorpusSpec, target: str, progress: bool = True
     raise
   if progress_shown:
     print(file=sys.stderr)
+  if reader_errors:
+    writer.abandon()
+    raise reader_errors[0]
   if writer.num_tokens == 0:
     writer.abandon()
-    raise UserError(f"{spec.name}: no tokens left after cleaning ({writer.num_documents:,} "
-                    "documents read); check --text_column, --cleaning, --stopwords and the "
+    raise UserError(f"{spec.name}: no tokens left after cleaning ({rows_done:,} "
+                    f"{'rows' if spec.csv_path else 'lines'} read); check --text_column, --cleaning, --stopwords and the "
                     "file's content")
   if writer.prune_events:
     text.warn(f"{spec.name}: the word table outgrew --max_vocab_size={spec.max_vocab_size:,} "
-              f"{writer.prune_events} time(s): words seen up to {writer.min_reduce - 1} "
+              f"{writer.prune_events} time(s): words seen fewer than {writer.min_reduce - 1} "
               "time(s) at those points were dropped (as gensim's max_vocab_size does); raise it "
               "for exact counts")
   return writer.finish({"invalid_utf8_reviews": invalid_utf8,

@@ -129,7 +129,8 @@ class CorpusWriter:
   Call `add_words` with each batch's distinct words (it returns their provisional ids and
   counts them), `add_tokens` with the batch's ids and document lengths, then `finish`.
   The type table is pruned as gensim's `max_vocab_size` prunes: when it holds more than
-  `max_types` words, those seen at most `min_reduce` times are dropped, and `min_reduce` grows.
+  `max_types` words, those seen fewer than `min_reduce` times are dropped, and `min_reduce`
+  grows (from 1: the first prune drops nothing, as gensim's).
   """
 
   def __init__(self, final_path: str, max_types: int = 0):
@@ -208,9 +209,10 @@ class CorpusWriter:
       self._prune()
 
   def _prune(self) -> None:
-    # gensim's utils.prune_vocab: drop every word seen <= min_reduce times, then raise it.
+    # gensim's utils.prune_vocab keeps a word when keep_vocab_item: count >= min_reduce (its
+    # comment says "<= min_reduce"; the code, checked against gensim 4.4.0, drops count < it).
     live = np.flatnonzero(self._words[:self._size] != None)  # noqa: E711 (elementwise)
-    dropped = live[self._counts[live] <= self.min_reduce]
+    dropped = live[self._counts[live] < self.min_reduce]
     self._table.erase(tf.constant(self._keys[dropped], tf.int64))
     self._words[dropped] = None
     self._counts[dropped] = 0
@@ -256,7 +258,7 @@ class CorpusWriter:
     self.meta = {**meta, "version": FORMAT_VERSION, "num_tokens": self.num_tokens,
                  "num_documents": self.num_documents, "pruned_tokens": pruned,
                  "prune_events": self.prune_events,
-                 "prune_min_count": self.min_reduce - 1 if self.prune_events else 0}
+                 "prune_below_count": self.min_reduce - 1 if self.prune_events else 0}
     with open(os.path.join(work, _META), "w", encoding="utf-8") as f:
       json.dump(self.meta, f, indent=1)
     if os.path.exists(self.final_path):  # another process built it meanwhile, or a bad one

@@ -42,6 +42,8 @@ def text_paths(spec: str) -> list[str]:
       dirs[:] = sorted(d for d in dirs if not d.startswith("."))
       paths.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
     paths = [p for p in paths if os.path.isfile(p)]
+    # Sorted as paths ("a/1.txt" before "z.txt"), not in os.walk's files-first order.
+    paths.sort(key=lambda path: os.path.relpath(path, spec).split(os.sep))
     if not paths:
       raise UserError(f"{spec}: the folder holds no file: --train_text wants a text file, a "
                       "folder of text files or a glob (e.g. 'shards/*.txt.gz')")
@@ -99,28 +101,29 @@ def read_pieces(paths: list[str], piece_bytes: int = PIECE_BYTES
     try:
       with _open_binary(path) as f:
         carry = b""
+        open_line = False  # a piece with continues=True was the last one handed on
         while True:
           chunk = f.readline(piece_bytes)
           if not chunk:
-            if carry:
-              yield carry, False, path, line_number
+            if carry or open_line:  # the last line, without a line end: close its document
+              yield carry, False, path, line_number + 1
             break
-          if line_number == 0 and not carry and b"\0" in chunk:
-            raise UserError(f"{path}: is not a text file (a NUL byte on its first line): "
+          if line_number == 0 and not open_line and b"\0" in chunk:
+            raise UserError(f"{path}: is not a text file (a NUL byte near its start): "
                             "--train_text reads text, one document per line (.txt, .gz, .bz2)")
           piece = carry + chunk
           if piece.endswith(b"\n"):
             line_number += 1
-            carry = b""
+            carry, open_line = b"", False
             yield piece.rstrip(b"\r\n"), False, path, line_number
             continue
           if len(chunk) < piece_bytes:  # the file's last line, without a line end
             line_number += 1
-            carry = b""
+            carry, open_line = b"", False
             yield piece, False, path, line_number
             continue
           cut = _cut(piece)
-          carry = piece[cut:]
+          carry, open_line = piece[cut:], True
           yield piece[:cut], True, path, line_number + 1
     except EOFError as e:
       raise UserError(f"{path}: the compressed stream is truncated (after line {line_number:,};"
