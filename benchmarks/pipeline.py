@@ -9,7 +9,9 @@ throughput over --repeats runs (median): skip-gram center-context pairs/s and co
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -49,11 +51,13 @@ def main(argv):
     started = time.perf_counter()
     corpus = corpus_lib.tokenize_csv(FLAGS.train_csv, "review", FLAGS.max_reviews, stopwords)
     result["cold_pass_seconds"] = time.perf_counter() - started
-  with tempfile.TemporaryDirectory() as cache:  # warm the cache, then time a cache hit
-    corpus_lib.load_corpus(FLAGS.train_csv, "review", FLAGS.max_reviews, stopwords, cache)
-    started = time.perf_counter()
-    corpus = corpus_lib.load_corpus(FLAGS.train_csv, "review", FLAGS.max_reviews, stopwords, cache)
-    result["cache_hit_seconds"] = time.perf_counter() - started
+  # Warm the cache, then time a cache hit; the epochs read the cache (it is on disk now).
+  cache = tempfile.mkdtemp(prefix="w2v_pipeline-")
+  atexit.register(shutil.rmtree, cache, True)
+  corpus_lib.load_corpus(FLAGS.train_csv, "review", FLAGS.max_reviews, stopwords, cache)
+  started = time.perf_counter()
+  corpus = corpus_lib.load_corpus(FLAGS.train_csv, "review", FLAGS.max_reviews, stopwords, cache)
+  result["cache_hit_seconds"] = time.perf_counter() - started
   vocab = vocab_lib.build_vocab(corpus.types, corpus.type_counts, FLAGS.min_count)
   tokens = pipeline.training_tokens(corpus, len(vocab))
   keep = vocab.keep_probabilities(FLAGS.subsample)

@@ -10,6 +10,7 @@ first_a : second_a :: first_b : ? are answerable only if training learned that s
 from __future__ import annotations
 
 import csv
+import os
 import itertools
 import random
 
@@ -69,6 +70,16 @@ def small_experiment(csv_path, model_dir, epochs=1, loss="sampled_softmax", mode
       "num_sampled": 5 if loss == "negative_sampling" else 16, "model_dir": str(model_dir),
       "epochs": epochs, "progress": False, "eval_every_steps": 20,
       "checkpoint_every_steps": 50, "jit_compile": False, **overrides})
+
+
+def write_as_text(csv_path: str) -> str:
+  """The CSV's reviews as a plain-text file beside it, one a line (`--train_text`); its path."""
+  text_path = os.path.splitext(csv_path)[0] + ".txt"
+  with open(csv_path, newline="", encoding="utf-8") as f, \
+      open(text_path, "w", encoding="utf-8") as out:
+    for row in csv.DictReader(f):
+      out.write(" ".join(row["review"].split()) + "\n")
+  return text_path
 
 
 def load_model_dir(model_dir):

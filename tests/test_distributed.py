@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 from eval.analogy import evaluate_analogies
-from tests.planted import load_model_dir, small_experiment
+from tests.planted import write_as_text, load_model_dir, small_experiment
 from w2v_tf import cluster as cluster_lib
 from w2v_tf import export, losses, pipeline, strategies
 from w2v_tf.build import build_trainer
@@ -245,8 +245,12 @@ def test_touched_rows_step_is_the_single_device_step(planted, tmp_path, loss, mo
 def test_mirrored_on_two_cpus_matches_one_device_and_learns(planted, tmp_path, processes):
   csv_path, questions = planted
   log_path = tmp_path / "mirrored.log"
+  # The mirrored run reads the corpus as plain text, the one-device run as the CSV: the same
+  # reviews, so the same batches (issue 12: the strategies work on text input too).
   output = _wait(processes(_flags(csv_path, tmp_path / "mirrored", strategy="mirrored",
-                                  cpu_devices=2, analogies=questions), _env(), log_path),
+                                  cpu_devices=2, analogies=questions,
+                                  train_text=write_as_text(csv_path), cleaning="imdb"),
+                           _env(), log_path),
                  log_path)
   assert "2 replicas on" in output and "device:CPU:1" in output, output
   assert "input_embeddings IndexedSlices, output_weights IndexedSlices" in output, output

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from eval.analogy import evaluate_analogies
-from tests.planted import load_model_dir, small_experiment
+from tests.planted import load_model_dir, small_experiment, write_as_text
 from w2v_tf.build import build_trainer
 from w2v_tf.config import ExperimentConfig
 from w2v_tf.errors import UserError
@@ -74,10 +74,12 @@ def test_resume_continues_the_step_count(planted, tmp_path):
   assert second.step == 2 * steps_per_epoch
 
 
-def test_resume_mid_epoch_replays_the_same_batches(planted, tmp_path):
+@pytest.mark.parametrize("source", ["csv", "text"])
+def test_resume_mid_epoch_replays_the_same_batches(planted, tmp_path, source):
   csv_path, _ = planted
+  text = {"train_text": write_as_text(csv_path), "cleaning": "imdb"} if source == "text" else {}
   experiment = _configs(csv_path, tmp_path / "m", epochs=1, checkpoint_every_steps=7,
-                        keep_checkpoints=1000)  # keep ckpt-7
+                        keep_checkpoints=1000, **text)  # keep ckpt-7
   trainer = build_trainer(experiment, log=lambda m: None)
   trainer.run()
   full_vectors = trainer.state.model.input_embeddings.numpy()
@@ -90,8 +92,8 @@ def test_resume_mid_epoch_replays_the_same_batches(planted, tmp_path):
   with open(tmp_path / "m2" / "checkpoint", "w", encoding="utf-8") as f:
     f.write('model_checkpoint_path: "ckpt-7"\nall_model_checkpoint_paths: "ckpt-7"\n')
   messages = []
-  resumed = build_trainer(_configs(csv_path, tmp_path / "m2", epochs=1, checkpoint_every_steps=7),
-                          log=messages.append)
+  resumed = build_trainer(_configs(csv_path, tmp_path / "m2", epochs=1, checkpoint_every_steps=7,
+                                   **text), log=messages.append)
   summary = resumed.run()
   assert any(m.startswith(f"resumed from {tmp_path / 'm2' / 'ckpt-7'}: step 7,")
              for m in messages), messages

@@ -35,9 +35,6 @@ import os
 import sys
 import time
 
-import atexit
-import shutil
-import tempfile
 from typing import Iterator
 
 import numpy as np
@@ -500,17 +497,6 @@ def check_utf8(corpus, spec: CorpusSpec, strict: bool) -> None:
             "such files)")
 
 
-_TEMPORARY_CACHES: list[str] = []
-
-
-def _temporary_cache_dir() -> str:
-  """A folder for a run without a cache: the corpus still streams from disk; removed at exit."""
-  if not _TEMPORARY_CACHES:
-    _TEMPORARY_CACHES.append(tempfile.mkdtemp(prefix="w2v_tf-corpus-"))
-    atexit.register(shutil.rmtree, _TEMPORARY_CACHES[0], True)
-  return _TEMPORARY_CACHES[0]
-
-
 def load(spec: CorpusSpec, cache_dir: str | None = "data/cache", progress: bool = True,
          strict_utf8: bool = False) -> corpus_store.StoredCorpus:
   """The cleaned corpus, from the cache when it is there (see module doc).
@@ -526,7 +512,7 @@ def load(spec: CorpusSpec, cache_dir: str | None = "data/cache", progress: bool 
   """
   check_input(spec)  # clear errors before hashing
   if cache_dir is None:
-    folder = _temporary_cache_dir()
+    folder = corpus_store.temporary_folder()
     target = os.path.join(folder, f"corpus-{len(os.listdir(folder))}")
     with disk_errors(folder):
       corpus = tokenize(spec, target, progress)

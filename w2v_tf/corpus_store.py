@@ -20,6 +20,7 @@ types and counts are in memory; tokens are read from disk a block at a time.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -116,6 +117,18 @@ class StoredCorpus:
   def token_ids(self) -> np.ndarray:
     """[T] int32: the whole token stream in memory (for small corpora, tests and tools)."""
     return self.read_tokens(0, self.num_tokens)
+
+
+_TEMPORARY: list[str] = []
+
+
+def temporary_folder() -> str:
+  """This process's folder for corpora without a cache (they still stream from disk); removed
+  at exit."""
+  if not _TEMPORARY:
+    _TEMPORARY.append(tempfile.mkdtemp(prefix="w2v_tf-corpus-"))
+    atexit.register(shutil.rmtree, _TEMPORARY[0], True)
+  return _TEMPORARY[0]
 
 
 def fingerprints(words) -> tf.Tensor:
