@@ -59,10 +59,6 @@ def define_flags() -> None:
 FLAGS = flags.FLAGS
 
 
-def _vm_hwm_mb() -> float:
-  return compare.peak_rss_mb()
-
-
 def worker(spec: dict) -> dict:
   """One run: the corpus pass (timed), then the trainer from that corpus; peak RSS of both."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -80,7 +76,7 @@ def worker(spec: dict) -> dict:
   started = time.perf_counter()
   corpus = training_data.load_data_corpus(experiment.data, progress=False)
   corpus_seconds = time.perf_counter() - started
-  corpus_peak = _vm_hwm_mb()
+  corpus_peak = compare.peak_rss_mb()
   trainer = build_trainer(experiment, log=log)
   summary = trainer.run()
   if summary.interrupted:
@@ -89,7 +85,7 @@ def worker(spec: dict) -> dict:
           "corpus_documents": corpus.num_reviews,
           "corpus_tokens_per_sec": corpus.num_tokens / corpus_seconds,
           "tokenize_seconds": corpus.meta.get("seconds"),
-          "peak_rss_after_corpus_mb": corpus_peak, "peak_rss_mb": _vm_hwm_mb(),
+          "peak_rss_after_corpus_mb": corpus_peak, "peak_rss_mb": compare.peak_rss_mb(),
           "train_seconds": summary.train_seconds, "run_words_per_sec": summary.words_per_sec,
           "words_per_sec": statistics.median(rates) if rates else summary.words_per_sec,
           "steps": summary.step, "vocab_size": len(trainer.data.vocab),

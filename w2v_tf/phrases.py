@@ -26,14 +26,11 @@ their neighbours; the two differ only for corpora that `max_vocab_size` pruned).
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -490,17 +487,6 @@ def phrase_pass(corpus, settings: PhraseSettings, target: str, meta: dict | None
   return result, dataclasses.replace(stats, seconds=time.time() - started)
 
 
-_TEMPORARY: list[str] = []
-
-
-def _temporary_dir() -> str:
-  """A folder removed at exit, for when the cache folder cannot be written."""
-  if not _TEMPORARY:
-    _TEMPORARY.append(tempfile.mkdtemp(prefix="w2v_tf-phrases-"))
-    atexit.register(shutil.rmtree, _TEMPORARY[0], True)
-  return _TEMPORARY[0]
-
-
 def phrased_corpus(corpus, settings: PhraseSettings, cache_dir: str | None = None,
                    progress: bool = True) -> corpus_store.StoredCorpus:
   """The corpus after `settings.passes` phrase passes, from the cache when it is there.
@@ -541,7 +527,7 @@ def phrased_corpus(corpus, settings: PhraseSettings, cache_dir: str | None = Non
     except OSError as e:  # as `corpus.load`: an unwritable cache is no reason to stop
       warn(f"could not write the phrase cache in {folder} ({e.strerror}); continuing with a "
            "temporary one")
-      folder = _temporary_dir()
+      folder = corpus_store.temporary_folder()
       with disk_errors(folder):
         joined, stats = phrase_pass(corpus, settings, os.path.join(folder, name), meta)
     if progress:
