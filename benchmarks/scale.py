@@ -47,6 +47,8 @@ def define_flags() -> None:
   flags.DEFINE_string("train_csv", None, "The IMDB CSV the corpora are made of.")
   flags.DEFINE_list("copies", ["1", "4", "17"], "Corpus sizes, in copies of the IMDB reviews "
                     "(IMDB is 5.9M cleaned tokens: 1, 4, 17 give ~6M, 24M, 101M).")
+  flags.DEFINE_bool("scale_min_count", True, "Multiply --min_count by the copies, so every size "
+                    "has the same vocabulary (see the module doc); false keeps it fixed.")
   flags.DEFINE_string("work_dir", None, "Keep corpora, caches and model dirs here (default: a "
                       "temporary folder, removed at the end).")
   flags.DEFINE_string("output_json", None, "Write the results as JSON here.")
@@ -108,11 +110,12 @@ def _reviews_as_lines(train_csv: str, path: str) -> int:
   return len(reviews)
 
 
-def _experiment(corpus_folder: str, cache_dir: str, model_dir: str) -> dict:
+def _experiment(corpus_folder: str, cache_dir: str, model_dir: str, copies: int) -> dict:
   base = config.from_flags(FLAGS, names=_WORKER_FIELDS)
+  min_count = base.data.min_count * (copies if FLAGS.scale_min_count else 1)
   return base.replace(train_text=corpus_folder, cleaning="imdb", cache_dir=cache_dir,
-                      model_dir=model_dir, analogies="none", progress=False,
-                      overwrite=True).to_dict()
+                      model_dir=model_dir, analogies="none", progress=False, overwrite=True,
+                      min_count=min_count).to_dict()
 
 
 def _spread(values: list[float]) -> float:
@@ -139,13 +142,14 @@ def report(rows: list[dict]) -> dict:
 
 
 def format_table(rows: list[dict], summary: dict) -> str:
-  lines = ["| corpus tokens | cold: peak RSS | cold: corpus pass | warm: peak RSS | "
+  lines = ["| corpus tokens | vocabulary | cold: peak RSS | cold: corpus pass | warm: peak RSS | "
            "words/s (cold, warm) | RSS bytes / token |",
-           "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
   for row in rows:
     cold, warm = row["cold"], row["warm"]
     lines.append(
-        f"| {row['corpus_tokens'] / 1e6:,.1f}M | {cold['peak_rss_mb']:,.0f} MiB | "
+        f"| {row['corpus_tokens'] / 1e6:,.1f}M | {cold['vocab_size']:,} | "
+        f"{cold['peak_rss_mb']:,.0f} MiB | "
         f"{cold['corpus_seconds']:.1f} s ({cold['corpus_tokens_per_sec'] / 1e6:.2f}M tokens/s) | "
         f"{warm['peak_rss_mb']:,.0f} MiB | {cold['words_per_sec'] / 1e3:,.0f}k, "
         f"{warm['words_per_sec'] / 1e3:,.0f}k | "
@@ -176,7 +180,7 @@ def scale(work_dir: str) -> dict:
       if run == "cold" and os.path.isdir(cache_dir):
         shutil.rmtree(cache_dir)
       spec = {"experiment": _experiment(corpus_folder, cache_dir,
-                                        os.path.join(work_dir, f"model-{name}-{run}"))}
+                                        os.path.join(work_dir, f"model-{name}-{run}"), copies)}
       row[run] = compare._run_subprocess(  # pylint: disable=protected-access
           f"{name} {run}", "ours", spec, os.path.join(work_dir, f"run-{name}-{run}"),
           worker=["-m", "benchmarks.scale", "--worker=ours"])
@@ -188,7 +192,7 @@ def scale(work_dir: str) -> dict:
     rows.append(row)
   summary = report(rows)
   return {"rows": rows, "summary": summary, "table": format_table(rows, summary),
-          "settings": {name: FLAGS[name].value for name in _WORKER_FIELDS},
+          "settings": {name: FLAGS[name].value for name in _WORKER_FIELDS + ("scale_min_count",)},
           "cpu": loss_study.cpu_model(), "cores": os.cpu_count()}
 
 
