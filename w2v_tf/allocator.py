@@ -10,7 +10,8 @@ and frees a ~23 MB buffer each time (strace: 176 mmap/munmap a second while trai
 Measured on IMDB, 1 epoch, defaults (AMD EPYC, 2 cores): a run that cleaned its corpus in the same
 process ("cold") trained at 70k words/s with 10.5M minor page faults and 49 s of system time, the
 same run on the cached corpus ("warm", no generator) at 100k with 0.84M faults and 6 s. With
-`keep_large_buffers()` after the corpus pass the cold run trains at 104k words/s; its peak RSS goes
+`keep_large_buffers()` once the generator op exists (`corpus.tokenize` calls it after its first
+batch) the cold run trains at 104k words/s; its peak RSS goes
 from 1,050 to 1,190 MiB (the warm run's is 1,300 either way). A 4 MiB threshold left it at 71k:
 the 23 MB buffer is what matters.
 """

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from w2v_tf import allocator, corpus, huffman, monitor, run_state, strategies, text, training_data
+from w2v_tf import corpus, huffman, monitor, run_state, strategies, text, training_data
 from w2v_tf.config import SAMPLED_LOSSES, ExperimentConfig
 from w2v_tf.model import Word2Vec
 from w2v_tf.optim import make_optimizer
@@ -37,7 +37,6 @@ def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monito
     data = training_data.prepare_data(
         data_config, model_config.num_sampled if model_config.loss in SAMPLED_LOSSES else None,
         experiment.runtime.progress, train.heldout_centers)
-    allocator.keep_large_buffers()  # after the corpus pass, which lowers glibc's threshold
     fingerprint = data_fingerprint(data_config)
     # Reads only: the model dir is written once the checkpoint is restored (below).
     lock = run_state.prepare_model_dir(experiment, len(data.vocab), fingerprint, log)

@@ -133,7 +133,7 @@ def write_chunks(tokens: TrainingTokens, parent: str) -> TrainingTokens:
   reads them with `tf.io.read_file`, inside the graph. Reading chunks in a Python generator
   (`tf.data.Dataset.from_generator`) halved training's words/s (99k against 193k on IMDB),
   though the pipeline alone was as fast: the generator op lowers glibc's mmap threshold
-  (`w2v_tf/allocator.py`, found later), which the trainer now undoes; the in-graph reader needs
+  (`w2v_tf/allocator.py`, found later), which the corpus pass now undoes; the in-graph reader needs
   no Python thread either way. The folder is named by the vocabulary size and the chunks'
   documents, so a run with another vocabulary or held-out split writes its own.
   """
