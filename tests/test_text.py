@@ -1,8 +1,10 @@
 """The TF cleaning rules against their plain-Python twin, on edge cases and real reviews."""
 
 import string
+import types
 
 import pandas as pd
+
 import pytest
 
 from w2v_tf import text
@@ -89,10 +91,12 @@ def test_stopword_specs(tmp_path, nltk_stopwords):
 
 def test_missing_nltk_corpus_names_the_fix(monkeypatch, tmp_path):
   import nltk  # pylint: disable=import-outside-toplevel
-  from nltk.corpus import stopwords  # pylint: disable=import-outside-toplevel
+  import nltk.corpus  # pylint: disable=import-outside-toplevel
   def missing(*args, **kwargs):
     raise LookupError("Resource stopwords not found")
-  monkeypatch.setattr(stopwords, "words", missing)
+  # A stand-in for the lazy corpus: patching an attribute of the real one loads it first, which
+  # fails where no stopwords are installed (a clone without ../shared/data).
+  monkeypatch.setattr(nltk.corpus, "stopwords", types.SimpleNamespace(words=missing))
   calls = []
   monkeypatch.setattr(nltk, "download", lambda *a, **k: calls.append(a) or False)
   with pytest.raises(UserError) as info:
