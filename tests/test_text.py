@@ -1,7 +1,11 @@
 """The TF cleaning rules against their plain-Python twin, on edge cases and real reviews."""
 
+import os
 import string
+import subprocess
+import sys
 import types
+import zipfile
 
 import pandas as pd
 
@@ -97,6 +101,7 @@ def test_missing_nltk_corpus_names_the_fix(monkeypatch, tmp_path):
   # A stand-in for the lazy corpus: patching an attribute of the real one loads it first, which
   # fails where no stopwords are installed (a clone without ../shared/data).
   monkeypatch.setattr(nltk.corpus, "stopwords", types.SimpleNamespace(words=missing))
+  monkeypatch.delenv("NLTK_DATA", raising=False)  # else the list is read from there
   calls = []
   monkeypatch.setattr(nltk, "download", lambda *a, **k: calls.append(a) or False)
   with pytest.raises(UserError) as info:
@@ -105,3 +110,47 @@ def test_missing_nltk_corpus_names_the_fix(monkeypatch, tmp_path):
   message = str(info.value)
   assert "nltk.downloader stopwords" in message and "NLTK_DATA" in message
   assert "--stopwords=none" in message
+
+
+def test_the_nltk_list_is_read_from_nltk_data_as_nltk_reads_it(nltk_stopwords):
+  import nltk.corpus  # pylint: disable=import-outside-toplevel
+  assert text._stopwords_on_nltk_data() is not None  # the fast path ran
+  assert text._nltk_english_stopwords() == nltk.corpus.stopwords.words("english")
+  assert nltk_stopwords == frozenset(nltk.corpus.stopwords.words("english"))
+
+
+def test_reading_the_nltk_list_does_not_import_nltk(nltk_stopwords):
+  code = ("import sys; from w2v_tf import text; words = text.load_stopwords('nltk'); "
+          "print(len(words), 'nltk' in sys.modules)")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  count, imported = out.stdout.split()
+  assert int(count) == len(nltk_stopwords) and imported == "False"
+
+
+def test_the_first_nltk_data_folder_with_the_resource_wins(monkeypatch, tmp_path):
+  def folder(name, kind):
+    root = tmp_path / name
+    (root / "corpora").mkdir(parents=True)
+    if kind in ("zip", "zip-other"):
+      with zipfile.ZipFile(root / "corpora" / "stopwords.zip", "w") as archive:
+        archive.writestr("stopwords/english" if kind == "zip" else "stopwords/french", "of\n")
+    elif kind:
+      (root / "corpora" / "stopwords").mkdir()
+      if kind == "english":
+        (root / "corpora" / "stopwords" / "english").write_text("a\n\nthe\n")
+    return str(root)
+  def found(*folders):
+    monkeypatch.setenv("NLTK_DATA", os.pathsep.join(folders))
+    return text._stopwords_on_nltk_data()
+  empty, zipped, zip_other, other, english = (
+      folder("empty", None), folder("zip", "zip"), folder("zip-other", "zip-other"),
+      folder("other", "other"), folder("en", "english"))
+  assert found(empty, english) == "a\n\nthe\n"
+  assert found("", english) == "a\n\nthe\n"
+  assert found(zipped, english) == "of\n"  # NLTK's own zip layout
+  assert found(zip_other, english) is None  # the first resource lacks english: NLTK decides
+  assert found(other, english) is None
+  assert found(empty) is None
+  monkeypatch.setenv("NLTK_DATA", english)
+  assert text._nltk_english_stopwords() == ["a", "the"]
