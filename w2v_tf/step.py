@@ -24,7 +24,13 @@ from w2v_tf.huffman import HuffmanTree
 from w2v_tf.model import Word2Vec
 from w2v_tf.sampling import CandidateSampler, GroupCandidates
 
-FULL_SOFTMAX_SLICE = 256  # centers per [centers, V] logit matrix of the exact loss
+# Centers per [centers, V] logit matrix of the exact loss and its gradient. IMDB (V = 42,254),
+# one comparison round (batch, held-out, gradient cosine), AMD EPYC 2 cores: 256 centers peaked
+# 124 MiB above the training loop and took 1.00 s; 64 centers 56 MiB and 0.76 s.
+FULL_SOFTMAX_SLICE = 64
+# Centers per draw of the training loss's negatives in `gradient_cosine` (whole groups): the
+# draws, so the estimates, stay those of earlier runs whatever the exact loss's slices are.
+COSINE_SLICE = 256
 _STEP_PARTS = 4
 # Hierarchical softmax: an inner node's summed gradient counts at most this many pairs (see
 # `losses.hierarchical_softmax_loss`). Measured on IMDB, 1 epoch: without it SGD diverged at
@@ -109,7 +115,8 @@ class TrainStep:
                 "mask": tf.TensorSpec([None, None], tf.bool)}
     self._full_softmax = tf.function(self._full_softmax_sum, input_signature=[examples])
     # Traced per slice shape (whole groups: at most two shapes per held-out set).
-    self._gradient_dots = tf.function(self._gradient_products)
+    self._train_gradient = tf.function(self._train_loss_gradient)
+    self._exact_gradient = tf.function(self._exact_loss_gradient, input_signature=[examples])
 
   def negatives(self, batch: dict, seed: tf.Tensor, num_groups: int | None = None,
                 fused: bool | None = None):
@@ -198,41 +205,56 @@ class TrainStep:
     return total / max(count, 1.0)
 
 
-  def _gradient_products(self, batch, seed):
-    """(g_train . g_exact, |g_train|^2, |g_exact|^2) over a slice of whole candidate groups.
-
-    g_train and g_exact are the gradients of the summed training loss and of the summed exact
-    full-softmax loss with respect to the slice's input vectors ([B, d]); the training loss's
-    negatives are drawn from `seed`, as the pipeline draws a batch's.
-    """
-    rows = batch["center"].shape[0]  # static: the sampler's group count is a Python int
-    negatives = self.negatives(batch, seed, rows // self.config.sample_group_centers,
-                               fused=False)
-    loss = self.config.loss
+  def _input_gradient(self, batch, loss_of):
+    """d(sum of `loss_of(inputs, labels, mask, weights, bias)`)/d(inputs): [B, d]."""
     # Whole tables as tensors: a parameter server's ShardedVariable gathers only 1-D indices.
     weights, bias = (tf.convert_to_tensor(self.model.output_weights),
                      tf.convert_to_tensor(self.model.output_bias))
     view = types.SimpleNamespace(config=self.config,
                                  input_embeddings=tf.convert_to_tensor(self.model.input_embeddings))
     inputs, labels, mask = Word2Vec.inputs(view, batch)
-    with tf.GradientTape(persistent=True) as tape:
+    with tf.GradientTape() as tape:
       tape.watch(inputs)
-      train_loss = tf.reduce_sum(per_example_loss(loss, inputs, labels, mask, weights, bias,
-                                                  negatives))
-      exact_loss = tf.reduce_sum(self.exact_loss(inputs, labels, mask, weights, bias))
+      loss_sum = tf.reduce_sum(loss_of(inputs, labels, mask, weights, bias))
     # Dense: hierarchical softmax gathers the inputs per node, so its gradient is IndexedSlices.
-    g_train, g_exact = (tf.convert_to_tensor(tape.gradient(loss_sum, inputs))
-                        for loss_sum in (train_loss, exact_loss))
-    return tf.stack([tf.reduce_sum(g_train * g_exact), tf.reduce_sum(tf.square(g_train)),
-                     tf.reduce_sum(tf.square(g_exact))])
+    return tf.convert_to_tensor(tape.gradient(loss_sum, inputs))
+
+  def _train_loss_gradient(self, batch, seed):
+    """The training loss's input gradient [B, d] over whole candidate groups, negatives drawn
+    from `seed` as the pipeline draws a batch's."""
+    rows = batch["center"].shape[0]  # static: the sampler's group count is a Python int
+    negatives = self.negatives(batch, seed, rows // self.config.sample_group_centers,
+                               fused=False)
+    return self._input_gradient(batch, lambda *args: per_example_loss(
+        self.config.loss, *args, negatives))
+
+  def _exact_loss_gradient(self, batch):
+    """The exact loss's input gradient [B, d] (each center's depends on its own rows only)."""
+    return self._input_gradient(batch, self.exact_loss)
+
+  def _gradient_dots(self, batch, seed) -> np.ndarray:
+    """(g_train . g_exact, |g_train|^2, |g_exact|^2) over a slice of whole candidate groups.
+
+    g_train and g_exact are the gradients of the summed training loss and of the summed exact
+    loss with respect to the slice's input vectors ([B, d]); the exact one is computed
+    `FULL_SOFTMAX_SLICE` centers at a time (its [centers, V] logits bound the memory).
+    """
+    g_train = self._train_gradient(batch, seed).numpy().astype(np.float64)
+    rows = len(batch["center"])
+    g_exact = np.concatenate([
+        self._exact_gradient({key: batch[key][start:start + FULL_SOFTMAX_SLICE]
+                              for key in ("center", "contexts", "mask")}).numpy()
+        for start in range(0, rows, FULL_SOFTMAX_SLICE)]).astype(np.float64)
+    return np.array([np.sum(g_train * g_exact), np.sum(g_train ** 2), np.sum(g_exact ** 2)])
 
   def gradient_cosine(self, examples: dict, seed: int = 0, max_centers: int | None = None
                       ) -> float:
     """Cosine between the training loss's and the exact loss's gradients w.r.t. the inputs.
 
     Bengio & Senecal (2008): how far the approximation's direction is from the true one. 1 for
-    the exact losses (the full softmax, and hierarchical softmax, which is its own exact loss). Computed over `examples` (e.g. the held-out set) in slices of
-    whole candidate groups of at most 256 centers; padded to whole groups with masked rows.
+    the exact losses (the full softmax, and hierarchical softmax, which is its own exact loss).
+    Computed over `examples` (e.g. the held-out set) in slices of whole candidate groups of at
+    most `COSINE_SLICE` centers; padded to whole groups with masked rows.
 
     Args:
       examples: {"center" [H], "contexts" [H, C], "mask" [H, C]} as numpy.
@@ -242,7 +264,7 @@ class TrainStep:
     group = self.config.sample_group_centers
     rows = len(examples["center"]) if max_centers is None else min(
         max_centers, len(examples["center"]))
-    step_rows = max(group, FULL_SOFTMAX_SLICE // group * group)
+    step_rows = max(group, COSINE_SLICE // group * group)
     products = np.zeros(3)
     for start in range(0, rows, step_rows):
       piece = {key: np.asarray(examples[key][start:min(start + step_rows, rows)])
@@ -251,7 +273,7 @@ class TrainStep:
       if pad:
         piece = {key: np.concatenate([value, np.zeros((pad, *value.shape[1:]), value.dtype)])
                  for key, value in piece.items()}
-      products += self._gradient_dots(piece, tf.constant([seed, start], tf.int64)).numpy()
+      products += self._gradient_dots(piece, tf.constant([seed, start], tf.int64))
     return float(products[0] / max(np.sqrt(products[1] * products[2]), 1e-30))
 
 
