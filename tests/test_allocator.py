@@ -1,4 +1,4 @@
-"""allocator.keep_large_buffers: after TensorFlow's generator dataset, a freed 24 MB block is reused."""
+"""allocator: after TensorFlow's generator dataset a freed 24 MB block is reused; freed heap pages go back."""
 
 import json
 import platform
@@ -49,3 +49,41 @@ def test_large_blocks_stay_in_the_heap_after_a_generator_dataset():
   assert faults["after_generator"] > 0.8 * pages, faults
   # Ours: the block is reused from the heap; only the first cycle touches new pages.
   assert faults["after_keep"] < 0.2 * pages, faults
+
+
+# 3,000 64 KiB blocks, every tenth kept: glibc keeps the pages of the 2,700 freed ones between
+# them (only the top of a heap shrinks on free), until `release_free_memory`.
+_FREED_PAGES_PROBE = r"""
+import ctypes, json
+from w2v_tf import allocator
+
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+
+def rss_mib():
+  with open("/proc/self/status") as f:
+    return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+blocks = [libc.malloc(64 << 10) for _ in range(3000)]
+for block in blocks:
+  ctypes.memset(block, 1, 64 << 10)
+for index, block in enumerate(blocks):
+  if index % 10:
+    libc.free(block)
+freed = rss_mib()
+released = allocator.release_free_memory()
+print(json.dumps({"freed": freed, "released": released, "after": rss_mib()}))
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                    reason="glibc malloc only")
+def test_freed_heap_pages_go_back_to_the_system():
+  result = subprocess.run([sys.executable, "-c", _FREED_PAGES_PROBE], capture_output=True,
+                          text=True, check=True, timeout=120)
+  rss = json.loads(result.stdout.strip().splitlines()[-1])
+  assert rss["released"], rss
+  # 2,700 x 64 KiB = 169 MiB were free but resident; most of it leaves.
+  assert rss["freed"] > 150 and rss["freed"] - rss["after"] > 120, rss

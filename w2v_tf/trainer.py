@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
-from w2v_tf import export, monitor, run_state, strategies, training_data
+from w2v_tf import allocator, export, monitor, run_state, strategies, training_data
 from w2v_tf.config import ExperimentConfig
 from w2v_tf.errors import UserError
 from w2v_tf.step import TrainStep
@@ -171,6 +171,7 @@ class Trainer:
             _next_multiple(step, train.checkpoint_every_steps) - step))
         if not taken:
           break
+      allocator.release_free_memory()  # after every call: 1,250-1,280 -> ~1,130 MiB peak (2 epochs)
       step += taken
       words_now = float(state.words_done.numpy()) - epoch * epoch_words
       window_words += words_now - words_before
