@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import platform
 
 M_TRIM_THRESHOLD = -1  # glibc's <malloc.h>
@@ -28,8 +29,9 @@ MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's largest (DEFAULT_MMAP_THRESHOLD_MAX o
 TRIM_THRESHOLD_BYTES = 64 << 20  # twice it, as glibc's own dynamic setting keeps it
 
 
+@functools.cache
 def _glibc():
-  """The C library if it is glibc, else None."""
+  """The C library if it is glibc, else None (looked up once: `libc_ver` reads the executable)."""
   if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
     return None
   return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -192,14 +192,12 @@ class TrainStep:
     return tf.reduce_sum(per_example), tf.reduce_sum(tf.cast(mask, tf.float32))
 
   def full_softmax_mean(self, examples: dict, max_centers: int | None = None) -> float:
-    """Exact cross-entropy per pair (`exact_loss`), in slices of 256 centers ([256, V] logits)."""
+    """Exact cross-entropy per pair (`exact_loss`), in `FULL_SOFTMAX_SLICE`-center slices."""
     total = count = 0.0
     rows = len(examples["center"]) if max_centers is None else min(
         max_centers, len(examples["center"]))
-    for start in range(0, rows, FULL_SOFTMAX_SLICE):
-      end = min(start + FULL_SOFTMAX_SLICE, rows)
-      loss_sum, pairs = self._full_softmax(
-          {key: examples[key][start:end] for key in ("center", "contexts", "mask")})
+    for piece in _exact_slices(examples, rows):
+      loss_sum, pairs = self._full_softmax(piece)
       total += float(loss_sum.numpy())
       count += float(pairs.numpy())
     return total / max(count, 1.0)
@@ -240,11 +238,9 @@ class TrainStep:
     `FULL_SOFTMAX_SLICE` centers at a time (its [centers, V] logits bound the memory).
     """
     g_train = self._train_gradient(batch, seed).numpy().astype(np.float64)
-    rows = len(batch["center"])
     g_exact = np.concatenate([
-        self._exact_gradient({key: batch[key][start:start + FULL_SOFTMAX_SLICE]
-                              for key in ("center", "contexts", "mask")}).numpy()
-        for start in range(0, rows, FULL_SOFTMAX_SLICE)]).astype(np.float64)
+        self._exact_gradient(piece).numpy()
+        for piece in _exact_slices(batch, len(batch["center"]))]).astype(np.float64)
     return np.array([np.sum(g_train * g_exact), np.sum(g_train ** 2), np.sum(g_exact ** 2)])
 
   def gradient_cosine(self, examples: dict, seed: int = 0, max_centers: int | None = None
@@ -275,6 +271,13 @@ class TrainStep:
                  for key, value in piece.items()}
       products += self._gradient_dots(piece, tf.constant([seed, start], tf.int64))
     return float(products[0] / max(np.sqrt(products[1] * products[2]), 1e-30))
+
+
+def _exact_slices(examples: dict, rows: int):
+  """The first `rows` examples in slices of `FULL_SOFTMAX_SLICE` centers (the exact loss's)."""
+  for start in range(0, rows, FULL_SOFTMAX_SLICE):
+    end = min(start + FULL_SOFTMAX_SLICE, rows)
+    yield {key: examples[key][start:end] for key in ("center", "contexts", "mask")}
 
 
 def touched_rows_step(model: Word2Vec, optimizer, examples: dict, learning_rate):
