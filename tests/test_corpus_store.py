@@ -25,10 +25,34 @@ def _add_batch(writer, documents):
   return writer
 
 
-def _write(path, documents, max_types=0, batch_documents=1, meta=None):
+def _keep_all(words):
+  return tf.ones_like(words, tf.bool)
+
+
+def _add_token_batch(writer, documents, keep_words=_keep_all, found=None):
+  """Adds a batch token by token (`add_batch`, the corpus pass's way); returns the writer.
+
+  `found`: the table's values for the batch's keys, looked up earlier (default: now)."""
+  flat = [w.encode("utf-8") for d in documents for w in d]
+  tokens = tf.constant(flat, tf.string, [len(flat)])
+  keys = corpus_store.fingerprints(tokens).numpy()
+  if found is None:
+    found = writer.table.lookup(tf.constant(keys, tf.int64)).numpy()
+  ids, kept = writer.add_batch(tokens, keys, corpus_store.check_keys(tokens).numpy(), found,
+                               keep_words)
+  kept_before = np.concatenate([[0], np.cumsum(kept)])
+  ends = np.cumsum([len(d) for d in documents]).astype(int)
+  writer.add_tokens(ids, np.diff(np.concatenate([[0], kept_before[ends]])))
+  return writer
+
+
+ADDERS = {"words": _add_batch, "tokens": _add_token_batch}
+
+
+def _write(path, documents, max_types=0, batch_documents=1, meta=None, adder="words"):
   writer = corpus_store.CorpusWriter(str(path), max_types)
   for start in range(0, len(documents), batch_documents):
-    _add_batch(writer, documents[start:start + batch_documents])
+    ADDERS[adder](writer, documents[start:start + batch_documents])
   return writer, writer.finish(meta or {})
 
 
@@ -44,10 +68,11 @@ DOCUMENTS = [["the", "film", "was", "great"], [], ["great", "acting", "the", "th
              ["été", "naïve", "the"], ["a"] * 7, []]
 
 
+@pytest.mark.parametrize("adder", ADDERS)
 @pytest.mark.parametrize("batch_documents", [1, 2, 100])
-def test_round_trip(tmp_path, batch_documents):
+def test_round_trip(tmp_path, batch_documents, adder):
   writer, corpus = _write(tmp_path / "corpus-x", DOCUMENTS, batch_documents=batch_documents,
-                          meta={"invalid_utf8_reviews": 2, "first_invalid_utf8_review": 5,
+                          adder=adder, meta={"invalid_utf8_reviews": 2, "first_invalid_utf8_review": 5,
                                 "first_invalid_utf8_location": "f.txt line 6"})
   counts = collections.Counter(w for d in DOCUMENTS for w in d)
   expected = sorted(counts, key=lambda w: (-counts[w], w))
@@ -111,15 +136,16 @@ def _zipf_documents(count=400, vocabulary=600, seed=0):
           for _ in range(count)]
 
 
+@pytest.mark.parametrize("adder", ADDERS)
 @pytest.mark.parametrize("max_types", [40, 100, 250])
-def test_pruning_matches_gensim_one_document_per_batch(tmp_path, max_types):
+def test_pruning_matches_gensim_one_document_per_batch(tmp_path, max_types, adder):
   """gensim's scan_vocab checks the table after each sentence; one batch = one document."""
   word2vec = pytest.importorskip("gensim.models.word2vec")
   documents = _zipf_documents()
   model = word2vec.Word2Vec(min_count=1, max_vocab_size=max_types)
   model.scan_vocab(corpus_iterable=documents)
   expected = dict(model.raw_vocab)
-  writer, corpus = _write(tmp_path / "corpus-x", documents, max_types=max_types)
+  writer, corpus = _write(tmp_path / "corpus-x", documents, max_types=max_types, adder=adder)
   assert writer.prune_events >= 3  # pruning happened several times
   assert corpus.meta["prune_events"] == writer.prune_events
   assert dict(zip(corpus.types, corpus.type_counts.tolist())) == expected
@@ -171,6 +197,59 @@ def test_a_fingerprint_clash_is_refused(tmp_path):
   assert "\n" not in str(error.value)
   writer.abandon()
   assert not os.listdir(tmp_path)
+
+
+def test_the_word_filter_runs_once_per_new_word_and_its_words_never_count(tmp_path):
+  asked = []
+
+  def no_stopwords(words):
+    asked.extend(words.numpy().tolist())
+    return tf.not_equal(words, "the")
+  writer = corpus_store.CorpusWriter(str(tmp_path / "corpus-x"))
+  _add_token_batch(writer, [["the", "film", "the"], ["film", "the"]], no_stopwords)
+  _add_token_batch(writer, [["the", "plot"], []], no_stopwords)
+  assert sorted(asked) == [b"film", b"plot", b"the"]  # each word once, when first seen
+  assert writer.num_types == 2 and writer.num_tokens == 3
+  corpus = writer.finish({})
+  assert corpus.types == ("film", "plot") and corpus.type_counts.tolist() == [2, 1]
+  assert _documents(corpus) == [["film"], ["film"], ["plot"], []]
+
+
+def test_a_lookup_made_before_earlier_batches_added_their_words_is_resolved(tmp_path):
+  """tf.data looks a batch up ahead of the writer: a word an earlier batch then added (or a
+  prune then removed) is looked up again, never given a second id."""
+  writer = corpus_store.CorpusWriter(str(tmp_path / "corpus-x"), max_types=2)
+  early = ["rare", "film", "plot"]
+  keys = corpus_store.fingerprints(tf.constant([w.encode() for w in early])).numpy()
+  found = writer.table.lookup(tf.constant(keys)).numpy()  # all unknown now
+  assert (found == -1).all()
+  _add_token_batch(writer, [["film", "film", "plot", "plot"]])
+  _add_token_batch(writer, [["rare"]])  # 3 words > 2: a prune below count 1 drops nothing
+  stale = writer.table.lookup(tf.constant(keys)).numpy()  # all three known
+  _add_token_batch(writer, [["odd"]])  # the second prune drops "rare" and "odd" (count 1 < 2)
+  assert writer.prune_events == 2 and writer.num_types == 2
+  writer.max_types = 0  # no more pruning
+  _add_token_batch(writer, [early], found=found)
+  _add_token_batch(writer, [early], found=stale)
+  corpus = writer.finish({})
+  assert corpus.types == ("film", "plot", "rare")
+  assert corpus.type_counts.tolist() == [4, 4, 2]
+
+
+def test_a_fingerprint_clash_among_tokens_is_refused(tmp_path):
+  writer = corpus_store.CorpusWriter(str(tmp_path / "corpus-x"))
+
+  def add(words, keys):
+    tokens = tf.constant(words)
+    keys = np.array(keys, np.int64)
+    return writer.add_batch(tokens, keys, corpus_store.check_keys(tokens).numpy(),
+                            writer.table.lookup(tf.constant(keys)).numpy(), _keep_all)
+  add([b"alpha", b"alpha", b"gamma"], [5, 5, 7])
+  with pytest.raises(UserError, match=r"the words b'beta' and b'alpha' share a 64-bit "):
+    add([b"delta", b"beta"], [9, 5])  # beta under alpha's key, seen in an earlier batch
+  with pytest.raises(UserError, match=r"the words b'zeta' and b'eta' share a 64-bit "):
+    add([b"eta", b"zeta"], [11, 11])  # two new words under one key in one batch
+  writer.abandon()
 
 
 def test_fingerprints_are_nonnegative_int64():

@@ -136,14 +136,20 @@ def fingerprints(words) -> tf.Tensor:
   return tf.strings.to_hash_bucket_fast(words, (1 << 63) - 1)
 
 
+def check_keys(words) -> tf.Tensor:
+  """[n] int64 in [0, 2^32): a second hash of [n] tf.string words (TF's legacy Hash64, not
+  FarmHash), stored beside each key so that two words sharing a fingerprint are told apart."""
+  return tf.bitwise.bitwise_and(tf.strings.to_hash_bucket(words, (1 << 63) - 1), 0xFFFFFFFF)
+
+
 class CorpusWriter:
   """Builds a cache folder in one pass over the documents, in bounded memory.
 
-  Call `add_words` with each batch's distinct words (it returns their provisional ids and
-  counts them), `add_tokens` with the batch's ids and document lengths, then `finish`.
-  The type table is pruned as gensim's `max_vocab_size` prunes: when it holds more than
-  `max_types` words, those seen fewer than `min_reduce` times are dropped, and `min_reduce`
-  grows (from 1: the first prune drops nothing, as gensim's).
+  Call `add_batch` with each batch's tokens (or `add_words` with distinct words and their
+  counts), `add_tokens` with the provisional ids it returned and the documents' lengths, then
+  `finish`. The type table is pruned as gensim's `max_vocab_size` prunes: when it holds more
+  than `max_types` words, those seen fewer than `min_reduce` times are dropped, and
+  `min_reduce` grows (from 1: the first prune drops nothing, as gensim's).
   """
 
   def __init__(self, final_path: str, max_types: int = 0):
@@ -152,15 +158,18 @@ class CorpusWriter:
     os.makedirs(parent, exist_ok=True)
     self.work_path = tempfile.mkdtemp(prefix=os.path.basename(final_path) + ".tmp-", dir=parent)
     self.max_types = max_types
-    # fingerprint -> provisional id. A TF dense table: 0.9 ms per 13k-word batch where a Python
-    # dict took 17 ms (IMDB's cold pass has 98 such batches). Fingerprints are >= 0.
+    # fingerprint -> provisional id << 32 | check key. A TF dense table: it looks up a batch's
+    # 230k IMDB tokens in 8 ms, where a Python dict took 17 ms for its 13k distinct words (and
+    # finding those, `tf.unique`, 28 ms). Fingerprints are >= 0.
     self._table = tf.lookup.experimental.DenseHashTable(tf.int64, tf.int64, default_value=-1,
                                                         empty_key=-1, deleted_key=-2)
     self._size = 0  # provisional ids given
-    self._live = 0  # words in the table (not pruned)
+    self._live = 0  # words in the table that can enter the corpus (not pruned, not filtered)
     self._words = np.full([1 << 16], None, object)  # provisional id -> word (None: pruned)
     self._keys = np.zeros([1 << 16], np.int64)  # provisional id -> fingerprint
     self._counts = np.zeros([1 << 16], np.int64)  # provisional id -> count
+    self._filtered = np.zeros([1 << 16], bool)  # provisional id -> a word the filter drops
+    self._alive = np.zeros([(1 << 16) + 1], bool)  # provisional id -> in the table (not pruned)
     self._tokens = open(os.path.join(self.work_path, "provisional.i32"), "wb")
     self._lengths = open(os.path.join(self.work_path, "lengths.i64"), "wb")
     self.num_tokens = 0
@@ -169,45 +178,108 @@ class CorpusWriter:
     self.prune_events = 0
     self.meta: dict = {}
 
+  @property
+  def table(self) -> tf.lookup.experimental.DenseHashTable:
+    """fingerprint -> provisional id << 32 | check key (-1: not in the table): `add_batch`'s
+    `found` may come from lookups in it made on tf.data's threads."""
+    return self._table
+
+  def _known(self, found: np.ndarray, checks: np.ndarray, words_at) -> np.ndarray:
+    """[n] int64 provisional ids from [n] `found` values of the table (-1: not in it, or pruned
+    since), after checking the words' `checks`.
+
+    `words_at(positions)` gives the words there (bytes), for the message when a word's check
+    key differs from the one stored under its fingerprint: two words share it (about 1 chance
+    in 10^5 for 10M distinct words), and the run stops instead of merging them silently.
+    """
+    ids = found >> 32
+    clash = np.flatnonzero((ids >= 0) & ((found & 0xFFFFFFFF) != checks))
+    if len(clash):
+      self._refuse_clash(words_at(clash[:1])[0], self._words[ids[clash[0]]])
+    ids[~self._alive[ids]] = -1  # pruned since the lookup (ids -1 read the last entry: False)
+    return ids
+
+  def _lookup(self, keys: np.ndarray, checks: np.ndarray, words_at) -> np.ndarray:
+    """`_known` of the words with `keys` / `checks` [n], looked up now."""
+    return self._known(self._table.lookup(tf.constant(keys, tf.int64)).numpy(), checks, words_at)
+
+  @staticmethod
+  def _refuse_clash(word, other) -> None:
+    raise UserError(f"the words {word!r} and {other!r} share a 64-bit fingerprint, which this "
+                    "corpus cache cannot tell apart: please report it (renaming one of the words "
+                    "in the corpus works around it)")
+
+  def _insert(self, keys: np.ndarray, checks: np.ndarray, words: np.ndarray,
+              filtered: np.ndarray) -> np.ndarray:
+    """[u] int64 new provisional ids for [u] distinct words not in the table."""
+    new_ids = np.arange(self._size, self._size + len(keys), dtype=np.int64)
+    self._table.insert(tf.constant(keys, tf.int64), tf.constant(new_ids << 32 | checks))
+    self._size += len(keys)
+    while self._size > len(self._counts):
+      grow = len(self._counts)
+      self._counts = np.concatenate([self._counts, np.zeros(grow, np.int64)])
+      self._words = np.concatenate([self._words, np.full(grow, None, object)])
+      self._keys = np.concatenate([self._keys, np.zeros(grow, np.int64)])
+      self._filtered = np.concatenate([self._filtered, np.zeros(grow, bool)])
+      self._alive = np.concatenate([self._alive, np.zeros(grow, bool)])
+    self._words[new_ids] = words
+    self._keys[new_ids] = keys
+    self._filtered[new_ids] = filtered
+    self._alive[new_ids] = True
+    self._live += int(np.count_nonzero(~filtered))
+    return new_ids
+
   def add_words(self, keys: np.ndarray, words: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """[u] int32 provisional ids of a batch's distinct words, adding their `counts`.
+    """[u] int32 provisional ids of distinct words, adding their `counts`.
 
     Args:
       keys: [u] int64 `fingerprints` of the words.
       words: [u] bytes, the words (object array).
-      counts: [u] int64, their counts in the batch.
-
-    Words are told apart by their fingerprints: deduplicating fingerprints in tf.data took
-    0.14 s per 10k IMDB reviews, the strings 0.43 s. Each batch's words are compared with the
-    words their fingerprints first stood for, so two words sharing one (about 1 chance in
-    10^5 for 10M distinct words) stop the run instead of merging silently.
+      counts: [u] int64, their counts.
     """
-    ids = self._table.lookup(tf.constant(keys, tf.int64)).numpy()  # [u], -1 for new words
+    checks = check_keys(tf.constant(words.tolist(), tf.string, [len(words)])).numpy()
+    ids = self._lookup(keys, checks, lambda positions: words[positions])
     new = np.flatnonzero(ids < 0)
-    known = np.flatnonzero(ids >= 0)
-    if len(known):
-      seen = self._words[ids[known]]
-      differ = np.flatnonzero(seen != words[known])
-      if len(differ):
-        clash = known[differ[0]]
-        raise UserError(f"the words {words[clash]!r} and {self._words[ids[clash]]!r} share a "
-                        "64-bit fingerprint, which this corpus cache cannot tell apart: please "
-                        "report it (renaming one of the words in the corpus works around it)")
     if len(new):
-      new_ids = np.arange(self._size, self._size + len(new), dtype=np.int64)
-      self._table.insert(tf.constant(keys[new], tf.int64), tf.constant(new_ids))
-      self._size += len(new)
-      while self._size > len(self._counts):
-        grow = len(self._counts)
-        self._counts = np.concatenate([self._counts, np.zeros(grow, np.int64)])
-        self._words = np.concatenate([self._words, np.full(grow, None, object)])
-        self._keys = np.concatenate([self._keys, np.zeros(grow, np.int64)])
-      self._words[new_ids] = words[new]
-      self._keys[new_ids] = keys[new]
-      self._live += len(new)
-      ids[new] = new_ids
-    self._counts[ids] += np.asarray(counts, np.int64)  # ids are distinct within a batch
+      ids[new] = self._insert(keys[new], checks[new], words[new], np.zeros(len(new), bool))
+    self._counts[ids] += np.asarray(counts, np.int64)  # ids are distinct
     return ids.astype(np.int32)
+
+  def add_batch(self, tokens: tf.Tensor, keys: np.ndarray, checks: np.ndarray,
+                found: np.ndarray, keep_words) -> tuple[np.ndarray, np.ndarray]:
+    """Counts a batch's tokens: (provisional ids [k] int32 of the tokens kept, kept [n] bool).
+
+    Args:
+      tokens: [n] tf.string, the batch's tokens.
+      keys: [n] int64 their `fingerprints`.
+      checks: [n] int64 their `check_keys`.
+      found: [n] int64 `table.lookup(keys)`, made any time before (earlier batches may have
+        added words since: those are looked up again, once per distinct word).
+      keep_words: [m] tf.string words -> [m] bool tf.Tensor, the word filter (stopwords...).
+        It runs once per word, when the word is first seen: a token of a word it refused is
+        not kept (and not counted).
+    """
+    words_at = lambda positions: tf.gather(tokens, positions).numpy()  # noqa: E731
+    ids = self._known(found, checks, words_at)
+    unknown = np.flatnonzero(ids < 0)
+    if len(unknown):
+      new_keys, first, inverse = np.unique(keys[unknown], return_index=True, return_inverse=True)
+      at = unknown[first]
+      differ = np.flatnonzero(checks[unknown] != checks[at][inverse])  # a clash within the batch
+      if len(differ):
+        pair = words_at([unknown[differ[0]], at[inverse[differ[0]]]])
+        self._refuse_clash(pair[0], pair[1])
+      distinct = self._lookup(new_keys, checks[at], lambda positions: words_at(at[positions]))
+      new = np.flatnonzero(distinct < 0)
+      if len(new):
+        words = tf.gather(tokens, at[new])
+        distinct[new] = self._insert(new_keys[new], checks[at[new]], words.numpy(),
+                                     ~keep_words(words).numpy())
+      ids[unknown] = distinct[inverse]
+    kept = ~self._filtered[ids]
+    kept_ids = ids[kept]
+    self._counts[:self._size] += np.bincount(kept_ids, minlength=self._size)
+    return kept_ids.astype(np.int32), kept
 
   def add_tokens(self, token_ids: np.ndarray, document_lengths: np.ndarray) -> None:
     """Appends a batch's provisional ids [n] and its documents' lengths [d] (sum n).
@@ -224,10 +296,11 @@ class CorpusWriter:
   def _prune(self) -> None:
     # gensim's utils.prune_vocab keeps a word when keep_vocab_item: count >= min_reduce (its
     # comment says "<= min_reduce"; the code, checked against gensim 4.4.0, drops count < it).
-    live = np.flatnonzero(self._words[:self._size] != None)  # noqa: E711 (elementwise)
+    live = np.flatnonzero(self._alive[:self._size] & ~self._filtered[:self._size])
     dropped = live[self._counts[live] < self.min_reduce]
     self._table.erase(tf.constant(self._keys[dropped], tf.int64))
     self._words[dropped] = None
+    self._alive[dropped] = False
     self._counts[dropped] = 0
     self._live -= len(dropped)
     self.min_reduce += 1
@@ -241,10 +314,10 @@ class CorpusWriter:
     """Ranks the types, rewrites the ids as ranks, writes the tables and publishes the folder."""
     self._tokens.close()
     self._lengths.close()
-    live = np.flatnonzero(self._words[:self._size] != None)  # noqa: E711 (elementwise)
-    words = [word.decode("utf-8") for word in self._words[live].tolist()]
+    live = np.flatnonzero(self._alive[:self._size] & ~self._filtered[:self._size])
+    words = self._words[live]  # UTF-8 bytes, which sort as their code points do
     counts = self._counts[live]
-    order = np.lexsort((np.asarray(words, dtype=object), -counts)) if len(words) else live
+    order = np.lexsort((words, -counts)) if len(words) else live
     rank = np.full(self._size + 1, len(words), np.int32)  # pruned (and PRUNED_ID = -1) -> U
     rank[live[order]] = np.arange(len(order), dtype=np.int32)
     work = self.work_path
@@ -267,7 +340,7 @@ class CorpusWriter:
         os.path.join(work, _OFFSETS))
     counts[order].astype(np.int64).tofile(os.path.join(work, _COUNTS))
     with open(os.path.join(work, _TYPES), "wb") as f:
-      f.write("".join(words[i] + "\n" for i in order).encode("utf-8"))
+      f.write(b"".join([word + b"\n" for word in words[order].tolist()]))
     self.meta = {**meta, "version": FORMAT_VERSION, "num_tokens": self.num_tokens,
                  "num_documents": self.num_documents, "pruned_tokens": pruned,
                  "prune_events": self.prune_events,
