@@ -252,6 +252,21 @@ def test_a_fingerprint_clash_among_tokens_is_refused(tmp_path):
   writer.abandon()
 
 
+@pytest.mark.parametrize("with_nul", [False, True])
+def test_types_are_ranked_by_count_then_by_their_code_points(with_nul):
+  rng = np.random.default_rng(3)
+  letters = ["a", "b", "é", "z", "ß", "日"] + (["\0"] if with_nul else [])
+  words = sorted({"".join(rng.choice(letters, size=int(rng.integers(1, 6))))
+                  for _ in range(3000)})
+  if with_nul:  # equal as numpy's fixed-width bytes: they must sort as objects
+    words = [w for w in words if w not in ("ab", "ab\0")] + ["ab\0", "ab"]
+  counts = rng.integers(1, 4, size=len(words)).astype(np.int64)
+  counts[-2:] = 2
+  order = corpus_store._rank_order(np.array([w.encode() for w in words], dtype=object), counts)
+  expected = sorted(range(len(words)), key=lambda i: (-counts[i], words[i]))
+  assert order.tolist() == expected
+
+
 def test_fingerprints_are_nonnegative_int64():
   keys = corpus_store.fingerprints(tf.constant(["a", "b", "été", ""])).numpy()
   assert keys.dtype == np.int64 and (keys >= 0).all() and len(set(keys.tolist())) == 4

@@ -46,7 +46,11 @@ from w2v_tf.fileio import check_gzip_complete, disk_errors
 
 # Bump when the cleaning rules or the cache layout change.
 CACHE_VERSION = 3
-_READ_BATCH = 512
+# Documents (rows, pieces of lines) cleaned together, and for text at most about this many bytes
+# (so a batch of text8's 1 MiB pieces stays small). 2048 against 512: IMDB's pass 3.9 s against
+# 4.4 s as text, 4.3 against 4.4 as CSV (medians of 3, AMD EPYC, 2 cores).
+_READ_BATCH = 2048
+_READ_BATCH_BYTES = 1 << 22
 CLEANINGS = ("imdb", "none")
 
 
@@ -314,17 +318,19 @@ def _text_batches(spec: CorpusSpec, paths: list[str], errors: list) -> tf.data.D
 
   def read():
     pieces, continues, files, lines = [], [], [], []
-    documents = 0
+    documents = size = 0
     for piece, more, path, line in sources.read_pieces(paths):
       pieces.append(piece)
+      size += len(piece)
       continues.append(more)
       files.append(file_index[path])
       lines.append(line)
       documents += not more
       last = spec.max_reviews and documents >= spec.max_reviews
-      if len(pieces) == _READ_BATCH or last:
+      if len(pieces) == _READ_BATCH or size >= _READ_BATCH_BYTES or last:
         yield pieces, continues, files, lines
         pieces, continues, files, lines = [], [], [], []
+        size = 0
       if last:
         return
     if pieces:
