@@ -153,7 +153,7 @@ def _rank_order(words: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.zeros([0], np.int64)
   listed = words.tolist()
   longest = max(map(len, listed))
-  fixed = len(listed) * longest <= 1 << 28 and not any(b"\0" in word for word in listed)
+  fixed = len(listed) * longest <= 1 << 28 and b"\0" not in b"".join(listed)
   keys = words.astype(f"S{max(longest, 1)}") if fixed else words
   by_word = np.argsort(keys, kind="stable")
   return by_word[np.argsort(-counts[by_word], kind="stable")]
@@ -357,7 +357,7 @@ class CorpusWriter:
         os.path.join(work, _OFFSETS))
     counts[order].astype(np.int64).tofile(os.path.join(work, _COUNTS))
     with open(os.path.join(work, _TYPES), "wb") as f:
-      f.write(b"".join([word + b"\n" for word in words[order].tolist()]))
+      f.write(b"\n".join(words[order].tolist()) + b"\n" if len(order) else b"")
     self.meta = {**meta, "version": FORMAT_VERSION, "num_tokens": self.num_tokens,
                  "num_documents": self.num_documents, "pruned_tokens": pruned,
                  "prune_events": self.prune_events,
