@@ -32,13 +32,14 @@ def _keep_all(words):
 def _add_token_batch(writer, documents, keep_words=_keep_all, found=None):
   """Adds a batch token by token (`add_batch`, the corpus pass's way); returns the writer.
 
-  `found`: the table's values for the batch's keys, looked up earlier (default: now)."""
+  `found`: `lookup_tokens` of the batch, made earlier (default: now)."""
   flat = [w.encode("utf-8") for d in documents for w in d]
   tokens = tf.constant(flat, tf.string, [len(flat)])
   keys = corpus_store.fingerprints(tokens).numpy()
+  checks = corpus_store.check_keys(tokens)
   if found is None:
-    found = writer.table.lookup(tf.constant(keys, tf.int64)).numpy()
-  ids, kept = writer.add_batch(tokens, keys, corpus_store.check_keys(tokens).numpy(), found,
+    found = corpus_store.lookup_tokens(writer.table, tf.constant(keys), checks)
+  ids, kept = writer.add_batch(tokens, keys, checks.numpy(), found[0].numpy(), int(found[1]),
                                keep_words)
   kept_before = np.concatenate([[0], np.cumsum(kept)])
   ends = np.cumsum([len(d) for d in documents]).astype(int)
@@ -219,18 +220,21 @@ def test_a_lookup_made_before_earlier_batches_added_their_words_is_resolved(tmp_
   """tf.data looks a batch up ahead of the writer: a word an earlier batch then added (or a
   prune then removed) is looked up again, never given a second id."""
   writer = corpus_store.CorpusWriter(str(tmp_path / "corpus-x"), max_types=2)
-  early = ["rare", "film", "plot"]
-  keys = corpus_store.fingerprints(tf.constant([w.encode() for w in early])).numpy()
-  found = writer.table.lookup(tf.constant(keys)).numpy()  # all unknown now
-  assert (found == -1).all()
+  early = tf.constant([b"rare", b"film", b"plot"])
+
+  def look_up():
+    return corpus_store.lookup_tokens(writer.table, corpus_store.fingerprints(early),
+                                      corpus_store.check_keys(early))
+  found = look_up()
+  assert (found[0].numpy() == -1).all() and int(found[1]) == -1  # all unknown now
   _add_token_batch(writer, [["film", "film", "plot", "plot"]])
   _add_token_batch(writer, [["rare"]])  # 3 words > 2: a prune below count 1 drops nothing
-  stale = writer.table.lookup(tf.constant(keys)).numpy()  # all three known
+  stale = look_up()  # all three known
   _add_token_batch(writer, [["odd"]])  # the second prune drops "rare" and "odd" (count 1 < 2)
   assert writer.prune_events == 2 and writer.num_types == 2
   writer.max_types = 0  # no more pruning
-  _add_token_batch(writer, [early], found=found)
-  _add_token_batch(writer, [early], found=stale)
+  _add_token_batch(writer, [["rare", "film", "plot"]], found=found)
+  _add_token_batch(writer, [["rare", "film", "plot"]], found=stale)
   corpus = writer.finish({})
   assert corpus.types == ("film", "plot", "rare")
   assert corpus.type_counts.tolist() == [4, 4, 2]
@@ -242,8 +246,9 @@ def test_a_fingerprint_clash_among_tokens_is_refused(tmp_path):
   def add(words, keys):
     tokens = tf.constant(words)
     keys = np.array(keys, np.int64)
-    return writer.add_batch(tokens, keys, corpus_store.check_keys(tokens).numpy(),
-                            writer.table.lookup(tf.constant(keys)).numpy(), _keep_all)
+    checks = corpus_store.check_keys(tokens)
+    ids, clash = corpus_store.lookup_tokens(writer.table, tf.constant(keys), checks)
+    return writer.add_batch(tokens, keys, checks.numpy(), ids.numpy(), int(clash), _keep_all)
   add([b"alpha", b"alpha", b"gamma"], [5, 5, 7])
   with pytest.raises(UserError, match=r"the words b'beta' and b'alpha' share a 64-bit "):
     add([b"delta", b"beta"], [9, 5])  # beta under alpha's key, seen in an earlier batch

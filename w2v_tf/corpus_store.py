@@ -159,6 +159,20 @@ def _rank_order(words: np.ndarray, counts: np.ndarray) -> np.ndarray:
   return by_word[np.argsort(-counts[by_word], kind="stable")]
 
 
+def lookup_tokens(table: tf.lookup.experimental.DenseHashTable, keys: tf.Tensor,
+                  checks: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+  """A batch's tokens in a `CorpusWriter.table`: ([n] int64 provisional ids, -1 where not in it;
+  [] int64 the first token whose check key differs from its fingerprint's, -1 if none).
+
+  Args:
+    keys: [n] int64 `fingerprints` of the tokens; checks: [n] int64 their `check_keys`.
+  """
+  found = table.lookup(keys)
+  ids = tf.bitwise.right_shift(found, 32)  # arithmetic: -1 stays -1
+  clashes = tf.where((ids >= 0) & (tf.bitwise.bitwise_and(found, 0xFFFFFFFF) != checks))[:, 0]
+  return ids, tf.concat([clashes, [-1]], 0)[0]
+
+
 class CorpusWriter:
   """Builds a cache folder in one pass over the documents, in bounded memory.
 
@@ -197,28 +211,29 @@ class CorpusWriter:
 
   @property
   def table(self) -> tf.lookup.experimental.DenseHashTable:
-    """fingerprint -> provisional id << 32 | check key (-1: not in the table): `add_batch`'s
-    `found` may come from lookups in it made on tf.data's threads."""
+    """fingerprint -> provisional id << 32 | check key (-1: not in the table), for
+    `lookup_tokens` made ahead of `add_batch` (on tf.data's threads)."""
     return self._table
 
-  def _known(self, found: np.ndarray, checks: np.ndarray, words_at) -> np.ndarray:
-    """[n] int64 provisional ids from [n] `found` values of the table (-1: not in it, or pruned
-    since), after checking the words' `checks`.
+  def _known(self, ids: np.ndarray, clash: int, words_at) -> np.ndarray:
+    """[n] int64 provisional ids from `lookup_tokens`: -1 for words not in the table, or
+    pruned since the lookup; a clash stops the run.
 
     `words_at(positions)` gives the words there (bytes), for the message when a word's check
     key differs from the one stored under its fingerprint: two words share it (about 1 chance
     in 10^5 for 10M distinct words), and the run stops instead of merging them silently.
     """
-    ids = found >> 32
-    clash = np.flatnonzero((ids >= 0) & ((found & 0xFFFFFFFF) != checks))
-    if len(clash):
-      self._refuse_clash(words_at(clash[:1])[0], self._words[ids[clash[0]]])
-    ids[~self._alive[ids]] = -1  # pruned since the lookup (ids -1 read the last entry: False)
+    if clash >= 0:
+      self._refuse_clash(words_at([clash])[0], self._words[ids[clash]])
+    if self.prune_events:
+      ids[~self._alive[ids]] = -1  # pruned since the lookup (ids -1 read the last entry: False)
     return ids
 
   def _lookup(self, keys: np.ndarray, checks: np.ndarray, words_at) -> np.ndarray:
     """`_known` of the words with `keys` / `checks` [n], looked up now."""
-    return self._known(self._table.lookup(tf.constant(keys, tf.int64)).numpy(), checks, words_at)
+    ids, clash = lookup_tokens(self._table, tf.constant(keys, tf.int64),
+                               tf.constant(checks, tf.int64))
+    return self._known(ids.numpy(), int(clash), words_at)
 
   @staticmethod
   def _refuse_clash(word, other) -> None:
@@ -262,23 +277,27 @@ class CorpusWriter:
     self._counts[ids] += np.asarray(counts, np.int64)  # ids are distinct
     return ids.astype(np.int32)
 
-  def add_batch(self, tokens: tf.Tensor, keys: np.ndarray, checks: np.ndarray,
-                found: np.ndarray, keep_words) -> tuple[np.ndarray, np.ndarray]:
+  def add_batch(self, tokens: tf.Tensor, keys: np.ndarray, checks: np.ndarray, ids: np.ndarray,
+                clash: int, keep_words) -> tuple[np.ndarray, np.ndarray]:
     """Counts a batch's tokens: (provisional ids [k] int32 of the tokens kept, kept [n] bool).
 
     Args:
       tokens: [n] tf.string, the batch's tokens.
       keys: [n] int64 their `fingerprints`.
       checks: [n] int64 their `check_keys`.
-      found: [n] int64 `table.lookup(keys)`, made any time before (earlier batches may have
-        added words since: those are looked up again, once per distinct word).
+      ids, clash: `lookup_tokens(table, keys, checks)`, made any time before (earlier batches
+        may have added words since: those are looked up again).
       keep_words: [m] tf.string words -> [m] bool tf.Tensor, the word filter (stopwords...).
         It runs once per word, when the word is first seen: a token of a word it refused is
         not kept (and not counted).
     """
     words_at = lambda positions: tf.gather(tokens, positions).numpy()  # noqa: E731
-    ids = self._known(found, checks, words_at)
+    ids = self._known(ids, clash, words_at)
     unknown = np.flatnonzero(ids < 0)
+    if len(unknown):  # tf.data looks batches up ~6 ahead: most of these were added since
+      ids[unknown] = self._lookup(keys[unknown], checks[unknown],
+                                  lambda positions: words_at(unknown[positions]))
+      unknown = unknown[ids[unknown] < 0]
     if len(unknown):
       new_keys, first, inverse = np.unique(keys[unknown], return_index=True, return_inverse=True)
       at = unknown[first]
