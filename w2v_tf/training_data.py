@@ -130,5 +130,6 @@ def epoch_batches(prepared: PreparedData, data: DataConfig, epoch: int, skip: in
   # Without it, AUTOTUNE parallelism means one call per core.
   options = tf.data.Options()
   options.autotune.enabled = False
-  return dataset.map(add_negatives, num_parallel_calls=tf.data.AUTOTUNE,
+  return dataset.map(tf.autograph.experimental.do_not_convert(add_negatives),
+                     num_parallel_calls=tf.data.AUTOTUNE,
                      deterministic=True).prefetch(2).with_options(options)
