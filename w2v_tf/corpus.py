@@ -449,7 +449,7 @@ def tokenize(spec: CorpusSpec, target: str, progress: bool = True
       open_piece_invalid = bool(invalid[-1] and continues[-1])
       rows_done += int(np.count_nonzero(~continues))
       writer.add_tokens(type_ids, documents)
-      if progress and index % 20 == 19:
+      if progress and index % 5 == 4:  # every ~10k documents (batches of 2,048)
         progress_shown = True
         print(f"\rcleaning {spec.name}: {writer.num_documents:,} documents, "
               f"{writer.num_tokens / (time.time() - started):,.0f} tokens/s", end="",

@@ -12,8 +12,9 @@ Ids index `types`; the id U stands for a word that the type table had to drop wh
 (`max_vocab_size`, as gensim's pruning): it is out of every vocabulary. Since types are sorted
 by count, a vocabulary is a prefix of them and a token is in it when its id is below V.
 
-`CorpusWriter` builds a cache in one streaming pass (provisional ids in first-seen order, then
-one pass that rewrites them as ranks) and publishes it by renaming its folder, so a crash never
+`CorpusWriter` builds a cache in one streaming pass (provisional ids given as words are first
+seen, looked up by 64-bit fingerprint in a TF dense table; then one pass that rewrites them as
+ranks) and publishes it by renaming its folder, so a crash never
 leaves a half-written cache. `StoredCorpus` reads one: the offsets (8 bytes a document), the
 types and counts are in memory; tokens are read from disk a block at a time.
 """
