@@ -295,7 +295,7 @@ class CorpusWriter:
     words_at = lambda positions: tf.gather(tokens, positions).numpy()  # noqa: E731
     ids = self._known(ids, clash, words_at)
     unknown = np.flatnonzero(ids < 0)
-    if len(unknown):  # tf.data looks batches up ~6 ahead: most of these were added since
+    if len(unknown):  # tf.data looks batches up ahead (~3): words may have been added since
       ids[unknown] = self._lookup(keys[unknown], checks[unknown],
                                   lambda positions: words_at(unknown[positions]))
       unknown = unknown[ids[unknown] < 0]
@@ -306,13 +306,9 @@ class CorpusWriter:
       if len(differ):
         pair = words_at([unknown[differ[0]], at[inverse[differ[0]]]])
         self._refuse_clash(pair[0], pair[1])
-      distinct = self._lookup(new_keys, checks[at], lambda positions: words_at(at[positions]))
-      new = np.flatnonzero(distinct < 0)
-      if len(new):
-        words = tf.gather(tokens, at[new])
-        distinct[new] = self._insert(new_keys[new], checks[at[new]], words.numpy(),
-                                     ~keep_words(words).numpy())
-      ids[unknown] = distinct[inverse]
+      words = tf.gather(tokens, at)  # missing from the table just now: all new
+      ids[unknown] = self._insert(new_keys, checks[at], words.numpy(),
+                                  ~keep_words(words).numpy())[inverse]
     kept = ~self._filtered[ids]
     kept_ids = ids[kept]
     # Work per token, not per type: a bincount over a 10M-type table took 44 ms a batch, this 1 ms.
@@ -334,7 +330,7 @@ class CorpusWriter:
   def _prune(self) -> None:
     # gensim's utils.prune_vocab keeps a word when keep_vocab_item: count >= min_reduce (its
     # comment says "<= min_reduce"; the code, checked against gensim 4.4.0, drops count < it).
-    live = np.flatnonzero(self._alive[:self._size] & ~self._filtered[:self._size])
+    live = self._live_ids()
     dropped = live[self._counts[live] < self.min_reduce]
     self._table.erase(tf.constant(self._keys[dropped], tf.int64))
     self._words[dropped] = None
@@ -344,6 +340,10 @@ class CorpusWriter:
     self.min_reduce += 1
     self.prune_events += 1
 
+  def _live_ids(self) -> np.ndarray:
+    """Provisional ids of the words that can enter the corpus (not pruned, not filtered)."""
+    return np.flatnonzero(self._alive[:self._size] & ~self._filtered[:self._size])
+
   @property
   def num_types(self) -> int:
     return self._live
@@ -352,7 +352,7 @@ class CorpusWriter:
     """Ranks the types, rewrites the ids as ranks, writes the tables and publishes the folder."""
     self._tokens.close()
     self._lengths.close()
-    live = np.flatnonzero(self._alive[:self._size] & ~self._filtered[:self._size])
+    live = self._live_ids()
     words = self._words[live]  # UTF-8 bytes, which sort as their code points do
     counts = self._counts[live]
     order = _rank_order(words, counts)
