@@ -1,6 +1,7 @@
 """allocator: after TensorFlow's generator dataset a freed 24 MB block is reused; freed heap pages go back."""
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -87,3 +88,58 @@ def test_freed_heap_pages_go_back_to_the_system():
   assert rss["released"], rss
   # 2,700 x 64 KiB = 169 MiB were free but resident; most of it leaves.
   assert rss["freed"] > 150 and rss["freed"] - rss["after"] > 120, rss
+
+
+# Arenas (glibc's heaps, counted from `malloc_info`) after tf.data runs a map on 4 threads: glibc
+# gives each new thread its own, up to 8 per core, unless `limit_arenas` ran first.
+_ARENAS_PROBE = r"""
+import ctypes, json, os, re, sys, tempfile
+import tensorflow as tf
+from w2v_tf import allocator
+
+libc = ctypes.CDLL("libc.so.6")
+libc.fdopen.restype = ctypes.c_void_p
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+
+def arenas():
+  with tempfile.TemporaryFile() as f:
+    stream = libc.fdopen(os.dup(f.fileno()), b"w")
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    f.seek(0)
+    return len(re.findall(rb"<heap nr=", f.read()))
+
+limited = allocator.limit_arenas(2) if sys.argv[1] == "limit" else False
+dataset = tf.data.Dataset.range(400).map(
+    lambda x: tf.random.stateless_uniform([20000], tf.stack([x, x])), num_parallel_calls=4)
+for _ in dataset.batch(8):
+  pass
+print(json.dumps({"limited": limited, "arenas": arenas()}))
+"""
+
+
+def _arenas(mode: str, arena_max: str | None = None) -> dict:
+  env = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"}
+  if arena_max is not None:
+    env["MALLOC_ARENA_MAX"] = arena_max
+  result = subprocess.run([sys.executable, "-c", _ARENAS_PROBE, mode], capture_output=True,
+                          text=True, check=True, timeout=300, env=env)
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                    reason="glibc malloc only")
+def test_tensorflow_threads_share_the_arenas_limit_arenas_allows():
+  limited = _arenas("limit")
+  assert limited["limited"] and limited["arenas"] <= 2, limited
+  # The premise: without the limit each of TensorFlow's threads opens its own (up to 8 a core).
+  default = _arenas("default")
+  assert default["arenas"] > 2, default
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                    reason="glibc malloc only")
+def test_an_arena_limit_in_the_environment_wins():
+  result = _arenas("limit", arena_max="1")
+  assert not result["limited"] and result["arenas"] == 1, result

@@ -1,4 +1,5 @@
-"""glibc malloc settings for training: the step's large buffers stay in the heap, free pages go back.
+"""glibc malloc settings for training: the step's large buffers stay in the heap, free pages go back,
+and TensorFlow's threads share a few heaps (arenas), not one each.
 
 TensorFlow's `GeneratorDatasetOp` (built by any `tf.data.Dataset.from_generator`, as the corpus
 pass streams its text) calls `mallopt(M_MMAP_THRESHOLD, 128 KiB)` once per process
@@ -14,6 +15,16 @@ same run on the cached corpus ("warm", no generator) at 100k with 0.84M faults a
 batch) the cold run trains at 104k words/s; its peak RSS goes
 from 1,050 to 1,190 MiB (the warm run's is 1,300 either way). A 4 MiB threshold left it at 71k:
 the 23 MB buffer is what matters.
+
+glibc gives each new thread its own arena, up to 8 per core, and TensorFlow runs many threads
+(tf.data's, the inter- and intra-op pools, XLA's): after a TensorFlow import and one tf.data map,
+11 arenas (`malloc_info`, 2 cores). Each keeps its own freed and fragmented pages, so peak RSS
+depended on which thread happened to allocate what, and grew with the run's length: 1 epoch of
+4x IMDB peaked at 1,193 MiB cold and 1,108-1,112 warm, 4 epochs of 1x at 1,198 cold, 1 epoch of 1x
+at 1,118 warm (what `benchmarks/scale.py` reported as RSS growing with the corpus). With one arena
+per core (`limit_arenas`; `MALLOC_ARENA_MAX` is the same knob) 1 epoch of 1x and of 4x peaked at
+1,112 and 1,111 MiB cold, 1x at 1,042 warm, at the same words/s within this VM's noise (medians of
+the trainer's intervals 259-266k against 247-301k; AMD EPYC with AVX-512, 2 cores).
 """
 
 from __future__ import annotations
@@ -21,10 +32,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 import platform
 
 M_TRIM_THRESHOLD = -1  # glibc's <malloc.h>
 M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's largest (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit)
 TRIM_THRESHOLD_BYTES = 64 << 20  # twice it, as glibc's own dynamic setting keeps it
 
@@ -61,3 +74,26 @@ def keep_large_buffers() -> bool:
   libc = _glibc()
   return bool(libc is not None and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
               and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+
+
+def arenas_per_process() -> int:
+  """The arena limit `limit_arenas` sets: one per core this process may run on (at least 2)."""
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  return max(2, cores or 1)
+
+
+@functools.cache
+def limit_arenas(count: int = 0) -> bool:
+  """Caps glibc's arenas at `count` (0: `arenas_per_process()`), once per process (module doc).
+
+  glibc counts the limit when a thread first needs an arena, so call this before TensorFlow's
+  threads run (importing TensorFlow starts none that allocate: one arena after it). The corpus
+  pass and `build_trainer` call it first. A `MALLOC_ARENA_MAX` in the environment is left alone.
+
+  Returns:
+    True if set; False where the C library is not glibc or the environment sets it.
+  """
+  libc = _glibc()
+  if libc is None or "MALLOC_ARENA_MAX" in os.environ:
+    return False
+  return bool(libc.mallopt(M_ARENA_MAX, count or arenas_per_process()))

@@ -398,6 +398,7 @@ def _word_filter(spec: CorpusSpec):
 def tokenize(spec: CorpusSpec, target: str, progress: bool = True
              ) -> corpus_store.StoredCorpus:
   """Reads, cleans and counts the input into the cache folder `target` (see module doc)."""
+  allocator.limit_arenas()  # before tf.data's threads first allocate
   paths = check_input(spec)
   if spec.csv_path and spec.csv_path.endswith(".gz"):
     check_gzip_complete(spec.csv_path)

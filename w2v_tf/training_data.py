@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from w2v_tf import corpus as corpus_lib
-from w2v_tf import phrases, pipeline, text
+from w2v_tf import allocator, phrases, pipeline, text
 from w2v_tf import vocab as vocab_lib
 from w2v_tf.config import DataConfig
 from w2v_tf.errors import UsageError, UserError
@@ -81,6 +81,7 @@ def load_data_corpus(data: DataConfig, progress: bool = True):
   Raises:
     UserError: one line for a missing, empty, unreadable or malformed input.
   """
+  allocator.limit_arenas()  # before TensorFlow's threads first allocate
   corpus_lib.check_input(corpus_lib.spec_of(data, frozenset()))  # before the stopwords
   spec = corpus_lib.spec_of(data, text.load_stopwords(data.stopwords))
   corpus = corpus_lib.load(spec, data.cache_dir or None, progress, data.strict_utf8)
