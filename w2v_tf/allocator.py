@@ -88,7 +88,7 @@ def limit_arenas(count: int = 0) -> bool:
 
   glibc counts the limit when a thread first needs an arena, so call this before TensorFlow's
   threads run (importing TensorFlow starts none that allocate: one arena after it). The corpus
-  pass and `build_trainer` call it first. A `MALLOC_ARENA_MAX` in the environment is left alone.
+  pass, `load_data_corpus` and `make_runner` call it first. A `MALLOC_ARENA_MAX` in the environment is left alone.
 
   Returns:
     True if set; False where the C library is not glibc or the environment sets it.

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from w2v_tf import allocator, corpus, huffman, monitor, run_state, strategies, text, training_data
+from w2v_tf import corpus, huffman, monitor, run_state, strategies, text, training_data
 from w2v_tf.config import SAMPLED_LOSSES, ExperimentConfig
 from w2v_tf.model import Word2Vec
 from w2v_tf.optim import make_optimizer
@@ -27,7 +27,6 @@ def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monito
     runner: how steps run (default: the one `experiment.runtime.strategy` names).
   """
   log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-  allocator.limit_arenas()  # before TensorFlow's threads first allocate
   experiment = experiment.resolved()
   experiment.validate()
   runner = runner or strategies.make_runner(experiment.runtime, log)

@@ -38,7 +38,7 @@ from typing import Callable
 
 import tensorflow as tf
 
-from w2v_tf import cluster
+from w2v_tf import allocator, cluster
 from w2v_tf.config import ExperimentConfig, RuntimeConfig
 from w2v_tf.errors import UsageError, UserError
 from w2v_tf.pipeline import take_part
@@ -364,6 +364,7 @@ def _lost_task(error, step: int, restart: str, model_dir: str) -> UserError | No
 
 def make_runner(runtime: RuntimeConfig, log: Callable[[str], None]) -> Runner:
   """The runner for `runtime.strategy` (creates the strategy: call before other TF work)."""
+  allocator.limit_arenas()  # before TensorFlow's threads first allocate
   if runtime.strategy == "default":
     return Runner(runtime, log)
   if runtime.strategy == "parameter_server":

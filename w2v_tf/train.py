@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from w2v_tf import allocator, cluster, config, monitor, strategies
+from w2v_tf import cluster, config, monitor, strategies
 from w2v_tf.build import build_trainer
 from w2v_tf.errors import UsageError, run_main
 
@@ -48,7 +48,6 @@ def main(argv):
                      "`python -m w2v_tf.get_data`)")
   log = lambda message: print(message, file=sys.stderr, flush=True)  # pylint: disable=unnecessary-lambda-assignment
   experiment.validate()  # before a strategy starts TensorFlow's runtime
-  allocator.limit_arenas()  # and before its threads first allocate
   runner = strategies.make_runner(experiment.runtime, log)
   # Only the chief evaluates and writes.
   extra = [analogy_callback(analogies, log)] if analogies and runner.is_chief else []
