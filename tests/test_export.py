@@ -79,7 +79,7 @@ def test_binary_layout_is_byte_exact(tmp_path):
 
 
 def test_large_vocab_crosses_chunk_boundary(tmp_path, monkeypatch):
-  monkeypatch.setattr(vector_files, "_CHUNK_ROWS", 3)
+  monkeypatch.setattr(vector_files, "CHUNK_ROWS", 3)
   words = [f"w{i}" for i in range(10)]
   vectors = np.arange(40, dtype=np.float32).reshape(10, 4) / 8  # [10, 4]
   vector_files.write_word2vec_binary(tmp_path / "v.bin", words, vectors)
@@ -128,6 +128,34 @@ def test_projector_files(tmp_path, vectors):
   rows = [line.split("\t") for line in
           (log_dir / "vectors.tsv").read_text(encoding="utf-8").splitlines()]
   np.testing.assert_allclose(np.array(rows, dtype=np.float32), vectors, rtol=1e-5, atol=1e-6)
+
+
+def test_projector_checkpoints_the_given_table_without_a_copy(tmp_path, vectors):
+  tf = pytest.importorskip("tensorflow")
+  table = tf.Variable(vectors)
+  key = export.write_projector(tmp_path / "whole", WORDS, vectors, table=table)
+  checkpoint = tf.train.load_checkpoint(os.fspath(tmp_path / "whole" / "embedding.ckpt"))
+  np.testing.assert_array_equal(checkpoint.get_tensor(key), vectors)
+  # With max_rows the first rows are copied (the table is whole).
+  export.write_projector(tmp_path / "part", WORDS, vectors, table=table, max_rows=2)
+  part = tf.train.load_checkpoint(os.fspath(tmp_path / "part" / "embedding.ckpt"))
+  np.testing.assert_array_equal(part.get_tensor(key), vectors[:2])
+  with pytest.raises(ValueError, match="table has shape"):
+    export.write_projector(tmp_path / "bad", WORDS, vectors, table=tf.Variable(vectors[:, :3]))
+
+
+def test_formats_round_trip_across_write_chunks(tmp_path):
+  # More rows than a write chunk holds, and not a multiple of it: rows at the seams survive.
+  rows = 2 * vector_files.CHUNK_ROWS + 3
+  words = [f"w{i}" for i in range(rows)]
+  values = np.random.default_rng(1).normal(size=(rows, 4)).astype(np.float32)
+  paths = export.export_vectors(tmp_path, WordVectors(words, values, np.ones(rows, np.int64)))
+  for binary in (True, False):
+    kv = _load_gensim(paths["binary" if binary else "text"], binary=binary)
+    assert list(kv.index_to_key) == words
+    np.testing.assert_allclose(kv.vectors, values, atol=0 if binary else 1e-5)
+  tsv = np.loadtxt(os.path.join(paths["projector"], "vectors.tsv"), dtype=np.float32)
+  np.testing.assert_allclose(tsv, values, rtol=1e-5, atol=1e-6)
 
 
 def test_projector_config_parses_as_projector_proto(tmp_path, vectors):
@@ -192,7 +220,7 @@ def test_disk_full_mid_write_keeps_old_file(tmp_path, monkeypatch, vectors, name
   """The write itself fails part way (what a full disk does): old file kept, no temp left."""
   path = tmp_path / name
   path.write_text("old\t1\n", encoding="utf-8")
-  monkeypatch.setattr(vector_files, "_CHUNK_ROWS", 2)
+  monkeypatch.setattr(vector_files, "CHUNK_ROWS", 2)
   real_atomic_open = fileio.atomic_open
 
   class FullDisk:
@@ -236,7 +264,7 @@ class _ExplodingWords(list):
                                    vector_files.write_word2vec_binary])
 def test_exception_mid_write_leaves_nothing(tmp_path, monkeypatch, write):
   """Neither a file under the final name nor a temp file survives an error mid-write."""
-  monkeypatch.setattr(vector_files, "_CHUNK_ROWS", 1)
+  monkeypatch.setattr(vector_files, "CHUNK_ROWS", 1)
   with pytest.raises(RuntimeError, match="boom"):
     write(tmp_path / "vectors.out", _ExplodingWords(["a", "b"]), np.zeros((2, 3)))
   assert os.listdir(tmp_path) == []

@@ -26,12 +26,10 @@ import numpy as np
 
 from w2v_tf.errors import UserError
 from w2v_tf.fileio import atomic_open, disk_errors
+from w2v_tf import vector_files
 from w2v_tf.vector_files import as_matrix, check_words
 from w2v_tf.vocab import Vocab
 from w2v_tf.word_vectors import MODEL_DIR_BINARY, MODEL_DIR_TEXT, MODEL_DIR_VOCAB, WordVectors
-
-# Rows formatted per write call: bounds memory for large vocabularies.
-_CHUNK_ROWS = 4096
 
 PROJECTOR_DIR = "projector"  # in a model dir
 PROJECTOR_CONFIG = "projector_config.pbtxt"
@@ -50,7 +48,7 @@ def _projector_config_text(tensor_name: str, metadata_path: str) -> str:
 
 def write_projector(log_dir: str | os.PathLike, words: Sequence[str], vectors: np.ndarray,
                     tensor_name: str = "embeddings", max_rows: int | None = None,
-                    float_format: str = "%.6g") -> str:
+                    float_format: str = "%.6g", table=None) -> str:
   """Writes TensorBoard embedding projector files into `log_dir`.
 
   `tensorboard --logdir log_dir` then shows the vectors under "Projector":
@@ -73,6 +71,9 @@ def write_projector(log_dir: str | os.PathLike, words: Sequence[str], vectors: n
     max_rows: write only the first `max_rows` words (the most frequent ones when the vocabulary
       is frequency-sorted); None writes all.
     float_format: printf format of one value in vectors.tsv.
+    table: optional `tf.Variable` holding the same [V, d] values as `vectors` (the trainer's
+      input table): checkpointed as it is, without the copy a new variable would make (17 MB
+      of IMDB's export, the end of the run's peak RSS).
 
   Returns:
     The checkpoint key of the tensor, e.g. "embeddings/.ATTRIBUTES/VARIABLE_VALUE".
@@ -83,6 +84,8 @@ def write_projector(log_dir: str | os.PathLike, words: Sequence[str], vectors: n
     raise ValueError(f"tensor_name must be an identifier, got {tensor_name!r}")
   vectors = as_matrix(vectors)  # [V, d]
   check_words(words, vectors.shape[0])
+  if table is not None and tuple(table.shape) != vectors.shape:
+    raise ValueError(f"table has shape {tuple(table.shape)}, the vectors {vectors.shape}")
   if max_rows is not None:
     if max_rows < 1:
       raise ValueError(f"max_rows must be positive, got {max_rows}")
@@ -96,7 +99,10 @@ def write_projector(log_dir: str | os.PathLike, words: Sequence[str], vectors: n
   # beside the target and rename each one into place (data before index: readers open the index).
   tmp_dir = tempfile.mkdtemp(prefix="." + PROJECTOR_CHECKPOINT + ".", dir=log_dir)
   try:
-    variable = tf.Variable(vectors, name=tensor_name, trainable=False)  # [rows, d]
+    if table is not None and max_rows is None:
+      variable = table
+    else:
+      variable = tf.Variable(vectors, name=tensor_name, trainable=False)  # [rows, d]
     try:
       tf.train.Checkpoint(**{tensor_name: variable}).write(
           os.path.join(tmp_dir, PROJECTOR_CHECKPOINT))
@@ -117,15 +123,15 @@ def write_projector(log_dir: str | os.PathLike, words: Sequence[str], vectors: n
 
   metadata_path = os.path.join(log_dir, PROJECTOR_METADATA)
   with disk_errors(metadata_path), atomic_open(metadata_path, "w") as f:
-    for start in range(0, len(words), _CHUNK_ROWS):
-      f.write("".join(f"{word}\n" for word in words[start:start + _CHUNK_ROWS]))
+    for start in range(0, len(words), vector_files.CHUNK_ROWS):
+      f.write("".join(f"{word}\n" for word in words[start:start + vector_files.CHUNK_ROWS]))
 
   vectors_path = os.path.join(log_dir, PROJECTOR_VECTORS)
   row_format = "\t".join([float_format] * vectors.shape[1])
   with disk_errors(vectors_path), atomic_open(vectors_path, "w") as f:
-    for start in range(0, len(words), _CHUNK_ROWS):
+    for start in range(0, len(words), vector_files.CHUNK_ROWS):
       f.write("".join(f"{row_format % tuple(row)}\n"
-                      for row in vectors[start:start + _CHUNK_ROWS].tolist()))
+                      for row in vectors[start:start + vector_files.CHUNK_ROWS].tolist()))
 
   config_path = os.path.join(log_dir, PROJECTOR_CONFIG)
   with disk_errors(config_path), atomic_open(config_path, "w") as f:
@@ -134,13 +140,14 @@ def write_projector(log_dir: str | os.PathLike, words: Sequence[str], vectors: n
 
 
 def export_vectors(out_dir: str | os.PathLike, word_vectors: WordVectors,
-                   projector_max_rows: int | None = None) -> dict[str, str]:
+                   projector_max_rows: int | None = None, table=None) -> dict[str, str]:
   """Writes vectors.txt, vectors.bin and projector/ into `out_dir` (not vocab.tsv: `Vocab`'s).
 
   Args:
     out_dir: the directory (created if missing).
     word_vectors: the vectors, frequency-sorted as in the vocabulary.
     projector_max_rows: rows for the projector (None: all).
+    table: the vectors' `tf.Variable`, if they live in one (`write_projector`).
 
   Returns:
     Paths written, keyed "text", "binary", "projector".
@@ -159,7 +166,7 @@ def export_vectors(out_dir: str | os.PathLike, word_vectors: WordVectors,
   word_vectors.save(paths["text"])
   word_vectors.save(paths["binary"], binary=True)
   write_projector(paths["projector"], word_vectors.words, word_vectors.vectors,
-                  max_rows=projector_max_rows)
+                  max_rows=projector_max_rows, table=table)
   return paths
 
 

@@ -31,11 +31,15 @@ FULL_SOFTMAX_SLICE = 64
 # Centers per draw of the training loss's negatives in `gradient_cosine` (whole groups): the
 # draws, so the estimates, stay those of earlier runs whatever the exact loss's slices are.
 COSINE_SLICE = 256
-_STEP_PARTS = 4
+# Row slices of a compiled step's loss (see TrainStep.loss_and_gradients). AMD EPYC with AVX-512,
+# 2 cores, profile_step, two alternating runs each (ms per step alone / with the live pipeline):
+# 1 slice 5.67-6.44 / 7.63-7.80, 2 slices 5.08-5.63 / 6.56-6.64, 4 slices 5.01-6.00 / 6.92-6.97;
+# XLA's compilation peaked at 891 / 941 / 1,001 MiB RSS: 2 is as fast as 4 and 60 MiB lighter.
+_STEP_PARTS = 2
 # Hierarchical softmax: an inner node's summed gradient counts at most this many pairs (see
 # `losses.hierarchical_softmax_loss`). Measured on IMDB, 1 epoch: without it SGD diverged at
 # step 40; with 512, analogies 8.7% against gensim hs=1's 8.2% side by side.
-HS_MAX_NODE_PAIRS = 512.0  # row slices of a compiled step's loss (see TrainStep.loss_and_gradients)
+HS_MAX_NODE_PAIRS = 512.0
 
 
 def per_example_loss(loss: str, inputs, labels, mask, output_weights, output_bias,
@@ -148,8 +152,8 @@ class TrainStep:
     """(summed loss, pairs, gradients of the tables) of a batch, summed over `parts` row slices.
 
     The slices (whole candidate groups each) give the same loss and gradients; compiled with
-    XLA, four slices of 1024 centers run about 20% faster than one of 4096 (each slice's
-    [rows, 2W, d] gathered output rows stay in cache).
+    XLA, slices of 1024-2048 centers run faster than one of 4096 (each slice's [rows, 2W, d]
+    gathered output rows stay in cache; measurements at `_STEP_PARTS`).
     """
     whole = {**batch, "negatives": negative_info}
     pieces = [whole] if parts == 1 else [

@@ -282,7 +282,8 @@ class Trainer:
     """Writes vectors.txt, vectors.bin and projector files into model_dir (vocab.tsv is there)."""
     self.runner.wait()
     vectors = self.word_vectors()
-    paths = export.export_vectors(self.experiment.train.model_dir, vectors)
+    paths = export.export_vectors(self.experiment.train.model_dir, vectors,
+                                  table=self.step.model.input_embeddings)
     self.log(f"exported {len(vectors.words):,} x {vectors.vectors.shape[1]} vectors to "
              f"{paths.get('binary')} and {paths.get('text')}")
     return paths
