@@ -66,6 +66,7 @@ from absl import flags
 from absl import logging as absl_logging
 import numpy as np
 
+from benchmarks import common
 from eval import cli
 from w2v_tf import config
 from w2v_tf.word_vectors import WordVectors
@@ -773,7 +774,8 @@ def compare(work_dir: str) -> dict:
           "analogies": analogies.path, "wordsim": word_pairs.path, "repeats": FLAGS.repeats,
           "pword2vec": FLAGS.pword2vec,
           "pword2vec_batch_size": FLAGS.pword2vec_batch_size or 2 * FLAGS.window + 1},
-      "machine": {"cores": _default_workers(), "cpu_count": os.cpu_count(),
+      "machine": {"cpu_model": common.cpu_model(), "cpu_isa": common.cpu_isa(),
+                  "cores": _default_workers(), "cpu_count": os.cpu_count(),
                   "platform": platform.platform(), "python": platform.python_version(),
                   "versions": versions},
       "corpus": {"train_reviews": train_reviews, "heldout_reviews": int(heldout.sum()),

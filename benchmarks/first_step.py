@@ -23,7 +23,7 @@ from typing import Sequence
 from absl import flags
 
 from benchmarks.common import write_json
-from benchmarks.loss_study import cpu_model
+from benchmarks.common import cpu_isa, cpu_model
 from w2v_tf.errors import UsageError, run_main
 
 FLAGS = flags.FLAGS
@@ -81,6 +81,7 @@ def main(argv: Sequence[str]) -> None:
             f"first step {runs[-1]['first_step_s']:.1f} s", file=sys.stderr, flush=True)
   medians = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
   write_json(FLAGS.output_json, {"runs": runs, "median": medians, "cpu": cpu_model(),
+                                 "cpu_isa": cpu_isa(),
                                  "cores": os.cpu_count(),
                                  "target_first_step_le_10s": medians["first_step_s"] <= 10})
 

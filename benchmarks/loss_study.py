@@ -42,7 +42,6 @@ import os
 import platform
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +49,7 @@ import traceback
 from typing import Iterable, Sequence
 
 from benchmarks import compare
+from benchmarks.common import cpu_isa, cpu_model
 from w2v_tf import config
 from w2v_tf.errors import UsageError, UserError, run_main
 
@@ -443,26 +443,6 @@ def plot_heldout_vs_analogy(rows: list[dict], path: str, title: str = "") -> Non
   _save(figure, path)
 
 
-def cpu_model() -> str:
-  """lscpu's "Model name" (else /proc/cpuinfo's, else platform's)."""
-  try:
-    output = subprocess.run(["lscpu"], capture_output=True, text=True, check=False,
-                            env=dict(os.environ, LC_ALL="C")).stdout
-    for line in output.splitlines():
-      if line.startswith("Model name:"):
-        return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or "unknown"
-
-
 def write_outputs(payload: dict, output_dir: str, plots: bool = True) -> None:
   """loss_study.json always; loss_study.md and the two plots with `plots`."""
   from w2v_tf.fileio import atomic_write_text  # pylint: disable=import-outside-toplevel
@@ -516,7 +496,7 @@ def study(runs: Sequence[Run], settings: Settings, work_dir: str, output_dir: st
                    "gensim_workers": settings.workers, "gensim_alpha": settings.gensim_alpha,
                    "analogies": settings.analogies, "wordsim": settings.wordsim,
                    "runs": [run.name for run in runs]},
-      "machine": {"cpu_model": cpu_model(), "cores": _cores(),
+      "machine": {"cpu_model": cpu_model(), "cpu_isa": cpu_isa(), "cores": _cores(),
                   "platform": platform.platform(), "python": platform.python_version()},
       "corpus": {"train_reviews": int((~heldout).sum()), "heldout_reviews": int(heldout.sum()),
                  "train_tokens": train_tokens, "load_seconds": corpus_seconds},

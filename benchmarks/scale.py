@@ -34,7 +34,7 @@ from typing import Sequence
 
 from absl import flags
 
-from benchmarks import compare, loss_study
+from benchmarks import common, compare
 from benchmarks.common import write_json
 from w2v_tf import config
 from w2v_tf.errors import UsageError, UserError, run_main
@@ -193,7 +193,7 @@ def scale(work_dir: str) -> dict:
   summary = report(rows)
   return {"rows": rows, "summary": summary, "table": format_table(rows, summary),
           "settings": {name: FLAGS[name].value for name in _WORKER_FIELDS + ("scale_min_count",)},
-          "cpu": loss_study.cpu_model(), "cores": os.cpu_count()}
+          "cpu": common.cpu_model(), "cpu_isa": common.cpu_isa(), "cores": os.cpu_count()}
 
 
 def main(argv: Sequence[str]) -> None:

@@ -143,3 +143,30 @@ def test_tensorflow_threads_share_the_arenas_limit_arenas_allows():
 def test_an_arena_limit_in_the_environment_wins():
   result = _arenas("limit", arena_max="1")
   assert not result["limited"] and result["arenas"] == 1, result
+
+
+# Page faults of 20 malloc / touch / free cycles of an 8 MiB block (`_PROBE`'s helpers).
+_THRESHOLD_PROBE = _PROBE.split("signature = ")[0] + r"""
+fixed = allocator.fix_mmap_threshold()
+print(json.dumps({"fixed": fixed, "large": faults(size=8 << 20)}))
+"""
+
+
+def _threshold_probe(env=None):
+  result = subprocess.run([sys.executable, "-c", _THRESHOLD_PROBE], capture_output=True,
+                          text=True, check=True, timeout=120, env=env)
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                    reason="glibc malloc only")
+def test_fixed_mmap_threshold_gives_large_blocks_back_and_the_environment_wins():
+  pages = 20 * (8 << 20) // 4096
+  faults = _threshold_probe()
+  assert faults["fixed"], faults
+  # Above 4 MiB every cycle maps the block afresh: it goes back to the system when freed.
+  assert faults["large"] > 0.8 * pages, faults
+  # The environment's thresholds stay: the block is reused from the heap after the first cycle.
+  env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(32 << 20), MALLOC_TRIM_THRESHOLD_=str(64 << 20))
+  kept = _threshold_probe(env)
+  assert not kept["fixed"] and kept["large"] < 0.2 * pages, kept

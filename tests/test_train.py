@@ -1,5 +1,6 @@
 """The trainer: learning planted relations, resume, TensorBoard tags, exports, model_dir checks."""
 
+import gc
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import tensorflow as tf
 
 from eval.analogy import evaluate_analogies
 from tests.planted import load_model_dir, small_experiment, write_as_text
+from w2v_tf import monitor
 from w2v_tf.build import build_trainer
 from w2v_tf.config import ExperimentConfig
 from w2v_tf.errors import UserError
@@ -294,3 +296,29 @@ def test_data_binary_dumps_text_shards_as_the_csv(imdb_slice, tmp_path):
     ours = (tmp_path / f"text.{suffix}").read_bytes()
     assert ours == (tmp_path / f"csv.{suffix}").read_bytes(), suffix
   assert len((tmp_path / "csv.tokens").read_text(encoding="utf-8").splitlines()) == 500
+
+
+def _live_iterators() -> int:
+  return sum(isinstance(item, tf.data.Iterator) for item in gc.get_objects())
+
+
+class _LiveIterators(monitor.Callback):
+  """Counts the tf.data iterators alive when each epoch begins (its own is) and ends."""
+
+  def __init__(self):
+    self.counts = []
+
+  def on_epoch_begin(self, epoch, logs):
+    self.counts.append(("begin", _live_iterators()))
+
+  def on_epoch_end(self, epoch, logs):
+    self.counts.append(("end", _live_iterators()))
+
+
+def test_an_epoch_iterator_is_freed_before_the_epoch_end_work(planted, tmp_path):
+  # Its buffers (a chunk built ahead, prefetched batches) would otherwise sit beside the epoch
+  # end's comparisons, checkpoint and vectors, and beside the next epoch's iterator.
+  csv_path, _ = planted
+  live = _LiveIterators()
+  build_trainer(_configs(csv_path, tmp_path / "m", epochs=2), [live], log=lambda _: None).run()
+  assert live.counts == [("begin", 1), ("end", 0), ("begin", 1), ("end", 0)]
