@@ -37,6 +37,11 @@ from w2v_tf.losses import SampledValues, TreePaths
 _SEED_STRIDE = 1_000_003
 CHUNK_FORMAT = 1  # bump when the chunk files change
 _READ_TOKENS = 1 << 22  # corpus tokens read at once by `TrainingTokens.chunk` (16 MB)
+# Tokens per chunk. A chunk's examples and its windowing transients are what the input pipeline
+# holds. 5 epochs of IMDB, two runs each: peak RSS 935 / 942 MiB with 2^17 against 1,033 / 1,034
+# with 2^18, at 360k-408k words/s against 368k-416k (AMD EPYC with AVX-512, 2 cores, a loaded
+# host); 2^16 halved the pipeline's pairs/s in an earlier measurement.
+CHUNK_TOKENS = 1 << 17
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +85,7 @@ class TrainingTokens:
     """(token_ids [n] int32, review_ids [n] int32 document of each token) of chunk `index`.
 
     Read in blocks of at most `_READ_TOKENS` corpus tokens: a chunk of held-out documents
-    (1% of them, scattered) spans ~100x its own size of the corpus, 26M tokens for 2^18.
+    (1% of them, scattered) spans ~100x its own size of the corpus, 13M tokens for 2^17.
     """
     first, last = int(self.chunk_documents[index]), int(self.chunk_documents[index + 1])
     offsets = self.corpus.review_offsets
@@ -183,7 +188,7 @@ def split_heldout(num_reviews: int, heldout_reviews: float, seed: int) -> np.nda
 
 
 def training_tokens(corpus, vocab_size: int, review_mask: np.ndarray | None = None,
-                    chunk_tokens: int = 1 << 18,
+                    chunk_tokens: int = CHUNK_TOKENS,
                     keep_probability: np.ndarray | None = None) -> TrainingTokens:
   """Selects the in-vocabulary tokens of the chosen documents and cuts them into chunks.
 
@@ -355,10 +360,10 @@ def epoch_dataset(tokens: TrainingTokens, keep_probability: np.ndarray, window: 
   # control flow on tensors): step 1 came at 22.3 and 22.8 s from process start, against 26.7
   # and 24.0 s with the conversion (benchmarks/first_step.py, AMD EPYC, 2 cores).
   plain = tf.autograph.experimental.do_not_convert
-  # One chunk is built ahead of the one being batched, not one per core: each holds ~10 MB of
-  # examples and ~30 MB of windowing transients. IMDB, AMD EPYC with AVX-512, 2 cores: RSS after
-  # the first batch 743 MiB against 808, after 300 steps 962 against 1,026, and the step with
-  # the live pipeline 8.3 / 9.0 ms against 9.5 / 7.9 (profile_step, alternating): no slower.
+  # One chunk is built ahead of the one being batched, not one per core. With 2^18-token chunks
+  # (IMDB, AMD EPYC with AVX-512, 2 cores): RSS after the first batch 743 MiB against 808, after
+  # 300 steps 962 against 1,026, and the step with the live pipeline 8.3 / 9.0 ms against
+  # 9.5 / 7.9 (profile_step, alternating): no slower.
   dataset = dataset.map(plain(make_chunk), num_parallel_calls=1,
                         deterministic=True)
   dataset = dataset.flat_map(plain(lambda c, x, m, n: _batches(c, x, m, n, batch_size)))
