@@ -382,6 +382,10 @@ def test_parameter_server_shards_tables_learns_and_restores_across_strategies(
   words, _, vectors, path = export.load_checkpoint_vectors(str(model_dir), log=lambda m: None)
   assert path == latest and list(words) == load_model_dir(str(model_dir))[0]
   np.testing.assert_array_equal(vectors, load_model_dir(str(model_dir))[1])
+  # The projector's checkpoint is one whole tensor in the chief's files (not the shards).
+  projector = tf.train.load_checkpoint(str(model_dir / "projector" / "embedding.ckpt"))
+  np.testing.assert_array_equal(
+      projector.get_tensor("embeddings/.ATTRIBUTES/VARIABLE_VALUE"), vectors)
   messages = []
   summary = build_trainer(_configs(csv_path, model_dir, epochs=3), log=messages.append).run()
   assert any(f"resumed from {latest}: step {two_epochs}" in m for m in messages), messages

@@ -132,10 +132,11 @@ def test_projector_files(tmp_path, vectors):
 
 def test_projector_checkpoints_the_given_table_without_a_copy(tmp_path, vectors):
   tf = pytest.importorskip("tensorflow")
-  table = tf.Variable(vectors)
+  # Other values than `vectors`, so the checkpoint shows which one was written.
+  table = tf.Variable(vectors + 1.0)
   key = export.write_projector(tmp_path / "whole", WORDS, vectors, table=table)
   checkpoint = tf.train.load_checkpoint(os.fspath(tmp_path / "whole" / "embedding.ckpt"))
-  np.testing.assert_array_equal(checkpoint.get_tensor(key), vectors)
+  np.testing.assert_array_equal(checkpoint.get_tensor(key), vectors + 1.0)
   # With max_rows the first rows are copied (the table is whole).
   export.write_projector(tmp_path / "part", WORDS, vectors, table=table, max_rows=2)
   part = tf.train.load_checkpoint(os.fspath(tmp_path / "part" / "embedding.ckpt"))

@@ -97,7 +97,7 @@ def fixture_trained(runner, tmp_path_factory):
   assert run.returncode == 0, run.stderr
   assert not (model_dir / ".lock").exists()  # released at the end
   config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-  assert re.fullmatch(r"[0-9a-f]{24}", config["data_fingerprint"]), config
+  assert re.fullmatch(r"[0-9a-f]{24}\+chunks:[0-9]+", config["data_fingerprint"]), config
   return tmp, str(csv_path), cache, model_dir
 
 
@@ -151,7 +151,8 @@ def test_data_changed_under_the_same_path_is_refused(refused):
   """Same path, same flags, same vocabulary size: only the content differs."""
   run, model_dir, before = refused["changed"]
   line = _refused(run, rf"^error: the training data changed since {re.escape(str(model_dir))} "
-                       r"was trained \(data fingerprint [0-9a-f]{24} -> [0-9a-f]{24}: ", before,
+                       r"was trained \(data fingerprint [0-9a-f]{24}\+chunks:[0-9]+ -> "
+                       r"[0-9a-f]{24}\+chunks:[0-9]+: ", before,
                   model_dir)
   assert "vocab_size" not in line and "also" not in line, line  # nothing else differs
 
@@ -281,3 +282,14 @@ def _wait_for_owner(model_dir, future, timeout=120):
     time.sleep(0.05)
   stderr = future.result().stderr if future.done() else "(still starting)"
   raise AssertionError(f"the first run did not start: {stderr}")
+
+
+def test_the_data_fingerprint_changes_with_the_chunk_size(planted, tmp_path, monkeypatch):
+  """The chunk size decides each epoch's batch order: a mid-epoch resume needs the same one."""
+  from tests.planted import small_experiment  # pylint: disable=import-outside-toplevel
+  from w2v_tf import build, pipeline  # pylint: disable=import-outside-toplevel
+  data = small_experiment(planted[0], tmp_path / "m", 1).resolved().data
+  before = build.data_fingerprint(data)
+  assert before.endswith(f"+chunks:{pipeline.CHUNK_TOKENS}")
+  monkeypatch.setattr(pipeline, "CHUNK_TOKENS", pipeline.CHUNK_TOKENS // 2)
+  assert build.data_fingerprint(data) != before

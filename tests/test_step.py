@@ -99,3 +99,18 @@ def test_hierarchical_softmax_is_its_own_exact_loss_and_the_compiled_step_matche
   assert not np.any(plain.model.output_bias.numpy())  # no bias, as in word2vec
   with pytest.raises(ValueError, match="Huffman tree"):
     TrainStep(plain.model, plain.optimizer, config, plain.sampler, 8, False)
+
+
+@pytest.mark.parametrize("loss", ["sampled_softmax", "nce"])
+def test_loss_in_row_slices_equals_the_whole_batch(loss):
+  """The compiled step sums its loss over row slices (`_STEP_PARTS`): same loss, same gradients."""
+  step = _step(loss)
+  batch = {key: tf.constant(value) for key, value in _examples(rows=8).items()}
+  negatives = step.negatives(batch, tf.constant([0, 0], tf.int64))
+  assert step.num_sample_groups == 2
+  whole, sliced = (step.loss_and_gradients(batch, negatives, parts=parts) for parts in (1, 2))
+  assert float(sliced[0]) == pytest.approx(float(whole[0]), rel=1e-6)
+  assert float(sliced[1]) == float(whole[1]) > 0
+  for ours, theirs in zip(sliced[2], whole[2]):
+    np.testing.assert_allclose(tf.convert_to_tensor(ours), tf.convert_to_tensor(theirs),
+                               rtol=1e-5, atol=1e-6)

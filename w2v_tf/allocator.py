@@ -1,5 +1,5 @@
-"""glibc malloc settings for training: the step's large buffers stay in the heap, free pages go back,
-and TensorFlow's threads share a few heaps (arenas), not one each.
+"""glibc malloc settings for training: a fixed mmap threshold, free pages go back, and TensorFlow's
+threads share a few heaps (arenas), not one each.
 
 TensorFlow's `GeneratorDatasetOp` (built by any `tf.data.Dataset.from_generator`, as the corpus
 pass streams its text) calls `mallopt(M_MMAP_THRESHOLD, 128 KiB)` once per process
@@ -14,7 +14,9 @@ same run on the cached corpus ("warm", no generator) at 100k with 0.84M faults a
 `keep_large_buffers()` once the generator op exists (`corpus.tokenize` calls it after its first
 batch) the cold run trains at 104k words/s; its peak RSS goes
 from 1,050 to 1,190 MiB (the warm run's is 1,300 either way). A 4 MiB threshold left it at 71k:
-the 23 MB buffer is what matters.
+the 23 MB buffer is what matters. (That step computed its loss in one slice; the step in two
+slices makes no such buffer: at a fixed 4 MiB threshold, below, a warm 5-epoch run faulted 0.58M
+pages against 0.50M.)
 
 glibc gives each new thread its own arena, up to 8 per core, and TensorFlow runs many threads
 (tf.data's, the inter- and intra-op pools, XLA's): after a TensorFlow import and one tf.data map,
@@ -28,8 +30,10 @@ the trainer's intervals 259-266k against 247-301k; AMD EPYC with AVX-512, 2 core
 
 glibc's threshold also moves on its own: it rises to the size of the largest mmapped block freed,
 so after a chunk's ~30 MB windowing transient is freed, blocks of up to that size come from the
-arenas' heaps and stay there. `fix_mmap_threshold()` fixes it at 4 MiB for training (the trainer's
-runner sets it; a cold corpus pass later raises it with `keep_large_buffers`). 5 epochs of IMDB,
+arenas' heaps and stay there. `fix_mmap_threshold()` fixes it at 4 MiB for training
+(`build_trainer` sets it once the data is prepared, after any corpus pass: a cold run's 1 epoch
+peaked at 934 / 952 MiB at 378k / 332k words/s with it, 955 / 954 at 315k / 350k with the corpus
+pass's 32 MiB, alternating, 0.28-0.32M page faults each). 5 epochs of IMDB,
 warm, two runs each: peak RSS 1,040 / 1,041 MiB against 1,064 / 1,065 with glibc's moving
 threshold, 517k / 534k words/s against 488k / 514k, 0.58M minor page faults against 0.50M (AMD
 EPYC with AVX-512, 2 cores).
@@ -78,17 +82,17 @@ def keep_large_buffers() -> bool:
   """Sets glibc's mmap threshold to 32 MiB and its trim threshold to 64 MiB for this process.
 
   Returns:
-    True if set; False where the C library is not glibc (nothing changed).
+    True if set; False where the C library is not glibc or the environment sets it.
   """
-  libc = _glibc()
-  return bool(libc is not None and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-              and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+  return fix_mmap_threshold(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
 
 
-def fix_mmap_threshold(size: int = TRAINING_MMAP_THRESHOLD_BYTES) -> bool:
+def fix_mmap_threshold(size: int = TRAINING_MMAP_THRESHOLD_BYTES,
+                       trim_threshold: int | None = None) -> bool:
   """Fixes glibc's mmap threshold at `size` bytes: larger blocks are mapped and unmapped on free.
 
-  A `MALLOC_MMAP_THRESHOLD_` in the environment is left alone.
+  With `trim_threshold`, glibc's trim threshold too. A `MALLOC_MMAP_THRESHOLD_` in the
+  environment is left alone.
 
   Returns:
     True if set; False where the C library is not glibc or the environment sets it.
@@ -96,7 +100,8 @@ def fix_mmap_threshold(size: int = TRAINING_MMAP_THRESHOLD_BYTES) -> bool:
   libc = _glibc()
   if libc is None or "MALLOC_MMAP_THRESHOLD_" in os.environ:
     return False
-  return bool(libc.mallopt(M_MMAP_THRESHOLD, size))
+  return bool(libc.mallopt(M_MMAP_THRESHOLD, size) and (
+      trim_threshold is None or libc.mallopt(M_TRIM_THRESHOLD, trim_threshold)))
 
 
 def arenas_per_process() -> int:

@@ -14,9 +14,9 @@ review boundary. Subsampling removes tokens before windowing, as the C tool and 
 drawn afresh each epoch. All randomness is stateless, seeded by (seed, epoch, chunk), so an epoch is
 reproducible and a resumed run sees exactly the batches it would have seen.
 
-The corpus is cut at review boundaries into chunks of about `chunk_tokens` tokens, processed in
-parallel as whole tensors (no per-token Python); chunk order is shuffled per epoch and centers are
-shuffled within their chunk.
+The corpus is cut at review boundaries into chunks of about `chunk_tokens` tokens, each processed
+as whole tensors (no per-token Python; one built ahead of the one being batched); chunk order is
+shuffled per epoch and centers are shuffled within their chunk.
 """
 
 from __future__ import annotations

@@ -271,9 +271,9 @@ def _check_model_dir(experiment: ExperimentConfig, vocab_size: int, fingerprint:
       raise UserError(
           f"the training data changed since {model_dir} was trained (data fingerprint "
           f"{recorded} -> {fingerprint}: the content of "
-          f"{experiment.data.train_text or experiment.data.train_csv} or the options that "
-          f"clean it differ{also}): resume with the data "
-          "it was trained on, or choose another --model_dir")
+          f"{experiment.data.train_text or experiment.data.train_csv}, the options that "
+          f"clean it or the chunk size of this version differ{also}): resume with the data "
+          "and the version it was trained with, or choose another --model_dir")
     if differences:
       raise UserError(f"{model_dir} holds a run with another configuration "
                       f"({'; '.join(differences)}): pass --overwrite to replace it or "
