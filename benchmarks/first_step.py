@@ -22,8 +22,7 @@ from typing import Sequence
 
 from absl import flags
 
-from benchmarks.common import write_json
-from benchmarks.common import cpu_isa, cpu_model
+from benchmarks.common import cpu_isa, cpu_model, write_json
 from w2v_tf.errors import UsageError, run_main
 
 FLAGS = flags.FLAGS

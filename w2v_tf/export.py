@@ -72,8 +72,8 @@ def write_projector(log_dir: str | os.PathLike, words: Sequence[str], vectors: n
       is frequency-sorted); None writes all.
     float_format: printf format of one value in vectors.tsv.
     table: optional `tf.Variable` holding the same [V, d] values as `vectors` (the trainer's
-      input table): checkpointed as it is, without the copy a new variable would make (17 MB
-      of IMDB's export, the end of the run's peak RSS).
+      input table): a plain one is checkpointed as it is, without the copy a new variable would
+      make (17 MB of IMDB's export, the end of the run's peak RSS).
 
   Returns:
     The checkpoint key of the tensor, e.g. "embeddings/.ATTRIBUTES/VARIABLE_VALUE".
@@ -99,7 +99,10 @@ def write_projector(log_dir: str | os.PathLike, words: Sequence[str], vectors: n
   # beside the target and rename each one into place (data before index: readers open the index).
   tmp_dir = tempfile.mkdtemp(prefix="." + PROJECTOR_CHECKPOINT + ".", dir=log_dir)
   try:
-    if table is not None and max_rows is None:
+    # Only a plain variable: a distributed table (mirrored, or a parameter server's shards)
+    # gets a copy like the vectors do.
+    if (isinstance(table, tf.Variable) and max_rows is None
+        and not isinstance(table, tf.distribute.DistributedValues)):
       variable = table
     else:
       variable = tf.Variable(vectors, name=tensor_name, trainable=False)  # [rows, d]

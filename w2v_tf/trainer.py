@@ -286,12 +286,8 @@ class Trainer:
     """Writes vectors.txt, vectors.bin and projector files into model_dir (vocab.tsv is there)."""
     self.runner.wait()
     vectors = self.word_vectors()
-    table = self.step.model.input_embeddings
-    # A plain variable is checkpointed as it is; a distributed one (mirrored, or a parameter
-    # server's shards) is not: the projector gets a copy of its values.
-    plain = isinstance(table, tf.Variable) and not isinstance(table, tf.distribute.DistributedValues)
     paths = export.export_vectors(self.experiment.train.model_dir, vectors,
-                                  table=table if plain else None)
+                                  table=self.step.model.input_embeddings)
     self.log(f"exported {len(vectors.words):,} x {vectors.vectors.shape[1]} vectors to "
              f"{paths.get('binary')} and {paths.get('text')}")
     return paths
