@@ -37,7 +37,7 @@ def _documents(corpus) -> list[list[str]]:
   """The corpus as lists of words ('<pruned>' for the id U)."""
   types = np.array(corpus.types + ("<pruned>",), dtype=object)
   words = types[corpus.token_ids]
-  offsets = corpus.review_offsets
+  offsets = corpus.document_offsets
   return [list(words[start:end]) for start, end in zip(offsets[:-1], offsets[1:])]
 
 
@@ -105,7 +105,7 @@ def test_blocks_do_not_change_the_result(tmp_path):
   small, _ = phrases.phrase_pass(corpus, settings, str(tmp_path / "small"), block_tokens=7)
   assert whole.types == small.types
   np.testing.assert_array_equal(whole.token_ids, small.token_ids)
-  np.testing.assert_array_equal(whole.review_offsets, small.review_offsets)
+  np.testing.assert_array_equal(whole.document_offsets, small.document_offsets)
   assert _documents(whole) == _gensim(documents, settings)
 
 
@@ -218,7 +218,7 @@ def imdb(tmp_path_factory):
   from w2v_tf import corpus as corpus_lib, text  # pylint: disable=import-outside-toplevel
   folder = tmp_path_factory.mktemp("imdb")
   corpus = corpus_lib.load_corpus(IMDB_CSV, stopwords=text.load_stopwords("nltk"),
-                                  cache_dir=str(folder), max_reviews=_IMDB_REVIEWS,
+                                  cache_dir=str(folder), max_documents=_IMDB_REVIEWS,
                                   progress=False)
   documents = list(corpus_lib.documents(corpus))
   defaults = phrases.PhraseSettings(passes=1, min_count=5, threshold=10.0)

@@ -38,6 +38,18 @@ def _choices(default: str, choices: tuple[str, ...]) -> Any:
   return dataclasses.field(default=default, metadata={"choices": choices})
 
 
+def _input(default: str, input_format: str, cleaning: str) -> Any:
+  """A field naming the input in `input_format` (`w2v_tf.sources.FORMATS`), whose cleaning is
+  `cleaning` under --cleaning=auto."""
+  return dataclasses.field(default=default,
+                           metadata={"input_format": input_format, "cleaning": cleaning})
+
+
+def _renamed(default: Any, *old_names: str) -> Any:
+  """A field that earlier versions named `old_names`: their flags and config.json keys work."""
+  return dataclasses.field(default=default, metadata={"aliases": old_names})
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
   """Where the corpus comes from and how it becomes training examples.
@@ -48,7 +60,7 @@ class DataConfig:
       such files (read in sorted order) or a glob of shards ('shards/*.gz'); one document a
       line.
     text_column: Column holding the review text.
-    max_reviews: Use only the first N documents (CSV rows, text lines; 0 = all).
+    max_documents: Use only the first N documents (CSV rows, text lines; 0 = all).
     cleaning: imdb (strip <br />, punctuation and non-alphabetic tokens, lowercase, drop
       one-letter words) or none (split on whitespace, keep tokens as they are: for corpora
       tokenised already, as text8); auto = imdb for --train_csv, none for --train_text.
@@ -71,17 +83,19 @@ class DataConfig:
     subsample: Subsampling threshold t of frequent words (0 = off); word2vec's default 1e-3.
     window: Maximum window; each center draws its effective window from 1..window.
     batch_size: Center words per step (each with up to 2*window contexts).
-    heldout_reviews: Reviews held out of training for the held-out full-softmax loss: a
+    heldout_documents: Documents held out of training for the held-out full-softmax loss: a
       fraction if < 1, else a count.
     cache_dir: Tokenized-corpus cache ('' = none).
     seed: Seed of every random draw (reproducible runs).
     strict_utf8: Refuse a CSV with bytes that are not UTF-8 (default: replace them with
       U+FFFD, which forms no token, and warn once with the count).
   """
-  train_csv: str = "data/IMDB_Dataset.csv"
-  train_text: str = ""
+  # The input is the first field naming one without a default that is set (--train_text), else
+  # the one with a default (--train_csv).
+  train_csv: str = _input("data/IMDB_Dataset.csv", "csv", "imdb")
+  train_text: str = _input("", "text", "none")
   text_column: str = "review"
-  max_reviews: int = 0
+  max_documents: int = _renamed(0, "max_reviews")
   cleaning: str = _choices("auto", CLEANINGS)
   lowercase: bool = False
   max_document_tokens: int = 10_000
@@ -96,7 +110,7 @@ class DataConfig:
   subsample: float = 1e-3
   window: int = 5
   batch_size: int = 4096
-  heldout_reviews: float = 0.01
+  heldout_documents: float = _renamed(0.01, "heldout_reviews")
   cache_dir: str = "data/cache"
   seed: int = 0
   strict_utf8: bool = False
@@ -105,7 +119,7 @@ class DataConfig:
     """What is out of range in the data fields (every binary that reads data checks these)."""
     problems = []
     for name, value, low in (("min_count", self.min_count, 1),
-                             ("max_reviews", self.max_reviews, 0),
+                             ("max_documents", self.max_documents, 0),
                              ("max_vocab", self.max_vocab, 0), ("seed", self.seed, 0),
                              ("max_document_tokens", self.max_document_tokens, 0),
                              ("max_vocab_size", self.max_vocab_size, 0),
@@ -126,18 +140,45 @@ class DataConfig:
       problems.append("--phrase_threshold must be a number")
     if not 0 <= self.subsample < 1:
       problems.append(f"--subsample must be in [0, 1) (got {self.subsample})")
-    if self.heldout_reviews < 0 or (self.heldout_reviews >= 1
-                                    and self.heldout_reviews != int(self.heldout_reviews)):
-      problems.append("--heldout_reviews must be a fraction in [0, 1) or a whole count "
-                      f"(got {self.heldout_reviews:g})")
+    if self.heldout_documents < 0 or (self.heldout_documents >= 1
+                                      and self.heldout_documents != int(self.heldout_documents)):
+      problems.append("--heldout_documents must be a fraction in [0, 1) or a whole count "
+                      f"(got {self.heldout_documents:g})")
     return problems
 
   @property
+  def input_field(self) -> dataclasses.Field:
+    """The field that names the input (see the fields' comment)."""
+    inputs = [field for field in dataclasses.fields(self) if "input_format" in field.metadata]
+    chosen = [field for field in inputs if not field.default and getattr(self, field.name)]
+    return chosen[0] if chosen else next(field for field in inputs if field.default)
+
+  @property
+  def input_format(self) -> str:
+    """The name of the input's format in `w2v_tf.sources.FORMATS` ('csv', 'text')."""
+    return self.input_field.metadata["input_format"]
+
+  @property
+  def input_source(self) -> str:
+    """What names the input: the value of `input_field` (a CSV; a text file, folder or glob)."""
+    return getattr(self, self.input_field.name)
+
+  @property
   def resolved_cleaning(self) -> str:
-    """The cleaning rules used: --cleaning, with auto = imdb for a CSV, none for plain text."""
+    """The cleaning rules used: --cleaning, with auto = the input format's (imdb for a CSV,
+    none for plain text)."""
     if self.cleaning != "auto":
       return self.cleaning
-    return "none" if self.train_text else "imdb"
+    return self.input_field.metadata["cleaning"]
+
+  # The names of earlier versions, which the benchmarks still read.
+  @property
+  def max_reviews(self) -> int:
+    return self.max_documents
+
+  @property
+  def heldout_reviews(self) -> float:
+    return self.heldout_documents
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,6 +288,7 @@ class ExperimentConfig:
     """A copy with fields changed by name, whatever section holds them: replace(epochs=2)."""
     sections = {name: {} for name in _SECTIONS}
     for key, value in changes.items():
+      key = _RENAMED.get(key, key)
       sections[_section_of(key)][key] = value
     return ExperimentConfig(**{name: dataclasses.replace(getattr(self, name), **fields)
                                for name, fields in sections.items()})
@@ -324,16 +366,20 @@ class ExperimentConfig:
 
 
 def flat_fields(payload: dict) -> dict:
-  """{field: value} of every section of a `to_dict`-style payload (names are unique)."""
+  """{field: value} of every section of a `to_dict`-style payload (names are unique; a name of
+  an earlier version is read as today's)."""
   fields = {}
   for section in payload.values():
     if isinstance(section, dict):
-      fields.update(section)
+      fields.update({_RENAMED.get(key, key): value for key, value in section.items()})
   return fields
 
 
 _OWNER = {field.name: name for name, section in _SECTIONS.items()
           for field in dataclasses.fields(section)}
+# {old name: field name} of the renamed fields (`_renamed`).
+_RENAMED = {alias: field.name for section in _SECTIONS.values()
+            for field in dataclasses.fields(section) for alias in field.metadata.get("aliases", ())}
 
 
 def _section_of(key: str) -> str:
@@ -376,15 +422,17 @@ def define_flags(flag_values=None, names: Iterable[str] | None = None,
                  defaults: dict[str, Any] | None = None) -> None:
   """Defines one absl flag per config field (or per field in `names`).
 
+  A renamed field's old names (`_renamed`) are defined too, as aliases of its flag.
+
   Args:
     flag_values: where to define them (default: absl's global FLAGS).
-    names: only these fields (a benchmark that shares a few settings).
+    names: only these fields (a benchmark that shares a few settings; old names work).
     defaults: other default values for some fields (default: the dataclass's).
   """
   from absl import flags  # pylint: disable=import-outside-toplevel
   flag_values = flag_values if flag_values is not None else flags.FLAGS
-  wanted = set(names) if names is not None else None
-  defaults = defaults or {}
+  wanted = {_RENAMED.get(name, name) for name in names} if names is not None else None
+  defaults = {_RENAMED.get(name, name): value for name, value in (defaults or {}).items()}
   for field, help_text in _all_fields():
     if wanted is not None and field.name not in wanted:
       continue
@@ -397,6 +445,8 @@ def define_flags(flag_values=None, names: Iterable[str] | None = None,
       define = {"str": flags.DEFINE_string, "int": flags.DEFINE_integer,
                 "float": flags.DEFINE_float, "bool": flags.DEFINE_bool}[kind]
       define(field.name, default, help_text, flag_values=flag_values)
+    for alias in field.metadata.get("aliases", ()):
+      flags.DEFINE_alias(alias, field.name, flag_values=flag_values)
 
 
 def from_flags(flag_values=None, base: ExperimentConfig | None = None,
@@ -407,7 +457,7 @@ def from_flags(flag_values=None, base: ExperimentConfig | None = None,
   """
   from absl import flags  # pylint: disable=import-outside-toplevel
   flag_values = flag_values if flag_values is not None else flags.FLAGS
-  wanted = set(names) if names is not None else set(_OWNER)
+  wanted = {_RENAMED.get(name, name) for name in names} if names is not None else set(_OWNER)
   values = {name: flag_values[name].value for name in _OWNER
             if name in wanted and name in flag_values}
   return (base or ExperimentConfig()).replace(**values)

@@ -21,7 +21,7 @@ from w2v_tf.errors import UsageError, run_main
 from w2v_tf.fileio import atomic_open, disk_errors
 
 # The trainer's own flags for the data settings (same names, defaults and help).
-_DATA_FIELDS = ("train_csv", "train_text", "text_column", "max_reviews", "cleaning",
+_DATA_FIELDS = ("train_csv", "train_text", "text_column", "max_documents", "cleaning",
                 "lowercase", "max_document_tokens", "max_vocab_size", "phrases",
                 "phrase_min_count", "phrase_threshold", "phrase_scoring", "stopwords",
                 "min_count", "max_vocab", "cache_dir", "strict_utf8")
@@ -29,7 +29,7 @@ _DATA_FIELDS = ("train_csv", "train_text", "text_column", "max_reviews", "cleani
 
 def define_flags() -> None:
   config.define_flags(flags.FLAGS, names=_DATA_FIELDS)
-  flags.DEFINE_string("dump_tokens", None, "Write the cleaned corpus here, one review a line.")
+  flags.DEFINE_string("dump_tokens", None, "Write the cleaned corpus here, one document a line.")
   flags.DEFINE_string("vocab_out", None, "Write the vocabulary here as word<TAB>count.")
 
 
@@ -56,7 +56,7 @@ def main(argv):
     vocab.save_tsv(FLAGS.vocab_out)
   pruned = (f" ({corpus.pruned_tokens:,} of them of words pruned while counting, left out of "
             "the dump)" if corpus.pruned_tokens else "")
-  print(f"{corpus.num_reviews:,} documents, {corpus.num_tokens:,} tokens{pruned}, "
+  print(f"{corpus.num_documents:,} documents, {corpus.num_tokens:,} tokens{pruned}, "
         f"{len(corpus.types):,} distinct words, vocabulary {len(vocab):,} "
         f"(min_count {data.min_count}) covering {vocab.total_count:,} tokens"
         + (f"; tokens -> {FLAGS.dump_tokens}" if FLAGS.dump_tokens else "")

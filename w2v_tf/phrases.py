@@ -87,6 +87,10 @@ class PhraseSettings:
                threshold=float(data_config.phrase_threshold),
                scoring=data_config.phrase_scoring)
 
+  def fingerprint_part(self) -> str:
+    """The settings in a model dir's data fingerprint: 'passes,min_count,threshold,scoring'."""
+    return f"{self.passes},{self.min_count},{self.threshold:g},{self.scoring}"
+
   def digest(self, pass_index: int) -> str:
     """A digest of what pass `pass_index` (1-based) computes: its cache folder's suffix.
 
