@@ -38,16 +38,11 @@ def _choices(default: str, choices: tuple[str, ...]) -> Any:
   return dataclasses.field(default=default, metadata={"choices": choices})
 
 
-def _input(default: str, input_format: str, cleaning: str) -> Any:
-  """A field naming the input in `input_format` (`w2v_tf.sources.FORMATS`), whose cleaning is
-  `cleaning` under --cleaning=auto."""
-  return dataclasses.field(default=default,
-                           metadata={"input_format": input_format, "cleaning": cleaning})
-
-
-def _renamed(default: Any, *old_names: str) -> Any:
-  """A field that earlier versions named `old_names`: their flags and config.json keys work."""
-  return dataclasses.field(default=default, metadata={"aliases": old_names})
+def _field(default: Any, **metadata: Any) -> Any:
+  """A field with `aliases` (its names of earlier versions: their flags and config.json keys
+  work) or `input_format` (it names an input of that format of `w2v_tf.sources`, cleaned by the
+  rules `cleaning` under --cleaning=auto)."""
+  return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,10 +87,10 @@ class DataConfig:
   """
   # The input is the first field naming one without a default that is set (--train_text), else
   # the one with a default (--train_csv).
-  train_csv: str = _input("data/IMDB_Dataset.csv", "csv", "imdb")
-  train_text: str = _input("", "text", "none")
+  train_csv: str = _field("data/IMDB_Dataset.csv", input_format="csv", cleaning="imdb")
+  train_text: str = _field("", input_format="text", cleaning="none")
   text_column: str = "review"
-  max_documents: int = _renamed(0, "max_reviews")
+  max_documents: int = _field(0, aliases=("max_reviews",))
   cleaning: str = _choices("auto", CLEANINGS)
   lowercase: bool = False
   max_document_tokens: int = 10_000
@@ -110,7 +105,7 @@ class DataConfig:
   subsample: float = 1e-3
   window: int = 5
   batch_size: int = 4096
-  heldout_documents: float = _renamed(0.01, "heldout_reviews")
+  heldout_documents: float = _field(0.01, aliases=("heldout_reviews",))
   cache_dir: str = "data/cache"
   seed: int = 0
   strict_utf8: bool = False
@@ -154,31 +149,23 @@ class DataConfig:
     return chosen[0] if chosen else next(field for field in inputs if field.default)
 
   @property
-  def input_format(self) -> str:
-    """The name of the input's format in `w2v_tf.sources.FORMATS` ('csv', 'text')."""
+  def input_format(self) -> str:  # its name in `w2v_tf.sources.FORMATS`: 'csv', 'text'
     return self.input_field.metadata["input_format"]
 
   @property
-  def input_source(self) -> str:
-    """What names the input: the value of `input_field` (a CSV; a text file, folder or glob)."""
+  def input_source(self) -> str:  # the value of `input_field`: a CSV; a text file, folder, glob
     return getattr(self, self.input_field.name)
 
   @property
   def resolved_cleaning(self) -> str:
-    """The cleaning rules used: --cleaning, with auto = the input format's (imdb for a CSV,
-    none for plain text)."""
-    if self.cleaning != "auto":
-      return self.cleaning
-    return self.input_field.metadata["cleaning"]
+    """The cleaning rules used: --cleaning, with auto = the input format's (imdb: a CSV)."""
+    return self.input_field.metadata["cleaning"] if self.cleaning == "auto" else self.cleaning
 
-  # The names of earlier versions, which the benchmarks still read.
-  @property
-  def max_reviews(self) -> int:
-    return self.max_documents
-
-  @property
-  def heldout_reviews(self) -> float:
-    return self.heldout_documents
+  def __getattr__(self, name: str) -> Any:
+    """A field's name of earlier versions (`_field`; the benchmarks read max_reviews)."""
+    if name in _RENAMED:
+      return getattr(self, _RENAMED[name])
+    raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -366,8 +353,7 @@ class ExperimentConfig:
 
 
 def flat_fields(payload: dict) -> dict:
-  """{field: value} of every section of a `to_dict`-style payload (names are unique; a name of
-  an earlier version is read as today's)."""
+  """{field: value} of every section of a `to_dict`-style payload (old names read as today's)."""
   fields = {}
   for section in payload.values():
     if isinstance(section, dict):
@@ -377,7 +363,7 @@ def flat_fields(payload: dict) -> dict:
 
 _OWNER = {field.name: name for name, section in _SECTIONS.items()
           for field in dataclasses.fields(section)}
-# {old name: field name} of the renamed fields (`_renamed`).
+# {old name: field name} of the renamed fields (`_field`).
 _RENAMED = {alias: field.name for section in _SECTIONS.values()
             for field in dataclasses.fields(section) for alias in field.metadata.get("aliases", ())}
 
@@ -422,7 +408,7 @@ def define_flags(flag_values=None, names: Iterable[str] | None = None,
                  defaults: dict[str, Any] | None = None) -> None:
   """Defines one absl flag per config field (or per field in `names`).
 
-  A renamed field's old names (`_renamed`) are defined too, as aliases of its flag.
+  A renamed field's old names (`_field`) are defined too, as aliases of its flag.
 
   Args:
     flag_values: where to define them (default: absl's global FLAGS).
