@@ -275,6 +275,7 @@ def tokenize(spec: CorpusSpec, target: str, progress: bool = True,
               f"{writer.prune_events} time(s): words seen fewer than {writer.min_reduce - 1} "
               "time(s) at those points were dropped (as gensim's max_vocab_size does); raise it "
               "for exact counts")
+  # meta.json keeps the keys of earlier versions: their caches are read as they are.
   return writer.finish({"invalid_utf8_reviews": invalid_utf8,
                         "first_invalid_utf8_review": first_invalid,
                         "first_invalid_utf8_location": first_location,
