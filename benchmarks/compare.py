@@ -68,7 +68,7 @@ import numpy as np
 
 from benchmarks import common
 from eval import cli
-from w2v_tf import config
+from w2v_tf import config, config_flags
 from w2v_tf.word_vectors import WordVectors
 from w2v_tf.errors import UsageError, UserError, run_main
 
@@ -104,7 +104,7 @@ OUR_FIELDS = ("train_csv", "text_column", "max_reviews", "stopwords", "cache_dir
 
 def define_flags() -> None:
   """Defines this binary's flags (when it runs as `python -m benchmarks.compare`)."""
-  config.define_flags(flags.FLAGS, names=OUR_FIELDS)
+  config_flags.define_flags(flags.FLAGS, names=OUR_FIELDS)
   # gensim only.
   flags.DEFINE_integer("negative", 5, "gensim: negative samples per pair.")
   flags.DEFINE_integer("workers", _default_workers(),
@@ -500,7 +500,7 @@ def _pword2vec_spec(train_path: str, run_dir: str) -> dict:
 
 def our_experiment(loss: str, model_dir: str) -> config.ExperimentConfig:
   """The trainer's config for one row: the flags' settings, skip-gram, `loss`, no analogies."""
-  return config.from_flags(FLAGS, names=OUR_FIELDS).replace(
+  return config_flags.from_flags(FLAGS, names=OUR_FIELDS).replace(
       model="skipgram", loss=loss, model_dir=model_dir, analogies=None, progress=False,
       overwrite=True)
 
