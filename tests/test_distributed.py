@@ -21,7 +21,8 @@ import tensorflow as tf
 from eval.analogy import evaluate_analogies
 from tests.planted import write_as_text, load_model_dir, small_experiment
 from w2v_tf import cluster as cluster_lib
-from w2v_tf import export, losses, pipeline, strategies
+from w2v_tf import export, pipeline, strategies
+from w2v_tf.losses import base
 from w2v_tf.build import build_trainer
 from w2v_tf.config import RuntimeConfig
 from w2v_tf.errors import UsageError
@@ -160,10 +161,11 @@ def test_take_part_splits_rows_and_their_candidate_groups():
   batch = {"center": tf.range(rows), "contexts": tf.reshape(tf.range(rows * context), [rows, -1]),
            "mask": tf.constant(rng.random([rows, context]) < 0.5), "words": tf.constant(17.0)}
   negative_kinds = [
-      losses.SampledValues(tf.reshape(tf.range(groups * 5, dtype=tf.int64), [groups, 5]),
+      base.SampledValues(tf.reshape(tf.range(groups * 5, dtype=tf.int64), [groups, 5]),
                            tf.random.uniform([rows, context]), tf.random.uniform([groups, 5])),
-      tf.reshape(tf.range(rows * context * 2), [rows, context, 2]),
-      ()]
+      base.PairNegatives(tf.reshape(tf.range(rows * context * 2), [rows, context, 2])),
+      base.TreePaths(tf.reshape(tf.range(rows * 4), [rows, 4]), tf.ones([rows, 4])),
+      base.NoNegatives()]
   for negatives in negative_kinds:
     parts = [pipeline.take_part({**batch, "negatives": negatives}, tf.constant(i), 2, rows,
                                    groups) for i in range(2)]
@@ -172,7 +174,7 @@ def test_take_part_splits_rows_and_their_candidate_groups():
     assert all(float(p["words"]) == 17.0 for p in parts)  # the whole batch's words
     joined = tf.nest.map_structure(lambda *x: tf.concat(x, 0), *[p["negatives"] for p in parts])
     tf.nest.map_structure(np.testing.assert_array_equal, joined, negatives)
-    if isinstance(negatives, losses.SampledValues):  # rows 0-3 go with groups 0-1
+    if isinstance(negatives, base.SampledValues):  # rows 0-3 go with groups 0-1
       assert parts[0]["negatives"].sampled.shape == [2, 5]
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from w2v_tf import losses
+from w2v_tf.losses import (base, full_softmax, hierarchical_softmax, nce, negative_sampling,
+                            sampled_softmax)
 from w2v_tf.sampling import UnigramSampler
 
 
@@ -49,7 +50,7 @@ def test_grouped_sampled_softmax_equals_tf_including_gradients(num_groups):
     hits = np.isin(labels.numpy(), sampled.sampled.numpy())
     assert hits.any()  # the accidental-hit path is exercised
     with tf.GradientTape(persistent=True) as tape:
-      ours = losses.grouped_sampled_softmax_loss(inputs, labels, mask, weights, bias, sampled)
+      ours = sampled_softmax.grouped_sampled_softmax_loss(inputs, labels, mask, weights, bias, sampled)
       reference = _reference(inputs, weights, bias, labels, mask, sampled, num_sampled, vocab)
       ours_total, reference_total = tf.reduce_sum(ours), tf.reduce_sum(reference)
     np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=1e-5, rtol=1e-5)
@@ -61,7 +62,7 @@ def test_grouped_sampled_softmax_equals_tf_including_gradients(num_groups):
 
 def test_full_softmax_is_exact_cross_entropy():
   inputs, weights, bias, labels, mask, *_ = _problem()
-  got = losses.full_softmax_loss(inputs, labels, mask, weights, bias).numpy()
+  got = full_softmax.full_softmax_loss(inputs, labels, mask, weights, bias).numpy()
   logits = inputs.numpy() @ weights.numpy().T + bias.numpy()
   log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
   expected = -np.take_along_axis(log_probs, labels.numpy(), 1) * mask.numpy()
@@ -71,10 +72,10 @@ def test_full_softmax_is_exact_cross_entropy():
 def test_sampled_softmax_tracks_full_softmax_in_expectation():
   """With many samples, the sampled loss approaches the full loss (both are cross-entropies)."""
   inputs, weights, bias, labels, mask, *_ = _problem(batch=64, vocab=200)
-  full = tf.reduce_sum(losses.full_softmax_loss(inputs, labels, mask, weights, bias))
+  full = tf.reduce_sum(full_softmax.full_softmax_loss(inputs, labels, mask, weights, bias))
   sampler = UnigramSampler(np.ones(200))
   sampled = sampler.sample_unique(tf.constant([1, 0], tf.int64), 190, labels)
-  approx = tf.reduce_sum(losses.grouped_sampled_softmax_loss(inputs, labels, mask, weights, bias,
+  approx = tf.reduce_sum(sampled_softmax.grouped_sampled_softmax_loss(inputs, labels, mask, weights, bias,
                                                              sampled))
   assert abs(float(approx) - float(full)) / float(full) < 0.05
 
@@ -84,7 +85,7 @@ def test_nce_matches_tf_and_negative_sampling_formula(num_groups):
   inputs, weights, bias, labels, mask, sampled, num_sampled, vocab = _problem(
       num_groups=num_groups)
   with tf.GradientTape(persistent=True) as tape:
-    got = losses.nce_loss(inputs, labels, mask, weights, bias, sampled)
+    got = nce.nce_loss(inputs, labels, mask, weights, bias, sampled)
     reference = _reference(inputs, weights, bias, labels, mask, sampled, num_sampled, vocab,
                            tf_loss=tf.nn.nce_loss)
     got_total, reference_total = tf.reduce_sum(got), tf.reduce_sum(reference)
@@ -94,7 +95,8 @@ def test_nce_matches_tf_and_negative_sampling_formula(num_groups):
                                tf.convert_to_tensor(tape.gradient(reference_total,
                                                                   variable)).numpy(), atol=1e-5)
   negatives = tf.constant(np.random.default_rng(0).integers(0, vocab, list(labels.shape) + [3]))
-  got = losses.negative_sampling_loss(inputs, labels, mask, weights, bias, negatives).numpy()
+  got = negative_sampling.negative_sampling_loss(inputs, labels, mask, weights, bias,
+                                                negatives).numpy()
   h, w, b = inputs.numpy(), weights.numpy(), bias.numpy()
   def log_sigmoid(x):
     return -np.log1p(np.exp(-x))
@@ -103,6 +105,25 @@ def test_nce_matches_tf_and_negative_sampling_formula(num_groups):
       expected = -log_sigmoid(h[i] @ w[labels[i, j]] + b[labels[i, j]])
       expected -= sum(log_sigmoid(-(h[i] @ w[k] + b[k])) for k in negatives.numpy()[i, j])
       assert abs(got[i, j] - (expected if mask[i, j] else 0)) < 1e-4
+
+
+def test_negatives_shared_per_center_equal_the_same_negatives_drawn_for_each_pair():
+  """[B, K] negatives (--negatives_per=center) give the losses and gradients of [B, C, K] ones
+  that repeat each center's K for every pair."""
+  inputs, weights, bias, labels, mask, _, _, vocab = _problem(3)
+  shared = tf.constant(np.random.default_rng(1).integers(0, vocab, [labels.shape[0], 4]))
+  per_pair = tf.repeat(shared[:, None, :], labels.shape[1], axis=1)  # [B, C, K]
+  with tf.GradientTape(persistent=True) as tape:
+    got = negative_sampling.negative_sampling_loss(inputs, labels, mask, weights, bias, shared)
+    expected = negative_sampling.negative_sampling_loss(inputs, labels, mask, weights, bias,
+                                                        per_pair)
+    got_total, expected_total = tf.reduce_sum(got), tf.reduce_sum(expected)
+  np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
+  assert np.count_nonzero(got.numpy()) == np.count_nonzero(mask.numpy())
+  for variable in (inputs, weights, bias):
+    np.testing.assert_allclose(tf.convert_to_tensor(tape.gradient(got_total, variable)).numpy(),
+                               tf.convert_to_tensor(tape.gradient(expected_total,
+                                                                  variable)).numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize("sampler_name", ["log_uniform", "uniform", "unigram"])
@@ -119,9 +140,9 @@ def test_sampled_softmax_equals_tf_given_each_tf_samplers_output(sampler_name):
   else:
     drawn = tf.random.fixed_unigram_candidate_sampler(
         **kwargs, distortion=0.75, unigrams=np.arange(vocab, 0, -1).astype(float).tolist())
-  sampled = losses.SampledValues(drawn[0][None, :], tf.reshape(drawn[1], labels.shape),
+  sampled = base.SampledValues(drawn[0][None, :], tf.reshape(drawn[1], labels.shape),
                                  drawn[2][None, :])
-  ours = losses.grouped_sampled_softmax_loss(inputs, labels, mask, weights, bias, sampled)
+  ours = sampled_softmax.grouped_sampled_softmax_loss(inputs, labels, mask, weights, bias, sampled)
   reference = _reference(inputs, weights, bias, labels, mask, sampled, num_sampled, vocab)
   np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=1e-5, rtol=1e-5)
 
@@ -131,7 +152,7 @@ def test_sampled_softmax_equals_tf_given_each_tf_samplers_output(sampler_name):
 
 def _tree_problem(vocab=37, dim=6, seed=0):
   from w2v_tf.huffman import build_huffman_tree  # pylint: disable=import-outside-toplevel
-  from w2v_tf.step import TreeTables  # pylint: disable=import-outside-toplevel
+  TreeTables = hierarchical_softmax.TreeTables
   rng = np.random.default_rng(seed)
   counts = np.sort(rng.integers(1, 500, vocab))[::-1]
   tables = TreeTables(build_huffman_tree(counts))
@@ -148,7 +169,7 @@ def test_hierarchical_softmax_probabilities_sum_to_one(contexts):
   words = tf.range(vocab)
   # Every (input, word): batch row = word, the same inputs for all rows.
   all_inputs = tf.reshape(tf.tile(inputs[None], [vocab, 1, 1, 1]), [vocab, -1, 6])  # [V, 3C, d]
-  per_word = losses.hierarchical_softmax_loss(all_inputs, None, tf.ones([vocab, 3 * contexts],
+  per_word = hierarchical_softmax.hierarchical_softmax_loss(all_inputs, None, tf.ones([vocab, 3 * contexts],
                                                                          tf.bool),
                                               weights, tables.paths(words))  # [V, 3C]
   np.testing.assert_allclose(tf.reduce_sum(tf.exp(-per_word), 0).numpy(), 1.0, rtol=1e-5)
@@ -163,8 +184,8 @@ def test_hierarchical_softmax_is_the_path_product_and_updates_only_its_nodes():
   mask = tf.constant(rng.random([5, 3]) < 0.7)
   paths = tables.paths(centers)
   with tf.GradientTape(persistent=True) as tape:
-    loss = losses.hierarchical_softmax_loss(inputs, None, mask, weights, paths)
-    capped = losses.hierarchical_softmax_loss(inputs, None, mask, weights, paths,
+    loss = hierarchical_softmax.hierarchical_softmax_loss(inputs, None, mask, weights, paths)
+    capped = hierarchical_softmax.hierarchical_softmax_loss(inputs, None, mask, weights, paths,
                                               max_node_pairs=1.0)
     loss_sum, capped_sum = tf.reduce_sum(loss), tf.reduce_sum(capped)
   points, signs = paths.points.numpy(), paths.signs.numpy()

@@ -106,18 +106,3 @@ def test_cbow_gradient_spreads_over_the_contexts():
     for slot in np.flatnonzero(mask[row]):
       expected[contexts[row, slot]] += direction[row] / mask[row].sum()
   np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=1e-7)
-
-
-def test_normalized_embeddings_are_unit_rows_of_the_same_direction():
-  model = make_model(12, 5, seed=3)
-  model.input_embeddings.scatter_update(tf.IndexedSlices(tf.zeros([1, 5]), tf.constant([7])))
-  table = model.input_embeddings.numpy()
-  unit = model.normalized_embeddings()
-  assert unit.shape == (12, 5)
-  norms = np.linalg.norm(unit, axis=1)
-  live = np.arange(12) != 7
-  np.testing.assert_allclose(norms[live], 1.0, rtol=1e-6)
-  np.testing.assert_allclose(unit[live] * np.linalg.norm(table[live], axis=1, keepdims=True),
-                             table[live], rtol=1e-5, atol=1e-8)
-  np.testing.assert_array_equal(unit[7], np.zeros(5))  # an all-zero row stays zero, not NaN
-  np.testing.assert_array_equal(model.input_embeddings.numpy(), table)  # the table is untouched

@@ -6,9 +6,9 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from w2v_tf import (allocator, corpus, huffman, monitor, pipeline, run_state, strategies, text,
-                    training_data)
-from w2v_tf.config import SAMPLED_LOSSES, ExperimentConfig
+from w2v_tf import (allocator, corpus, huffman, losses, monitor, pipeline, run_state, strategies,
+                    text, training_data)
+from w2v_tf.config import ExperimentConfig
 from w2v_tf.model import Word2Vec
 from w2v_tf.optim import make_optimizer
 from w2v_tf.sampling import make_sampler
@@ -35,8 +35,9 @@ def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monito
   try:
     experiment = runner.adapt(experiment)
     data_config, model_config, train = experiment.data, experiment.model, experiment.train
+    loss = losses.get(model_config.loss)
     data = training_data.prepare_data(
-        data_config, model_config.num_sampled if model_config.loss in SAMPLED_LOSSES else None,
+        data_config, model_config.num_sampled if loss.shares_candidates else None,
         experiment.runtime.progress, train.heldout_centers)
     allocator.fix_mmap_threshold()  # for training: after a cold corpus pass set its own
     fingerprint = data_fingerprint(data_config)
@@ -48,8 +49,7 @@ def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monito
       state = run_state.RunState(model, optimizer, train.model_dir, train.keep_checkpoints, log)
     state.lock = lock
     sampler = make_sampler(model_config.sampler, data.vocab.counts, model_config.sampler_power)
-    tree = (huffman.build_huffman_tree(data.vocab.counts)
-            if model_config.loss == "hierarchical_softmax" else None)
+    tree = huffman.build_huffman_tree(data.vocab.counts) if loss.needs_tree else None
     step = TrainStep(model, optimizer, model_config, sampler, data_config.batch_size,
                      experiment.runtime.jit_compile, fuse=runner.fuses_updates, tree=tree)
     callbacks = monitor.default_callbacks(train.model_dir, experiment.runtime.progress, log,

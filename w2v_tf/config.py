@@ -17,16 +17,17 @@ import json
 import re
 from typing import Any, Iterable
 
+from w2v_tf import losses
 from w2v_tf.errors import UsageError, UserError
 
 MODELS = ("skipgram", "cbow")
-LOSSES = ("sampled_softmax", "nce", "negative_sampling", "full_softmax", "hierarchical_softmax")
+LOSSES = losses.NAMES  # each loss's module is in w2v_tf/losses/
 OPTIMIZERS = ("sgd", "adagrad", "adam")
 STRATEGIES = ("default", "mirrored", "multi_worker", "parameter_server")
 SAMPLERS = ("unigram", "log_uniform", "uniform")
+NEGATIVE_SHARINGS = ("center", "pair")
 CLEANINGS = ("auto", "imdb", "none")
 PHRASE_SCORINGS = ("default", "word2phrase")
-SAMPLED_LOSSES = ("sampled_softmax", "nce")  # candidates shared per group of centers
 
 # Initial learning rates of (optimizer, model): word2vec's 0.025 / 0.05 for SGD.
 DEFAULT_LEARNING_RATES = {("sgd", "skipgram"): 0.025, ("sgd", "cbow"): 0.05,
@@ -158,17 +159,21 @@ class ModelConfig:
       unigram (counts^--sampler_power, word2vec's), log_uniform (Zipfian over frequency ranks,
       tf.nn.sampled_softmax_loss's default) or uniform.
     sampler_power: Exponent of the counts for --sampler=unigram (0.75: word2vec's).
+    negatives_per: negative_sampling draws its --num_sampled negatives once per center,
+      shared by the center's contexts (center, as pWord2Vec shares them per window), or for
+      every pair (pair, as word2vec.c and gensim).
   """
   # Why groups: sharing one candidate set across a whole batch of thousands of pairs multiplies
   # each candidate's summed update by the number of pairs, which diverged at word2vec's
   # learning rate; groups of 64 centers (~380 pairs) train like small-batch SGD.
   model: str = _choices("skipgram", MODELS)
-  loss: str = _choices("sampled_softmax", LOSSES)
+  loss: str = _choices(losses.DEFAULT, LOSSES)
   embedding_dim: int = 100
   num_sampled: int | None = None
   sample_group_centers: int = 64
   sampler: str = _choices("unigram", SAMPLERS)
   sampler_power: float = 0.75
+  negatives_per: str = _choices("center", NEGATIVE_SHARINGS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,7 +260,9 @@ class ExperimentConfig:
     """Fills the defaults that depend on other fields: num_sampled and learning_rate."""
     changes = {}
     if self.model.num_sampled is None:
-      changes["num_sampled"] = 5 if self.model.loss == "negative_sampling" else 64
+      # The loss's own default (importing its module, so TensorFlow, only here); a loss that
+      # draws none keeps the sampled losses' 64, which nothing reads.
+      changes["num_sampled"] = losses.get(self.model.loss).default_num_sampled or 64
     if self.train.learning_rate is None:
       changes["learning_rate"] = DEFAULT_LEARNING_RATES.get(
           (self.train.optimizer, self.model.model))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from w2v_tf import losses
 from w2v_tf.config import ModelConfig
 
 
@@ -45,10 +46,10 @@ class Word2Vec(tf.Module):
       skip-gram: (input_embeddings[center] [B, d], contexts [B, 2W], mask [B, 2W]);
       CBOW: (masked mean of input_embeddings[contexts] [B, d], center [B, 1], has-context
       [B, 1]; padding rows have no context and so no loss);
-      skip-gram with hierarchical softmax, which predicts the center from each context as
-      word2vec.c does: (input_embeddings[contexts] [B, 2W, d], center [B, 1], mask [B, 2W]).
+      skip-gram with a loss that predicts the center from each context (word2vec.c's tree):
+      (input_embeddings[contexts] [B, 2W, d], center [B, 1], mask [B, 2W]).
     """
-    if self.config.model == "skipgram" and self.config.loss == "hierarchical_softmax":
+    if self.config.model == "skipgram" and losses.get(self.config.loss).predicts_center:
       return (tf.gather(self.input_embeddings, batch["contexts"]), batch["center"][:, None],
               batch["mask"])
     if self.config.model == "skipgram":
@@ -59,8 +60,3 @@ class Word2Vec(tf.Module):
             / tf.maximum(tf.reduce_sum(weights, 1, keepdims=True), 1.0))
     center = batch["center"][:, None]
     return mean, center, tf.reduce_any(batch["mask"], axis=1, keepdims=True)
-
-  def normalized_embeddings(self) -> np.ndarray:
-    """[V, d] unit-length input embeddings (what eval and export use)."""
-    vectors = self.input_embeddings.numpy()
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -32,7 +32,6 @@ import tensorflow as tf
 
 from w2v_tf import corpus_store
 from w2v_tf.errors import UserError
-from w2v_tf.losses import SampledValues, TreePaths
 
 _SEED_STRIDE = 1_000_003
 CHUNK_FORMAT = 1  # bump when the chunk files change
@@ -402,16 +401,9 @@ def take_part(batch: dict, part, parts: int, rows: int, groups: int) -> dict:
     return tensor[start:start + size]
 
   result = {key: cut(batch[key], row_count) for key in ("center", "contexts", "mask")}
-  negatives = batch["negatives"]
-  if isinstance(negatives, SampledValues):
-    negatives = SampledValues(cut(negatives.sampled, group_count),
-                              cut(negatives.true_expected_count, row_count),
-                              cut(negatives.sampled_expected_count, group_count))
-  elif isinstance(negatives, tf.Tensor):  # negative sampling: [rows, C, K]
-    negatives = cut(negatives, row_count)
-  elif isinstance(negatives, TreePaths):  # hierarchical softmax: [rows, L] each
-    negatives = TreePaths(cut(negatives.points, row_count), cut(negatives.signs, row_count))
-  result["negatives"] = negatives
+  # Each kind of negatives (`w2v_tf.losses.base`) cuts its per-row and per-group parts.
+  result["negatives"] = batch["negatives"].take(lambda tensor: cut(tensor, row_count),
+                                                lambda tensor: cut(tensor, group_count))
   if "words" in batch:
     result["words"] = batch["words"]
   return result

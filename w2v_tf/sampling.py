@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from w2v_tf import config
-from w2v_tf.losses import SampledValues
+from w2v_tf.losses.base import SampledValues
 
 
 class GroupCandidates(NamedTuple):

@@ -4,11 +4,8 @@ Every strategy's runner steps through this module: the single device calls `Trai
 (with SGD and XLA the loss, its gradient and the row updates compile into one program), the
 mirrored runners call `TrainStep.loss_and_gradients` per replica, and the parameter-server
 workers call `touched_rows_step`, which computes the same update on the rows a batch touches.
-`per_example_loss` is the one place a loss name becomes a loss function.
-
-The exact loss is the full softmax over the output table, except for hierarchical softmax:
-its tree's probabilities are normalised, so its own loss is the exact cross-entropy of its model
-(the output rows are inner-node vectors, which a full softmax would not mean anything over).
+What a loss does (its negatives, its per-example loss, its exact loss, the rows it touches) the
+step asks the config's loss object (`w2v_tf.losses`); this module names no loss.
 """
 
 from __future__ import annotations
@@ -19,10 +16,10 @@ import numpy as np
 import tensorflow as tf
 
 from w2v_tf import losses, pipeline
-from w2v_tf.config import SAMPLED_LOSSES, ModelConfig
+from w2v_tf.config import ModelConfig
 from w2v_tf.huffman import HuffmanTree
 from w2v_tf.model import Word2Vec
-from w2v_tf.sampling import CandidateSampler, GroupCandidates
+from w2v_tf.sampling import CandidateSampler
 
 # Centers per [centers, V] logit matrix of the exact loss and its gradient. IMDB (V = 42,254),
 # one comparison round (batch, held-out, gradient cosine), AMD EPYC 2 cores: 256 centers peaked
@@ -36,54 +33,10 @@ COSINE_SLICE = 256
 # 1 slice 5.67-6.44 / 7.63-7.80, 2 slices 5.08-5.63 / 6.56-6.64, 4 slices 5.01-6.00 / 6.92-6.97;
 # XLA's compilation peaked at 891 / 941 / 1,001 MiB RSS: 2 is as fast as 4 and 60 MiB lighter.
 _STEP_PARTS = 2
-# Hierarchical softmax: an inner node's summed gradient counts at most this many pairs (see
-# `losses.hierarchical_softmax_loss`). Measured on IMDB, 1 epoch: without it SGD diverged at
-# step 40; with 512, analogies 8.7% against gensim hs=1's 8.2% side by side.
-HS_MAX_NODE_PAIRS = 512.0
-
-
-def per_example_loss(loss: str, inputs, labels, mask, output_weights, output_bias,
-                     negative_info) -> tf.Tensor:
-  """The loss named `loss` per example, [B, C], on the given output table (or its rows).
-
-  Args:
-    loss: one of `config.LOSSES`.
-    inputs: [B, d] input vectors; labels, mask: [B, C].
-    output_weights: [V, d] (or the rows the labels and negatives index); output_bias: [V].
-    negative_info: the batch's negatives (`TrainStep.negatives`): `SampledValues`, [B, C, K]
-      negative ids, `TreePaths` (hierarchical softmax); unused by the full softmax.
-  """
-  if loss == "sampled_softmax":
-    return losses.grouped_sampled_softmax_loss(inputs, labels, mask, output_weights, output_bias,
-                                               negative_info)
-  if loss == "nce":
-    return losses.nce_loss(inputs, labels, mask, output_weights, output_bias, negative_info)
-  if loss == "negative_sampling":
-    return losses.negative_sampling_loss(inputs, labels, mask, output_weights, output_bias,
-                                         negative_info)
-  if loss == "hierarchical_softmax":
-    return losses.hierarchical_softmax_loss(inputs, labels, mask, output_weights,
-                                            negative_info, HS_MAX_NODE_PAIRS)
-  return losses.full_softmax_loss(inputs, labels, mask, output_weights, output_bias)
-
-
-class TreeTables:
-  """A Huffman tree's paths as constant tables; `paths(labels)` gathers a batch's."""
-
-  def __init__(self, tree: HuffmanTree):
-    self.points = tf.constant(tree.points, tf.int32)  # [V, L]
-    self.signs = tf.constant(tree.signs(), tf.float32)  # [V, L]
-
-  def paths(self, words: tf.Tensor) -> losses.TreePaths:
-    """[B] word ids -> their `TreePaths` ([B, L])."""
-    words = tf.cast(words, tf.int32)
-    return losses.TreePaths(tf.gather(self.points, words), tf.gather(self.signs, words))
-
-
 def labels_of(config: ModelConfig, batch: dict) -> tf.Tensor:
-  """[B, C] target ids: the contexts (skip-gram) or the center (CBOW and hierarchical softmax,
-  which predicts the center as word2vec.c does; C = 1)."""
-  if config.model == "cbow" or config.loss == "hierarchical_softmax":
+  """[B, C] target ids: the contexts (skip-gram) or the center (CBOW, and a loss that predicts
+  the center from each context as word2vec.c's tree does; C = 1)."""
+  if config.model == "cbow" or losses.get(config.loss).predicts_center:
     return batch["center"][:, None]
   return batch["contexts"]
 
@@ -92,19 +45,22 @@ class TrainStep:
   """The step of one batch for a model, an optimizer and a (resolved) model config.
 
   Attributes:
-    tree: the Huffman tree's tables (hierarchical softmax; None otherwise).
-    fused: the compiled step adds the labels' expected counts and applies the update itself
-      (SGD under XLA); then `negatives` sends `GroupCandidates` for the sampled losses.
-    num_sample_groups: candidate groups per batch (sampled softmax, NCE).
+    loss: the config's loss object (`w2v_tf.losses.base.Loss`).
+    tree: the Huffman tree's tables (a loss that needs the tree; None otherwise).
+    fused: the compiled step completes the negatives (the labels' expected counts of the
+      sampled losses) and applies the update itself (SGD under XLA).
+    num_sample_groups: candidate groups per batch (losses whose candidates are shared).
   """
 
   def __init__(self, model: Word2Vec, optimizer, config: ModelConfig, sampler: CandidateSampler,
                batch_size: int, jit_compile: bool, fuse: bool = True,
                tree: HuffmanTree | None = None):
     self.model, self.optimizer, self.config, self.sampler = model, optimizer, config, sampler
-    if (config.loss == "hierarchical_softmax") != (tree is not None):
-      raise ValueError("a Huffman tree is given with --loss=hierarchical_softmax, and only then")
-    self.tree = TreeTables(tree) if tree is not None else None
+    self.loss = losses.get(config.loss)
+    if self.loss.needs_tree != (tree is not None):
+      raise ValueError(f"a Huffman tree is given with a loss that needs one, and only then "
+                       f"(--loss={config.loss})")
+    self.tree = self.loss.tree_tables(tree) if tree is not None else None
     self.tables = model.tables
     self.num_sample_groups = batch_size // config.sample_group_centers
     self.fused = fuse and jit_compile and optimizer.xla_compatible
@@ -131,22 +87,14 @@ class TrainStep:
                 fused: bool | None = None):
     """The batch's negatives, drawn statelessly from `seed` [2] (run seed, epoch/batch index).
 
-    For the fused step the sampled losses get `GroupCandidates`: the step adds the labels'
-    expected counts itself (`update`), fused by XLA. `num_groups` and `fused` default to the
-    training batch's (another batch, e.g. a held-out slice, passes its own).
+    For the fused step the loss may leave part to the step (`Loss.complete_negatives`: the
+    sampled losses' labels' expected counts), fused by XLA. `num_groups` and `fused` default to
+    the training batch's (another batch, e.g. a held-out slice, passes its own).
     """
-    loss, num_sampled = self.config.loss, self.config.num_sampled
-    labels = labels_of(self.config, batch)
-    num_groups = self.num_sample_groups if num_groups is None else num_groups
-    if loss in SAMPLED_LOSSES and (self.fused if fused is None else fused):
-      return self.sampler.sample_candidates(seed, num_sampled, num_groups)
-    if loss in SAMPLED_LOSSES:
-      return self.sampler.sample_unique(seed, num_sampled, labels, num_groups)
-    if loss == "negative_sampling":
-      return self.sampler.sample(seed, tf.concat([tf.shape(labels), [num_sampled]], 0))
-    if loss == "hierarchical_softmax":
-      return self.tree.paths(labels[:, 0])
-    return ()
+    return self.loss.negatives(
+        self.sampler, self.tree, labels_of(self.config, batch), seed, self.config,
+        self.num_sample_groups if num_groups is None else num_groups,
+        self.fused if fused is None else fused)
 
   def loss_and_gradients(self, batch: dict, negative_info, parts: int = 1):
     """(summed loss, pairs, gradients of the tables) of a batch, summed over `parts` row slices.
@@ -164,16 +112,14 @@ class TrainStep:
       total = count = 0.0
       for piece in pieces:
         inputs, labels, mask = model.inputs(piece)
-        total += tf.reduce_sum(per_example_loss(self.config.loss, inputs, labels, mask,
-                                                model.output_weights, model.output_bias,
-                                                piece["negatives"]))
+        total += tf.reduce_sum(self.loss.per_example(inputs, labels, mask, model.output_weights,
+                                                     model.output_bias, piece["negatives"]))
         count += tf.reduce_sum(tf.cast(mask, tf.float32))
     return total, count, tape.gradient(total, self.tables)
 
   def _loss_gradients_and_update(self, batch, negative_info, learning_rate):
-    if isinstance(negative_info, GroupCandidates):
-      negative_info = self.sampler.with_true_expected_counts(
-          negative_info, labels_of(self.config, batch))
+    negative_info = self.loss.complete_negatives(self.sampler, negative_info,
+                                                 labels_of(self.config, batch))
     if self.fused:
       total, count, gradients = self.loss_and_gradients(batch, negative_info, self.parts)
     else:
@@ -187,11 +133,8 @@ class TrainStep:
     return self._update(examples, batch["negatives"], learning_rate)
 
   def exact_loss(self, inputs, labels, mask, output_weights, output_bias) -> tf.Tensor:
-    """[B, C] exact cross-entropy: the full softmax, or the tree's own (hierarchical softmax)."""
-    if self.tree is not None:
-      return losses.hierarchical_softmax_loss(inputs, labels, mask, output_weights,
-                                              self.tree.paths(labels[:, 0]))
-    return losses.full_softmax_loss(inputs, labels, mask, output_weights, output_bias)
+    """[B, C] exact cross-entropy (`Loss.exact`: the full softmax, or a tree's own)."""
+    return self.loss.exact(inputs, labels, mask, output_weights, output_bias, self.tree)
 
   def _full_softmax_sum(self, batch):
     """(sum of exact losses, number of pairs) of a grouped batch."""
@@ -223,7 +166,7 @@ class TrainStep:
     with tf.GradientTape() as tape:
       tape.watch(inputs)
       loss_sum = tf.reduce_sum(loss_of(inputs, labels, mask, weights, bias))
-    # Dense: hierarchical softmax gathers the inputs per node, so its gradient is IndexedSlices.
+    # Dense: a tree loss gathers the inputs per node, so its gradient is IndexedSlices.
     return tf.convert_to_tensor(tape.gradient(loss_sum, inputs))
 
   def _train_loss_gradient(self, batch, seed):
@@ -232,8 +175,7 @@ class TrainStep:
     rows = batch["center"].shape[0]  # static: the sampler's group count is a Python int
     negatives = self.negatives(batch, seed, rows // self.config.sample_group_centers,
                                fused=False)
-    return self._input_gradient(batch, lambda *args: per_example_loss(
-        self.config.loss, *args, negatives))
+    return self._input_gradient(batch, lambda *args: self.loss.per_example(*args, negatives))
 
   def _exact_loss_gradient(self, batch):
     """The exact loss's input gradient [B, d] (each center's depends on its own rows only)."""
@@ -295,8 +237,8 @@ def touched_rows_step(model: Word2Vec, optimizer, examples: dict, learning_rate)
   The update equals `TrainStep.update`'s, but the tables are read with
   `tf.nn.embedding_lookup` (one gather per shard of a `ShardedVariable`, never the whole
   table) and the loss is computed on those rows; their gradients go back as `IndexedSlices`
-  (`ShardedVariable.scatter_*` sends each shard its rows). The full softmax reads the whole
-  output table: it needs every row.
+  (`ShardedVariable.scatter_*` sends each shard its rows). A loss without negatives (the full
+  softmax) reads the whole output table: it needs every row.
 
   Args:
     model: the tables (plain or sharded variables) and their config.
@@ -308,14 +250,14 @@ def touched_rows_step(model: Word2Vec, optimizer, examples: dict, learning_rate)
   Returns:
     (summed loss, number of pairs), float32 scalars.
   """
-  loss = model.config.loss
-  # CBOW, and hierarchical softmax (word2vec.c's way), read the contexts' input rows and
-  # predict the center.
-  from_contexts = model.config.model == "cbow" or loss == "hierarchical_softmax"
+  loss = losses.get(model.config.loss)
+  # CBOW, and a loss that predicts the center (word2vec.c's tree), read the contexts' input rows
+  # and predict the center.
+  from_contexts = model.config.model == "cbow" or loss.predicts_center
   batch = {key: examples[key] for key in ("center", "contexts", "mask")}
   negatives = examples["negatives"]
   # The input rows the model gathers (centers for skip-gram, contexts for CBOW) and the output
-  # rows the loss uses (labels and candidates), each renumbered 0..U-1 in a local batch.
+  # rows the loss uses (labels and negatives), each renumbered 0..U-1 in a local batch.
   input_ids = batch["contexts"] if from_contexts else batch["center"]
   label_ids = labels_of(model.config, batch)  # [B, C]
   input_rows_ids, input_positions = tf.unique(tf.reshape(input_ids, [-1]))  # [U]
@@ -324,22 +266,16 @@ def touched_rows_step(model: Word2Vec, optimizer, examples: dict, learning_rate)
                                                                tf.shape(input_ids))
   output_rows_ids = None
   local_negatives = negatives
-  if loss != "full_softmax":
-    sampled = isinstance(negatives, losses.SampledValues)
-    tree = isinstance(negatives, losses.TreePaths)
-    # [G, S] candidates, [B, C, K] negatives or [B, L] inner nodes.
-    negative_ids = negatives.sampled if sampled else negatives.points if tree else negatives
+  negative_ids = negatives.output_ids()  # [G, S], [B, C, K], [B, L] or None: every row
+  if negative_ids is not None:
     num_labels = tf.size(label_ids)
     output_rows_ids, output_positions = tf.unique(tf.concat(
         [tf.reshape(label_ids, [-1]), tf.reshape(tf.cast(negative_ids, tf.int32), [-1])], 0))
     local_labels = tf.reshape(output_positions[:num_labels], tf.shape(label_ids))
     local["center" if from_contexts else "contexts"] = (local_labels[:, 0] if from_contexts
                                                         else local_labels)
-    local_negative_ids = tf.cast(tf.reshape(output_positions[num_labels:],
-                                            tf.shape(negative_ids)), negative_ids.dtype)
-    local_negatives = (negatives._replace(sampled=local_negative_ids) if sampled
-                       else negatives._replace(points=local_negative_ids) if tree
-                       else local_negative_ids)
+    local_negatives = negatives.with_output_ids(tf.cast(
+        tf.reshape(output_positions[num_labels:], tf.shape(negative_ids)), negative_ids.dtype))
   input_rows = tf.nn.embedding_lookup(model.input_embeddings, input_rows_ids)  # [U, d]
   if output_rows_ids is None:
     output_rows = tf.convert_to_tensor(model.output_weights)  # [V, d]
@@ -352,9 +288,9 @@ def touched_rows_step(model: Word2Vec, optimizer, examples: dict, learning_rate)
     # The model's own `inputs`, reading the local rows instead of the whole table.
     view = types.SimpleNamespace(config=model.config, input_embeddings=input_rows)
     inputs, labels, mask = Word2Vec.inputs(view, local)
-    total = tf.reduce_sum(per_example_loss(loss, inputs, labels, mask, output_rows, bias_rows,
+    total = tf.reduce_sum(loss.per_example(inputs, labels, mask, output_rows, bias_rows,
                                            local_negatives))
-  # Hierarchical softmax has no bias: its gradient is None, and the optimizer skips it.
+  # A loss without a bias (`Loss.has_bias`) gives it no gradient (None): the optimizer skips it.
   row_gradients = [None if gradient is None else tf.convert_to_tensor(gradient) for gradient in
                    tape.gradient(total, [input_rows, output_rows, bias_rows])]
   gradients = [tf.IndexedSlices(row_gradients[0], input_rows_ids)]

@@ -319,7 +319,7 @@ class ParameterServerRunner(Runner):
       self.log("each worker reads the rows its batch touches with embedding_lookup (one gather "
                "per shard) and applies IndexedSlices with per-shard scatter updates"
                + ("; the full softmax reads and updates the whole output table"
-                  if self.step.config.loss == "full_softmax" else ""))
+                  if self.step.loss.reads_whole_output_table else ""))
     self.state.add_loss(total, count)
     return total
 
