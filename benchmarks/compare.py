@@ -46,30 +46,23 @@ Every result's vectors are written in word2vec binary format and read back with
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import platform
 import re
 import resource
 import shlex
-import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from typing import Sequence
 
 from absl import flags
-from absl import logging as absl_logging
 import numpy as np
 
 from benchmarks import common
+from benchmarks.common import format_value
 from eval import cli
 from w2v_tf import config, config_flags
-from w2v_tf.word_vectors import WordVectors
 from w2v_tf.errors import UsageError, UserError, run_main
 
 GENSIM = "gensim"
@@ -82,16 +75,8 @@ PWORD2VEC_MAX_PATH = 99
 # ReadWord keeps at most 98 bytes of a word (longer ones lose their middle).
 PWORD2VEC_MAX_WORD = 98
 OUR_LOSSES = config.LOSSES
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _STREAM_FILE = "stream.npz"
 _TOKEN_FILE = "tokens.txt"  # the same reviews as text, for pWord2Vec
-
-
-def _default_workers() -> int:
-  try:
-    return len(os.sched_getaffinity(0))
-  except AttributeError:  # not Linux
-    return os.cpu_count() or 1
 
 
 # This project's settings, as the trainer's own flags (same names, defaults and help): the shared
@@ -107,7 +92,7 @@ def define_flags() -> None:
   config_flags.define_flags(flags.FLAGS, names=OUR_FIELDS)
   # gensim only.
   flags.DEFINE_integer("negative", 5, "gensim: negative samples per pair.")
-  flags.DEFINE_integer("workers", _default_workers(),
+  flags.DEFINE_integer("workers", common.available_cores(),
                        "gensim: worker threads (default: the cores this process may use).")
   flags.DEFINE_float("gensim_alpha", 0.025, "gensim: initial learning rate (its default).")
   flags.DEFINE_bool("gensim_hs", False, "gensim: hierarchical softmax (hs=1, negative=0) instead "
@@ -144,29 +129,6 @@ FLAGS = flags.FLAGS
 
 
 # --- Workers (one training run each, in a subprocess) ----------------------------------------
-
-
-def peak_rss_mb() -> float:
-  """Peak resident memory of this process image, in MiB.
-
-  Linux's VmHWM (the high-water mark of this address space, which starts afresh at exec);
-  `ru_maxrss` is the fallback elsewhere, but on Linux it carries the parent's peak across
-  fork + exec, which would charge the parent's TensorFlow and corpus to the gensim worker.
-  """
-  try:
-    with open("/proc/self/status", encoding="ascii") as f:
-      for line in f:
-        if line.startswith("VmHWM:"):
-          return int(line.split()[1]) / 1024  # kB
-  except OSError:
-    pass
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB, macOS: bytes
-
-
-def _write_result(spec: dict, result: dict) -> None:
-  result.setdefault("peak_rss_mb", peak_rss_mb())  # the pWord2Vec worker reports its child's
-  with open(spec["result_path"], "w", encoding="utf-8") as f:
-    json.dump(result, f, indent=2, sort_keys=True)
 
 
 def load_stream(path: str) -> list[list[str]]:
@@ -366,7 +328,7 @@ def pword2vec_worker(spec: dict) -> dict:
   # ru_maxrss of a child also holds the peak of the address space it was forked from (this
   # wrapper's), carried across exec: it is the child's own peak when above the wrapper's.
   scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
-  child_maxrss, wrapper_peak = usage.ru_maxrss / scale, peak_rss_mb()
+  child_maxrss, wrapper_peak = usage.ru_maxrss / scale, common.peak_rss_mb()
   peak = child_maxrss if child_maxrss > wrapper_peak or polled_peak is None else polled_peak
   result = {
       "setup_seconds": float("nan") if train_start is None else train_start - started,
@@ -399,13 +361,9 @@ _WORKERS = {"gensim": gensim_worker, "ours": ours_worker, "pword2vec": pword2vec
 
 def run_worker(kind: str, spec_path: str) -> None:
   """Runs one trainer as described by the JSON spec the parent wrote; writes its result."""
-  for name in ("gensim", "tensorflow"):  # their per-second INFO lines drown the report
-    logging.getLogger(name).setLevel(logging.WARNING)
-  absl_logging.set_verbosity(absl_logging.WARNING)
-  with open(spec_path, encoding="utf-8") as f:
-    spec = json.load(f)
-  result = _WORKERS[kind](spec)
-  _write_result(spec, result)
+  common.quiet_library_logs()
+  spec = common.read_worker_spec(spec_path)
+  common.write_worker_result(spec, _WORKERS[kind](spec))
 
 
 # --- The parent: corpus, runs, evaluation, report --------------------------------------------
@@ -451,37 +409,6 @@ def write_token_file(stream_path: str, path: str) -> dict:
           "unreadable_tokens": int(unreadable_types[token_ids].sum()) if len(types) else 0}
 
 
-def _run_subprocess(name: str, kind: str, spec: dict, run_dir: str,
-                    worker: Sequence[str] | None = None) -> dict:
-  """Runs one worker on `spec` in its own process; returns the result it wrote.
-
-  `worker`: the command after the interpreter (default: this module's `--worker=kind`).
-  """
-  worker = list(worker or ["-m", "benchmarks.compare", f"--worker={kind}"])
-  os.makedirs(run_dir, exist_ok=True)
-  spec = dict(spec, name=name, result_path=os.path.join(run_dir, "result.json"))
-  if os.path.exists(spec["result_path"]):  # a kept --work_dir from an earlier comparison
-    os.remove(spec["result_path"])
-  spec_path = os.path.join(run_dir, "spec.json")
-  with open(spec_path, "w", encoding="utf-8") as f:
-    json.dump(spec, f, indent=2)
-  load = os.getloadavg()[0]
-  print(f"--- {name}: training (load average {load:.2f})", file=sys.stderr, flush=True)
-  started = time.perf_counter()
-  env = dict(os.environ)
-  env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  process = subprocess.run([sys.executable, *worker, f"--worker_spec={spec_path}"],
-                           cwd=_REPO_ROOT, env=env, check=False)
-  if process.returncode != 0:
-    raise UserError(f"the {name} run failed (exit code {process.returncode}); its output is "
-                    "above")
-  with open(spec["result_path"], encoding="utf-8") as f:
-    result = json.load(f)
-  result["process_seconds"] = time.perf_counter() - started
-  result["load_average_before"] = load
-  return result
-
-
 def _gensim_spec(stream_path: str, run_dir: str) -> dict:
   return {"stream_path": stream_path, "vectors_path": os.path.join(run_dir, "vectors.bin"),
           "embedding_dim": FLAGS.embedding_dim, "window": FLAGS.window,
@@ -509,32 +436,6 @@ def _ours_spec(loss: str, model_dir: str) -> dict:
   return {"experiment": our_experiment(loss, model_dir).to_dict()}
 
 
-def evaluate(vectors_path: str, analogies, word_pairs, restrict_vocab: int,
-             drop_words: Sequence[str] = ()) -> dict:
-  """Analogy and word-pair scores of a vectors file (without the rows of `drop_words`)."""
-  from eval.analogy import evaluate_analogies  # pylint: disable=import-outside-toplevel
-  from eval.similarity import evaluate_word_pairs  # pylint: disable=import-outside-toplevel
-  loaded = WordVectors.load(vectors_path)
-  words, vectors = list(loaded.words), loaded.vectors
-  dropped = [word for word in words if word in set(drop_words)]
-  if dropped:
-    keep = [i for i, word in enumerate(words) if word not in set(drop_words)]
-    words, vectors = [words[i] for i in keep], vectors[keep]
-  result = {"vocab_size": len(words)}
-  if dropped:
-    result["dropped_words"] = dropped
-  if analogies is not None:
-    scores = evaluate_analogies(vectors, words, analogies, restrict_vocab=restrict_vocab)
-    result["analogy"] = {part: scores[part] for part in ("total", "semantic", "syntactic")}
-    result["analogy"]["sections"] = scores["sections"]
-  if word_pairs is not None:
-    try:
-      result["wordsim"] = evaluate_word_pairs(vectors, words, word_pairs)
-    except UserError as e:  # no pair known (tiny corpora)
-      result["wordsim"] = {"spearman": float("nan"), "error": str(e)}
-  return result
-
-
 def measure(name: str, kind: str, spec: dict, run_dir: str, vectors_path: str,
             train_tokens: int, epochs: int, analogies, word_pairs, restrict_vocab: int) -> dict:
   """One run of any system: trains in its own process, then words/s and the scores.
@@ -542,16 +443,13 @@ def measure(name: str, kind: str, spec: dict, run_dir: str, vectors_path: str,
   words/s = the training reviews' corpus tokens x epochs / the run's train seconds, for every
   system; pWord2Vec's `</s>` row is left out of the scoring.
   """
-  result = _run_subprocess(name, kind, spec, run_dir)
+  result = common.run_worker_process(name, ["-m", "benchmarks.compare", f"--worker={kind}"],
+                                     spec, run_dir)
   result["words_per_sec"] = train_tokens * epochs / result["train_seconds"]
   drop_words = (PWORD2VEC_EOS,) if kind == "pword2vec" else ()
-  result["eval"] = evaluate(vectors_path, analogies, word_pairs, restrict_vocab, drop_words)
+  result["eval"] = common.evaluate_vectors(vectors_path, analogies, word_pairs, restrict_vocab,
+                                           drop_words)
   return result
-
-
-def _median(values):
-  values = [v for v in values if v is not None and v == v]
-  return statistics.median(values) if values else float("nan")
 
 
 def summarize(name: str, runs: list[dict]) -> dict:
@@ -559,24 +457,18 @@ def summarize(name: str, runs: list[dict]) -> dict:
   row = {"system": name, "repeats": len(runs)}
   for key in ("setup_seconds", "train_seconds", "process_seconds", "words_per_sec",
               "peak_rss_mb"):
-    row[key] = _median([r.get(key) for r in runs])
+    row[key] = common.median([r.get(key) for r in runs])
   for part in ("total", "semantic", "syntactic"):
-    row[f"analogy_{part}"] = _median(
+    row[f"analogy_{part}"] = common.median(
         [r["eval"]["analogy"][part]["accuracy"] for r in runs if "analogy" in r["eval"]])
-  row["analogy_coverage"] = _median(
+  row["analogy_coverage"] = common.median(
       [r["eval"]["analogy"]["total"]["coverage"] for r in runs if "analogy" in r["eval"]])
-  row["analogy_seen"] = _median(
+  row["analogy_seen"] = common.median(
       [r["eval"]["analogy"]["total"]["seen"] for r in runs if "analogy" in r["eval"]])
-  row["wordsim_spearman"] = _median(
+  row["wordsim_spearman"] = common.median(
       [r["eval"]["wordsim"]["spearman"] for r in runs if "wordsim" in r["eval"]])
   row["vocab_size"] = runs[0]["vocab_size"]
   return row
-
-
-def _fmt(value, pattern: str) -> str:
-  if value is None or value != value:
-    return "–"
-  return pattern.format(value)
 
 
 def add_ratios(rows: list[dict]) -> None:
@@ -599,17 +491,18 @@ def format_table(rows: list[dict], skipped: dict[str, str] | None = None) -> str
            "| --- |" + " ---: |" * (len(_COLUMNS) - 1)]
   for row in rows:
     lines.append(
-        f"| {row['system']} | {_fmt(row['setup_seconds'], '{:.1f}')} | "
-        f"{_fmt(row['train_seconds'], '{:.1f}')} | {_fmt(row.get('process_seconds'), '{:.1f}')} | "
-        f"{_fmt(row['words_per_sec'] / 1e3, '{:,.0f}k')} | "
-        f"{_fmt(row.get('ratio_to_gensim'), '{:.2f}×')} | "
-        f"{_fmt(row.get('ratio_to_pword2vec'), '{:.2f}×')} | "
-        f"{_fmt(row['peak_rss_mb'], '{:,.0f}')} | "
-        f"{_fmt(100 * row['analogy_total'], '{:.1f}%')} | "
-        f"{_fmt(100 * row['analogy_semantic'], '{:.1f}%')} | "
-        f"{_fmt(100 * row['analogy_syntactic'], '{:.1f}%')} | "
-        f"{_fmt(100 * row['analogy_coverage'], '{:.1f}%')} | "
-        f"{_fmt(row['wordsim_spearman'], '{:.3f}')} |")
+        f"| {row['system']} | {format_value(row['setup_seconds'], '{:.1f}')} | "
+        f"{format_value(row['train_seconds'], '{:.1f}')} | "
+        f"{format_value(row.get('process_seconds'), '{:.1f}')} | "
+        f"{format_value(row['words_per_sec'] / 1e3, '{:,.0f}k')} | "
+        f"{format_value(row.get('ratio_to_gensim'), '{:.2f}×')} | "
+        f"{format_value(row.get('ratio_to_pword2vec'), '{:.2f}×')} | "
+        f"{format_value(row['peak_rss_mb'], '{:,.0f}')} | "
+        f"{format_value(100 * row['analogy_total'], '{:.1f}%')} | "
+        f"{format_value(100 * row['analogy_semantic'], '{:.1f}%')} | "
+        f"{format_value(100 * row['analogy_syntactic'], '{:.1f}%')} | "
+        f"{format_value(100 * row['analogy_coverage'], '{:.1f}%')} | "
+        f"{format_value(row['wordsim_spearman'], '{:.3f}')} |")
   for system, reason in (skipped or {}).items():
     lines.append(f"| {system} | skipped: {reason} |" + " |" * (len(_COLUMNS) - 2))
   return "\n".join(lines)
@@ -774,15 +667,11 @@ def compare(work_dir: str) -> dict:
           "analogies": analogies.path, "wordsim": word_pairs.path, "repeats": FLAGS.repeats,
           "pword2vec": FLAGS.pword2vec,
           "pword2vec_batch_size": FLAGS.pword2vec_batch_size or 2 * FLAGS.window + 1},
-      "machine": {"cpu_model": common.cpu_model(), "cpu_isa": common.cpu_isa(),
-                  "cores": _default_workers(), "cpu_count": os.cpu_count(),
-                  "platform": platform.platform(), "python": platform.python_version(),
-                  "versions": versions},
+      "machine": {**common.machine(), "cpu_count": os.cpu_count(), "versions": versions},
       "corpus": {"train_reviews": train_reviews, "heldout_reviews": int(heldout.sum()),
                  "train_tokens": train_tokens, "load_seconds": corpus_seconds,
                  "token_file": token_file},
-      "command": " ".join(["python -m benchmarks.compare",
-                           *(shlex.quote(arg) for arg in sys.argv[1:])]),
+      "command": common.command_line("benchmarks.compare"),
       "rows": rows,
       "skipped": skipped,
       "ratio": {row["system"]: row["ratio_to_gensim"] for row in rows if row["system"] != GENSIM},
@@ -818,15 +707,9 @@ def main(argv: Sequence[str]) -> None:
     run_worker(FLAGS.worker, FLAGS.worker_spec)
     return
   _validate()
-  work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix="w2v-compare-")
-  os.makedirs(work_dir, exist_ok=True)
-  try:
+  with common.work_folder(FLAGS.work_dir, "w2v-compare-") as work_dir:
     payload = compare(work_dir)
-  finally:
-    if not FLAGS.work_dir:
-      shutil.rmtree(work_dir, ignore_errors=True)
-  if FLAGS.output_json:
-    _write_json(FLAGS.output_json, payload)
+  common.write_json(FLAGS.output_json, payload, echo=False)
   if FLAGS.plot:
     settings = payload["settings"]
     plot(payload["rows"], FLAGS.plot,
@@ -836,14 +719,6 @@ def main(argv: Sequence[str]) -> None:
   print(payload["table"])
   for system, checks in payload["targets"].items():
     print(f"{system}: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in checks.items()))
-
-
-def _write_json(path: str, payload: dict) -> None:
-  from w2v_tf.fileio import atomic_write_text  # pylint: disable=import-outside-toplevel
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True, allow_nan=True) + "\n")
-  print(f"wrote {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

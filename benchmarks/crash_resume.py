@@ -28,7 +28,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -145,8 +144,12 @@ def main(argv):
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if FLAGS.kills < 1 or FLAGS.reference_runs < 1:
     raise UsageError("--kills and --reference_runs must be 1 or more")
-  work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix="crash-resume-")
-  os.makedirs(work_dir, exist_ok=True)
+  with common.work_folder(FLAGS.work_dir, "crash-resume-") as work_dir:
+    _crash_test(work_dir)
+
+
+def _crash_test(work_dir: str) -> None:
+  """Trains uninterrupted, then killed and restarted; writes the result, raises if a check fails."""
   cache_dir = os.path.join(work_dir, "cache")
   train_csv, stopwords = FLAGS.train_csv, FLAGS.stopwords
   if not train_csv:
@@ -156,110 +159,106 @@ def main(argv):
             "seed": FLAGS.seed, "epochs": FLAGS.epochs, "embedding_dim": FLAGS.embedding_dim,
             "batch_size": FLAGS.batch_size, "jit_compile": FLAGS.jit_compile,
             "checkpoint_every_steps": FLAGS.checkpoint_every_steps, "cores": os.cpu_count()}
-  try:
-    # 1. Uninterrupted.
-    references = []
-    for index in range(FLAGS.reference_runs):
-      model_dir = os.path.join(work_dir, f"reference{index}")
-      shutil.rmtree(model_dir, ignore_errors=True)
-      run = _Run(_train_args(train_csv, stopwords, model_dir, cache_dir))
-      if run.finish() != 0:
-        raise UserError(f"the uninterrupted run failed:\n{run.text()[-2000:]}")
-      start = run.wait_for(r"^vocabulary ")[0]
-      warmup = run.wait_for(r"^step \d+ \|")[0] - start  # first step (tracing) + first eval
-      references.append((run, _final(run, model_dir), start, run.lines[-1][0], warmup))
-      print(f"reference {index}: {references[-1][1]['steps']} steps, training "
-            f"{references[-1][3] - start:.1f} s of {references[-1][3]:.1f} s", file=sys.stderr)
-    reference = references[0][1]
-    train_seconds, warmup = references[0][3] - references[0][2], references[0][4]
-    result["reference"] = {"steps": reference["steps"], "process_seconds": references[0][3],
-                           "train_seconds": train_seconds, "warmup_seconds": warmup,
-                           "last_step_line": reference["last_step_line"]}
-    if len(references) > 1:
-      other = references[1][1]
-      result["reference_noise"] = {
-          "max_abs_vector_diff": float(np.max(np.abs(other["vectors"] - reference["vectors"]))),
-          "last_step_lines": [reference["last_step_line"], other["last_step_line"]]}
-
-    # 2. Killed and restarted.
-    rng = random.Random(FLAGS.seed)
-    model_dir = os.path.join(work_dir, "killed")
+  # 1. Uninterrupted.
+  references = []
+  for index in range(FLAGS.reference_runs):
+    model_dir = os.path.join(work_dir, f"reference{index}")
     shutil.rmtree(model_dir, ignore_errors=True)
-    args = _train_args(train_csv, stopwords, model_dir, cache_dir)
-    kills, problems = [], []
-    final_run = None
-    started = time.perf_counter()
-    while True:
-      expected = checkpoints.read_state(model_dir) if os.path.isdir(model_dir) else None
-      expected = expected[-1] if expected else None
-      run = _Run(args)
-      if expected:
-        resumed = run.wait_for(r"^resumed from ")
-        if resumed is None or not resumed[1].startswith(f"resumed from {expected}: "):
-          problems.append(f"restart {len(kills)} did not resume from {expected}: "
-                          f"{resumed[1] if resumed else run.text()[-500:]}")
-      if len(kills) >= FLAGS.kills:
-        final_run = run
-        break
-      begin = run.wait_for(r"^vocabulary ")
-      # Uniform over the warm-up (tracing, first eval) plus twice a tenth of the rest: the
-      # kills hit start-up and saves too, and the run still progresses between them.
-      delay = rng.uniform(0.0, warmup + 2.0 * max(train_seconds - warmup, 0.1) / FLAGS.kills)
-      if begin is not None:
-        time.sleep(max(0.0, begin[0] + delay - (time.perf_counter() - run.started)))
-      if run.process.poll() is not None:  # finished before the kill moment
-        final_run = run
-        break
-      run.process.send_signal(signal.SIGKILL)
-      run.finish()
-      last = run.last_step_line()
-      leftovers = sorted(n for n in os.listdir(model_dir) if n.endswith("_temp"))
-      listed = checkpoints.read_state(model_dir) or [None]
-      kills.append({"delay_after_start_s": round(delay, 3),
-                    "resumed_from": expected,
-                    "last_step_logged": last["step"] if last else None,
-                    "latest_checkpoint_after_kill": listed[-1],
-                    "partial_checkpoint_writes": leftovers})
-      print(f"kill {len(kills)}: {delay:.2f} s into training, last step logged "
-            f"{kills[-1]['last_step_logged']}, resumes from "
-            f"{kills[-1]['latest_checkpoint_after_kill']}"
-            + (f" (partial write {leftovers})" if leftovers else ""), file=sys.stderr)
-      for _, line in run.lines:
-        if "unreadable" in line or "fell back" in line or "Traceback" in line:
-          problems.append(f"killed run {len(kills)} logged: {line}")
-    if final_run.finish() != 0:
-      raise UserError(f"the restarted run failed:\n{final_run.text()[-2000:]}")
-    for _, line in final_run.lines:
-      if "unreadable" in line or "fell back" in line:
-        problems.append(f"the last run logged: {line}")
-    result["killed_run_seconds"] = time.perf_counter() - started
-    killed = _final(final_run, model_dir)
-    result["kills"] = kills
-    diff = float(np.max(np.abs(killed["vectors"] - reference["vectors"])))
-    result["killed"] = {"steps": killed["steps"], "last_step_line": killed["last_step_line"],
-                        "max_abs_vector_diff_vs_reference": diff,
-                        "vocab_equal": killed["vocab_tsv"] == reference["vocab_tsv"]}
-    if killed["steps"] != reference["steps"]:
-      problems.append(f"final step {killed['steps']} != reference {reference['steps']}")
-    if not result["killed"]["vocab_equal"] or killed["words"] != reference["words"]:
-      problems.append("vocab.tsv differs from the reference")
-    if not diff <= FLAGS.atol:
-      problems.append(f"vectors differ from the reference by {diff:.3g} (> --atol {FLAGS.atol})")
-    ours, theirs = killed["last_step_line"], reference["last_step_line"]
-    if ours and theirs:
-      result["killed"]["heldout_loss_diff"] = abs(ours["full_softmax_heldout"]
-                                                  - theirs["full_softmax_heldout"])
-      if ours["step"] != theirs["step"] or result["killed"]["heldout_loss_diff"] > 0.011:
-        problems.append(f"last loss line differs: {ours['line']!r} vs {theirs['line']!r}")
-    result["kills_done"] = len(kills)
-    result["problems"] = problems
-    result["passed"] = not problems
-    common.write_json(FLAGS.output_json, result)
-    if problems:
-      raise UserError(f"{len(problems)} check(s) failed; first: {problems[0]}")
-  finally:
-    if not FLAGS.work_dir:
-      shutil.rmtree(work_dir, ignore_errors=True)
+    run = _Run(_train_args(train_csv, stopwords, model_dir, cache_dir))
+    if run.finish() != 0:
+      raise UserError(f"the uninterrupted run failed:\n{run.text()[-2000:]}")
+    start = run.wait_for(r"^vocabulary ")[0]
+    warmup = run.wait_for(r"^step \d+ \|")[0] - start  # first step (tracing) + first eval
+    references.append((run, _final(run, model_dir), start, run.lines[-1][0], warmup))
+    print(f"reference {index}: {references[-1][1]['steps']} steps, training "
+          f"{references[-1][3] - start:.1f} s of {references[-1][3]:.1f} s", file=sys.stderr)
+  reference = references[0][1]
+  train_seconds, warmup = references[0][3] - references[0][2], references[0][4]
+  result["reference"] = {"steps": reference["steps"], "process_seconds": references[0][3],
+                         "train_seconds": train_seconds, "warmup_seconds": warmup,
+                         "last_step_line": reference["last_step_line"]}
+  if len(references) > 1:
+    other = references[1][1]
+    result["reference_noise"] = {
+        "max_abs_vector_diff": float(np.max(np.abs(other["vectors"] - reference["vectors"]))),
+        "last_step_lines": [reference["last_step_line"], other["last_step_line"]]}
+
+  # 2. Killed and restarted.
+  rng = random.Random(FLAGS.seed)
+  model_dir = os.path.join(work_dir, "killed")
+  shutil.rmtree(model_dir, ignore_errors=True)
+  args = _train_args(train_csv, stopwords, model_dir, cache_dir)
+  kills, problems = [], []
+  final_run = None
+  started = time.perf_counter()
+  while True:
+    expected = checkpoints.read_state(model_dir) if os.path.isdir(model_dir) else None
+    expected = expected[-1] if expected else None
+    run = _Run(args)
+    if expected:
+      resumed = run.wait_for(r"^resumed from ")
+      if resumed is None or not resumed[1].startswith(f"resumed from {expected}: "):
+        problems.append(f"restart {len(kills)} did not resume from {expected}: "
+                        f"{resumed[1] if resumed else run.text()[-500:]}")
+    if len(kills) >= FLAGS.kills:
+      final_run = run
+      break
+    begin = run.wait_for(r"^vocabulary ")
+    # Uniform over the warm-up (tracing, first eval) plus twice a tenth of the rest: the
+    # kills hit start-up and saves too, and the run still progresses between them.
+    delay = rng.uniform(0.0, warmup + 2.0 * max(train_seconds - warmup, 0.1) / FLAGS.kills)
+    if begin is not None:
+      time.sleep(max(0.0, begin[0] + delay - (time.perf_counter() - run.started)))
+    if run.process.poll() is not None:  # finished before the kill moment
+      final_run = run
+      break
+    run.process.send_signal(signal.SIGKILL)
+    run.finish()
+    last = run.last_step_line()
+    leftovers = sorted(n for n in os.listdir(model_dir) if n.endswith("_temp"))
+    listed = checkpoints.read_state(model_dir) or [None]
+    kills.append({"delay_after_start_s": round(delay, 3),
+                  "resumed_from": expected,
+                  "last_step_logged": last["step"] if last else None,
+                  "latest_checkpoint_after_kill": listed[-1],
+                  "partial_checkpoint_writes": leftovers})
+    print(f"kill {len(kills)}: {delay:.2f} s into training, last step logged "
+          f"{kills[-1]['last_step_logged']}, resumes from "
+          f"{kills[-1]['latest_checkpoint_after_kill']}"
+          + (f" (partial write {leftovers})" if leftovers else ""), file=sys.stderr)
+    for _, line in run.lines:
+      if "unreadable" in line or "fell back" in line or "Traceback" in line:
+        problems.append(f"killed run {len(kills)} logged: {line}")
+  if final_run.finish() != 0:
+    raise UserError(f"the restarted run failed:\n{final_run.text()[-2000:]}")
+  for _, line in final_run.lines:
+    if "unreadable" in line or "fell back" in line:
+      problems.append(f"the last run logged: {line}")
+  result["killed_run_seconds"] = time.perf_counter() - started
+  killed = _final(final_run, model_dir)
+  result["kills"] = kills
+  diff = float(np.max(np.abs(killed["vectors"] - reference["vectors"])))
+  result["killed"] = {"steps": killed["steps"], "last_step_line": killed["last_step_line"],
+                      "max_abs_vector_diff_vs_reference": diff,
+                      "vocab_equal": killed["vocab_tsv"] == reference["vocab_tsv"]}
+  if killed["steps"] != reference["steps"]:
+    problems.append(f"final step {killed['steps']} != reference {reference['steps']}")
+  if not result["killed"]["vocab_equal"] or killed["words"] != reference["words"]:
+    problems.append("vocab.tsv differs from the reference")
+  if not diff <= FLAGS.atol:
+    problems.append(f"vectors differ from the reference by {diff:.3g} (> --atol {FLAGS.atol})")
+  ours, theirs = killed["last_step_line"], reference["last_step_line"]
+  if ours and theirs:
+    result["killed"]["heldout_loss_diff"] = abs(ours["full_softmax_heldout"]
+                                                - theirs["full_softmax_heldout"])
+    if ours["step"] != theirs["step"] or result["killed"]["heldout_loss_diff"] > 0.011:
+      problems.append(f"last loss line differs: {ours['line']!r} vs {theirs['line']!r}")
+  result["kills_done"] = len(kills)
+  result["problems"] = problems
+  result["passed"] = not problems
+  common.write_json(FLAGS.output_json, result)
+  if problems:
+    raise UserError(f"{len(problems)} check(s) failed; first: {problems[0]}")
 
 
 if __name__ == "__main__":

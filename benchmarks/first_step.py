@@ -1,4 +1,4 @@
-"""Seconds from process start to the first training step (issue 16: at most 10 s, warm cache).
+"""Seconds from process start to the first training step (target: at most 10 s, warm cache).
 
   python -m benchmarks.first_step --train_csv ../shared/data/imdb/IMDB_Dataset.csv.gz \
       --repeats 3 --output_json out/first_step.json

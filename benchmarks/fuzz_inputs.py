@@ -33,18 +33,17 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Sequence
 
 import numpy as np
 from absl import flags
 
+from benchmarks import common
 from w2v_tf.errors import UsageError
 
 _FLAGS = flags.FLAGS
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_SHARED = os.path.join(os.path.dirname(_REPO), "shared", "data")
+_SHARED = os.path.join(os.path.dirname(common.REPO_ROOT), "shared", "data")
 _TRAIN = ["--cache_dir=", "--max_reviews=100", "--epochs=1", "--embedding_dim=8", "--noprogress",
           "--analogies=none", "--stopwords=none", "--min_count=1", "--batch_size=64",
           "--sample_group_centers=64", "--num_sampled=8", "--nojit_compile",
@@ -244,14 +243,15 @@ def classify(code: int, stderr: str) -> tuple[str, str]:
 def run_cases(cases: Sequence[Case], work: str, workers: int, timeout: float, fork: bool
               ) -> None:
   """Runs every case (fills in outcome, code, line, seconds)."""
-  sys.path.insert(0, _REPO)
+  sys.path.insert(0, common.REPO_ROOT)
   from tests.binaries import Runner  # pylint: disable=import-outside-toplevel
-  env = {**os.environ, "PYTHONPATH": _REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+  env = {**os.environ,
+         "PYTHONPATH": common.REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   if not fork:
     env["W2V_TEST_FORK"] = "0"
     os.environ["W2V_TEST_FORK"] = "0"
-  runner = Runner(_REPO, env, workers=workers)
+  runner = Runner(common.REPO_ROOT, env, workers=workers)
   outs = os.path.join(work, "outs")
 
   def run(index_case):
@@ -298,8 +298,7 @@ def main(argv: Sequence[str]) -> None:
   for path in (_FLAGS.train_csv, _FLAGS.analogies):
     if not os.path.isfile(path):
       raise UsageError(f"{path} not found: pass --train_csv / --analogies with the real files")
-  work = _FLAGS.work_dir or tempfile.mkdtemp(prefix="fuzz-inputs-")
-  try:
+  with common.work_folder(_FLAGS.work_dir, "fuzz-inputs-") as work:
     cases = build_cases(work, _FLAGS.train_csv, _FLAGS.analogies, _FLAGS.reviews, _FLAGS.seed)
     if _FLAGS.limit:
       cases = cases[:_FLAGS.limit]
@@ -311,9 +310,6 @@ def main(argv: Sequence[str]) -> None:
       from w2v_tf.fileio import atomic_write_json  # pylint: disable=import-outside-toplevel
       atomic_write_json(_FLAGS.output_json, {"counts": counts,
                                              "cases": [dataclasses.asdict(c) for c in cases]})
-  finally:
-    if not _FLAGS.work_dir:
-      shutil.rmtree(work, ignore_errors=True)
   if counts["bad"]:
     sys.exit(1)
 

@@ -19,8 +19,8 @@ per run: the trainer's curve of the exact full-softmax cross-entropy on its fixe
 and of the gradient cosine against training seconds (every `--eval_every_steps` steps and at
 each epoch end), the analogy accuracy at each epoch end (3CosAdd, `--restrict_vocab`
 candidates), and at the end the exported vectors' analogy total / semantic / syntactic accuracy
-and WordSim353 Spearman, scored by `benchmarks.compare.evaluate`. Hierarchical softmax is a
-normalised model, so its "held-out CE" is its tree's own exact cross-entropy.
+and WordSim353 Spearman, scored by `benchmarks.common.evaluate_vectors`. Hierarchical softmax is
+a normalised model, so its "held-out CE" is its tree's own exact cross-entropy.
 
 words/s has compare.py's numerator: corpus tokens of the training reviews (cleaned, before
 min_count and subsampling) x epochs, over train seconds: for our runs the trainer's training
@@ -37,19 +37,14 @@ heldout_vs_analogy.png. Progress goes to stderr; the table is printed at the end
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import platform
-import shlex
-import shutil
 import sys
-import tempfile
 import time
 import traceback
 from typing import Iterable, Sequence
 
-from benchmarks import compare
-from benchmarks.common import cpu_isa, cpu_model
+from benchmarks import common, compare
+from benchmarks.common import format_value
 from w2v_tf import config, config_flags
 from w2v_tf.errors import UsageError, UserError, run_main
 
@@ -67,12 +62,9 @@ STUDY_FIELDS = ("train_csv", "text_column", "max_reviews", "stopwords", "cache_d
                 "heldout_reviews", "epochs", "embedding_dim", "window", "min_count", "subsample",
                 "seed", "batch_size", "learning_rate", "sample_group_centers", "optimizer",
                 "jit_compile", "eval_every_steps", "heldout_centers")
-# compare.py's helpers this study shares (its gensim worker runs as `benchmarks.compare --worker`).
-# pylint: disable=protected-access
-# `_run_gensim` runs any worker in its own process (ours too, with another command).
-_REPO_ROOT, _cores, _run_gensim = (compare._REPO_ROOT, compare._default_workers,
-                                   compare._run_subprocess)
-# pylint: enable=protected-access
+# The gensim run is compare.py's gensim worker; ours is this module's.
+GENSIM_WORKER = ("-m", "benchmarks.compare", "--worker=gensim")
+OURS_WORKER = ("-m", "benchmarks.loss_study", "--worker")
 # The trainer's 4,000 would give a curve of 3-5 points on IMDB (~1,350 steps an epoch).
 DEFAULT_EVAL_EVERY_STEPS = 200
 
@@ -224,22 +216,14 @@ def _analogy_by_epoch(analogy: list[dict], epochs: list[dict]) -> list[dict]:
 
 def run_worker(spec_path: str) -> None:
   """Runs `ours_worker` on the JSON spec the parent wrote; writes its result beside it."""
-  import logging  # pylint: disable=import-outside-toplevel
-  from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
-  logging.getLogger("tensorflow").setLevel(logging.WARNING)
-  absl_logging.set_verbosity(absl_logging.WARNING)
-  with open(spec_path, encoding="utf-8") as f:
-    spec = json.load(f)
-  result = ours_worker(spec)
-  result["peak_rss_mb"] = compare.peak_rss_mb()
-  with open(spec["result_path"], "w", encoding="utf-8") as f:
-    json.dump(result, f, indent=2, sort_keys=True)
+  common.quiet_library_logs()
+  spec = common.read_worker_spec(spec_path)
+  common.write_worker_result(spec, ours_worker(spec))
 
 
 def _run_ours(name: str, spec: dict, run_dir: str) -> dict:
   """Runs `spec` in `python -m benchmarks.loss_study --worker`; returns its result."""
-  return _run_gensim(name, "ours", spec, run_dir,
-                     worker=["-m", "benchmarks.loss_study", "--worker"])
+  return common.run_worker_process(name, OURS_WORKER, spec, run_dir)
 
 
 # --- The parent: corpus, runs, scores, report ------------------------------------------------
@@ -319,12 +303,6 @@ def hs_vs_gensim(rows: list[dict]) -> dict | None:
           "within_tolerance": bool(abs(difference) <= HS_GENSIM_TOLERANCE_POINTS)}
 
 
-def _fmt(value, pattern: str) -> str:
-  if value is None or value != value:  # None or NaN
-    return "–"
-  return pattern.format(value)
-
-
 TABLE_COLUMNS = ("run", "train s", "words/s", "held-out CE", "grad cos", "analogy total",
                  "semantic", "syntactic", "WS353 ρ", "peak RSS MiB")
 
@@ -348,12 +326,14 @@ def format_table(rows: list[dict], full_softmax_reduction: str | None = None) ->
       name += f" (lr {row['run_learning_rate']:g})"
     analogy = row["analogy"]
     lines.append(
-        f"| {name} | {_fmt(row['train_seconds'], '{:.1f}')} | "
-        f"{_fmt(row['words_per_sec'] / 1e3, '{:,.0f}k')} | "
-        f"{_fmt(row['heldout_ce'], '{:.3f}')}{ce_mark} | {_fmt(row['grad_cosine'], '{:.3f}')} | "
-        + " | ".join(_fmt(100 * analogy[part] if part in analogy else None, "{:.1f}%")
+        f"| {name} | {format_value(row['train_seconds'], '{:.1f}')} | "
+        f"{format_value(row['words_per_sec'] / 1e3, '{:,.0f}k')} | "
+        f"{format_value(row['heldout_ce'], '{:.3f}')}{ce_mark} | "
+        f"{format_value(row['grad_cosine'], '{:.3f}')} | "
+        + " | ".join(format_value(100 * analogy[part] if part in analogy else None, "{:.1f}%")
                      for part in ("total", "semantic", "syntactic"))
-        + f" | {_fmt(row['wordsim'], '{:.3f}')} | {_fmt(row['peak_rss_mb'], '{:,.0f}')} |")
+        + f" | {format_value(row['wordsim'], '{:.3f}')} | "
+        f"{format_value(row['peak_rss_mb'], '{:,.0f}')} |")
   lines += ["", "words/s: corpus tokens of the training reviews (cleaned, before min_count and "
             "subsampling) x epochs / train s (the trainer's training clock: its run loop less "
             "the exact-loss evaluations and the epoch-end analogy scoring; gensim's `train`). "
@@ -447,8 +427,7 @@ def write_outputs(payload: dict, output_dir: str, plots: bool = True) -> None:
   """loss_study.json always; loss_study.md and the two plots with `plots`."""
   from w2v_tf.fileio import atomic_write_text  # pylint: disable=import-outside-toplevel
   os.makedirs(output_dir, exist_ok=True)
-  atomic_write_text(os.path.join(output_dir, JSON_FILE),
-                    json.dumps(payload, indent=2, sort_keys=True, allow_nan=True) + "\n")
+  common.save_json(os.path.join(output_dir, JSON_FILE), payload)
   if not plots:
     return
   atomic_write_text(os.path.join(output_dir, TABLE_FILE), payload["table"] + "\n")
@@ -496,28 +475,28 @@ def study(runs: Sequence[Run], settings: Settings, work_dir: str, output_dir: st
                    "gensim_workers": settings.workers, "gensim_alpha": settings.gensim_alpha,
                    "analogies": settings.analogies, "wordsim": settings.wordsim,
                    "runs": [run.name for run in runs]},
-      "machine": {"cpu_model": cpu_model(), "cpu_isa": cpu_isa(), "cores": _cores(),
-                  "platform": platform.platform(), "python": platform.python_version()},
+      "machine": common.machine(),
       "corpus": {"train_reviews": int((~heldout).sum()), "heldout_reviews": int(heldout.sum()),
                  "train_tokens": train_tokens, "load_seconds": corpus_seconds},
       "command": command, "runs": [], "hs_vs_gensim": None, "table": "",
       "title": (f"{os.path.basename(data.train_csv)}: {train_tokens:,} tokens, dim "
                 f"{base.model.embedding_dim}, {settings.epochs} epoch(s), "
-                f"{_cores()} cores"),
+                f"{common.available_cores()} cores"),
   }
   for run in runs:
     run_dir = os.path.join(work_dir, run.name.replace("/", "-"))
     try:
       if run.loss == "gensim":
         spec = _gensim_spec(settings, stream_path, run_dir)
-        result = _run_gensim(run.name, "gensim", spec, run_dir)
+        result = common.run_worker_process(run.name, GENSIM_WORKER, spec, run_dir)
         vectors_path = spec["vectors_path"]
       else:
         spec = {"experiment": run_experiment(settings, run, run_dir).to_dict(),
                 "analogies": analogies.path, "restrict_vocab": settings.restrict_vocab}
         result = _run_ours(run.name, spec, run_dir)
         vectors_path = result.get("vectors_path") or os.path.join(run_dir, "vectors.bin")
-      scores = compare.evaluate(vectors_path, analogies, word_pairs, settings.restrict_vocab)
+      scores = common.evaluate_vectors(vectors_path, analogies, word_pairs,
+                                       settings.restrict_vocab)
       row = _row(run, settings, result, scores, train_tokens)
       print(f"--- {run.name}: {row['train_seconds']:.1f}s train, "
             f"{row['words_per_sec'] / 1e3:,.0f}k words/s, held-out CE {row['heldout_ce']:.3f}, "
@@ -554,7 +533,7 @@ def define_flags() -> None:
   flags.DEFINE_integer("full_softmax_max_vocab", 0,
                        "Cap the full_softmax run's vocabulary at this many words (0 = the same "
                        "vocabulary as the others); the table says so.")
-  flags.DEFINE_integer("workers", _cores(),
+  flags.DEFINE_integer("workers", common.available_cores(),
                        "gensim: worker threads (default: the cores this process may use).")
   flags.DEFINE_float("gensim_alpha", 0.025, "gensim: initial learning rate (its default).")
   flags.DEFINE_string("analogies", None,
@@ -613,15 +592,9 @@ def main(argv: Sequence[str]) -> None:
   for run in runs:  # the trainer's own checks, before any run starts
     if run.loss != "gensim":
       run_experiment(settings, run, "unused").resolved().validate()
-  work_dir = flag_values.work_dir or tempfile.mkdtemp(prefix="w2v-loss-study-")
-  os.makedirs(work_dir, exist_ok=True)
-  command = " ".join(["python -m benchmarks.loss_study",
-                      *(shlex.quote(arg) for arg in sys.argv[1:])])
-  try:
+  command = common.command_line("benchmarks.loss_study")
+  with common.work_folder(flag_values.work_dir, "w2v-loss-study-") as work_dir:
     payload = study(runs, settings, work_dir, flag_values.output_dir, command)
-  finally:
-    if not flag_values.work_dir:
-      shutil.rmtree(work_dir, ignore_errors=True)
   print(f"wrote {flag_values.output_dir}/{{{JSON_FILE},{TABLE_FILE},{SECONDS_PLOT},"
         f"{ANALOGY_PLOT}}}", file=sys.stderr)
   print(payload["table"])

@@ -1,4 +1,4 @@
-"""Memory and speed against corpus size (issue 12): 1 epoch on corpora of ~6M, 25M and 100M tokens.
+"""Memory and speed against corpus size: 1 epoch on corpora of ~6M, 25M and 100M tokens.
 
   python -m benchmarks.scale --train_csv ../shared/data/imdb/IMDB_Dataset.csv.gz \
       --copies 1,4,17 --output_json docs/scale/scale.json
@@ -16,26 +16,23 @@ documents per second: the median of the trainer's per-interval figures, its cons
 the one-time XLA compilation and the exact comparisons, the same at every size, do not make
 small corpora look slow; the whole run's figure is `run_words_per_sec`). The report gives the
 growth of peak RSS per corpus token between the smallest and the largest corpus, cold and warm,
-and the spread of words/s, against the issue's targets (<= 1 byte per token; within 10%; cold
+and the spread of words/s, against the targets (<= 1 byte per token; within 10%; cold
 pass >= 1.5M tokens/s on IMDB, the smallest corpus).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import statistics
 import shutil
 import sys
-import tempfile
 import time
 from typing import Sequence
 
 from absl import flags
 
-from benchmarks import common, compare
-from benchmarks.common import write_json
+from benchmarks import common
 from w2v_tf import config, config_flags
 from w2v_tf.errors import UsageError, UserError, run_main
 
@@ -78,7 +75,7 @@ def worker(spec: dict) -> dict:
   started = time.perf_counter()
   corpus = training_data.load_data_corpus(experiment.data, progress=False)
   corpus_seconds = time.perf_counter() - started
-  corpus_peak = compare.peak_rss_mb()
+  corpus_peak = common.peak_rss_mb()
   trainer = build_trainer(experiment, log=log)
   summary = trainer.run()
   if summary.interrupted:
@@ -87,7 +84,7 @@ def worker(spec: dict) -> dict:
           "corpus_documents": corpus.num_reviews,
           "corpus_tokens_per_sec": corpus.num_tokens / corpus_seconds,
           "tokenize_seconds": corpus.meta.get("seconds"),
-          "peak_rss_after_corpus_mb": corpus_peak, "peak_rss_mb": compare.peak_rss_mb(),
+          "peak_rss_after_corpus_mb": corpus_peak, "peak_rss_mb": common.peak_rss_mb(),
           "train_seconds": summary.train_seconds, "run_words_per_sec": summary.words_per_sec,
           "words_per_sec": statistics.median(rates) if rates else summary.words_per_sec,
           "steps": summary.step, "vocab_size": len(trainer.data.vocab),
@@ -181,9 +178,9 @@ def scale(work_dir: str) -> dict:
         shutil.rmtree(cache_dir)
       spec = {"experiment": _experiment(corpus_folder, cache_dir,
                                         os.path.join(work_dir, f"model-{name}-{run}"), copies)}
-      row[run] = compare._run_subprocess(  # pylint: disable=protected-access
-          f"{name} {run}", "ours", spec, os.path.join(work_dir, f"run-{name}-{run}"),
-          worker=["-m", "benchmarks.scale", "--worker=ours"])
+      row[run] = common.run_worker_process(
+          f"{name} {run}", ["-m", "benchmarks.scale", "--worker=ours"], spec,
+          os.path.join(work_dir, f"run-{name}-{run}"))
       print(f"{name} {run}: peak RSS {row[run]['peak_rss_mb']:,.0f} MiB, corpus pass "
             f"{row[run]['corpus_seconds']:.1f} s, {row[run]['words_per_sec'] / 1e3:,.0f}k "
             "words/s", file=sys.stderr, flush=True)
@@ -200,25 +197,17 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if FLAGS.worker:
-    with open(FLAGS.worker_spec, encoding="utf-8") as f:
-      spec = json.load(f)
-    result = worker(spec)
-    with open(spec["result_path"], "w", encoding="utf-8") as f:
-      json.dump(result, f, indent=2, sort_keys=True)
+    spec = common.read_worker_spec(FLAGS.worker_spec)
+    common.write_worker_result(spec, worker(spec))
     return
   if not FLAGS.train_csv or not os.path.isfile(FLAGS.train_csv):
     raise UsageError("--train_csv must name the IMDB CSV the corpora are made of")
   if len(FLAGS.copies) < 2:
     raise UsageError("--copies needs at least two sizes (growth is measured between them)")
-  work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix="w2v_scale-")
-  os.makedirs(work_dir, exist_ok=True)
-  try:
+  with common.work_folder(FLAGS.work_dir, "w2v_scale-") as work_dir:
     payload = scale(work_dir)
-  finally:
-    if not FLAGS.work_dir:
-      shutil.rmtree(work_dir, ignore_errors=True)
   print(payload["table"], file=sys.stderr)
-  write_json(FLAGS.output_json, payload)
+  common.write_json(FLAGS.output_json, payload)
   if FLAGS.output_md:
     with open(FLAGS.output_md, "w", encoding="utf-8") as f:
       f.write(payload["table"])

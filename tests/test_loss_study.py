@@ -148,7 +148,7 @@ def test_a_failed_run_keeps_the_others(tmp_path, monkeypatch):
                         "analogy": {"total": 0.5, "semantic": 0.5, "syntactic": 0.0}}]}
 
   monkeypatch.setattr(loss_study, "_run_ours", fake_run)
-  monkeypatch.setattr(loss_study.compare, "evaluate", lambda *args: {
+  monkeypatch.setattr(loss_study.common, "evaluate_vectors", lambda *args: {
       "analogy": {part: {"accuracy": 0.5, "seen": 1, "coverage": 1.0}
                   for part in ("total", "semantic", "syntactic")},
       "wordsim": {"spearman": 0.5}})
