@@ -320,3 +320,77 @@ def test_end_to_end_on_a_tiny_corpus(tmp_path):
   assert f"| pWord2Vec | skipped: {reason} |" in process.stdout
   assert plot.stat().st_size > 1000
   assert "| gensim |" in process.stdout and "| w2v-tf (sampled_softmax) |" in process.stdout
+
+
+def test_suite_plans_each_loss_against_gensims_same_loss_and_one_core(monkeypatch):
+  monkeypatch.setattr(compare, "FLAGS", type("F", (), {"negative": 5})())
+  rows = compare.plan_rows(["sampled_softmax"], epochs=5, suite_epochs=2, with_pword2vec=True)
+  by_name = {row["name"]: row for row in rows}
+  assert [row["name"] for row in rows[:3]] == ["gensim", "pWord2Vec", "w2v-tf (sampled_softmax)"]
+  assert all(row["epochs"] == 5 for row in rows[:3])
+  assert all(row["epochs"] == 2 for row in rows[3:])
+  ns = by_name["w2v-tf (negative_sampling) · 2 epochs"]
+  assert ns["peers"] == {"gensim": "gensim · 2 epochs"} and ns["changes"] == {"num_sampled": 5}
+  assert ns["goals"]["analogy_margin"] == {"gensim": -0.5}
+  hs = by_name["w2v-tf (hierarchical_softmax) · 2 epochs"]
+  assert by_name[hs["peers"]["gensim"]]["hs"] is True
+  cbow = by_name["w2v-tf CBOW (sampled_softmax) · 2 epochs"]
+  assert cbow["changes"] == {"model": "cbow"} and by_name[cbow["peers"]["gensim"]]["sg"] == 0
+  one = by_name["w2v-tf (sampled_softmax) · 2 epochs · 1 core"]
+  assert one["cpus"] == [0] and one["peers"] == {"gensim": "gensim · 2 epochs · 1 core",
+                                                 "pword2vec": "pWord2Vec · 2 epochs · 1 core"}
+  assert by_name["pWord2Vec · 2 epochs · 1 core"]["cpus"] == [0]
+  # At the headline's epochs the suite reuses its rows instead of running them twice.
+  same = compare.plan_rows(["sampled_softmax"], epochs=2, suite_epochs=2, with_pword2vec=False)
+  names = [row["name"] for row in same]
+  assert len(names) == len(set(names)) and "pWord2Vec" not in " ".join(names)
+  assert "w2v-tf (sampled_softmax) · 1 core" in names
+
+
+def test_suite_targets_compare_each_row_with_its_peers():
+  rows = [_row("gensim", 300e3, 0.15, 0.60), _row("gensim hs=1", 200e3, 0.10, 0.55),
+          _row("w2v-tf (hierarchical_softmax)", 210e3, 0.08, 0.50),
+          _row("gensim · 1 core", 180e3, 0.15, 0.60),
+          _row("w2v-tf (sampled_softmax)", 450e3, 0.16, 0.60),
+          _row("w2v-tf (sampled_softmax) · 1 core", 300e3, 0.16, 0.60)]
+  rows[2].update(peers={"gensim": "gensim hs=1"},
+                 goals={"speed": {"gensim": 1.0}, "analogy_margin": {"gensim": -1.5},
+                        "wordsim": False, "rss": False})
+  compare.add_ratios(rows)
+  assert rows[2]["ratio_to_gensim"] == pytest.approx(1.05)  # against hs=1, not the headline
+  targets = compare.check_targets(rows)
+  assert targets["w2v-tf (hierarchical_softmax)"] == {
+      "words_per_sec_ge_1x_gensim": True,
+      "analogy_total_ge_gensim_minus_1_5_points": False}  # 8.0% < 10.0% - 1.5
+  assert "gensim hs=1" not in targets and "gensim · 1 core" not in targets
+  speedups = compare.core_speedups(rows)
+  assert speedups == {"gensim": pytest.approx(300 / 180), "w2v-tf (sampled_softmax)": 1.5}
+
+
+@pytest.mark.slow
+def test_suite_end_to_end_on_a_tiny_corpus(tmp_path):
+  csv_path = tmp_path / "reviews.csv"
+  _write_tiny_corpus(csv_path)
+  analogies, wordsim = _write_eval_files(tmp_path)
+  output = tmp_path / "compare.json"
+  process = subprocess.run(
+      [sys.executable, "-m", "benchmarks.compare", f"--train_csv={csv_path}",
+       "--stopwords=none", "--epochs=1", "--suite", "--suite_epochs=1", "--embedding_dim=16",
+       "--batch_size=256", f"--cache_dir={tmp_path / 'cache'}", f"--analogies={analogies}",
+       f"--wordsim={wordsim}", f"--output_json={output}"],
+      cwd=REPO_ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True,
+      text=True, timeout=600, check=False)
+  assert process.returncode == 0, process.stderr[-3000:]
+  result = json.loads(output.read_text(encoding="utf-8"))
+  systems = {row["system"]: row for row in result["rows"]}
+  assert set(systems) == {
+      "gensim", "w2v-tf (sampled_softmax)", "w2v-tf (negative_sampling)", "gensim hs=1",
+      "w2v-tf (hierarchical_softmax)", "gensim CBOW", "w2v-tf CBOW (sampled_softmax)",
+      "gensim · 1 core", "w2v-tf (sampled_softmax) · 1 core"}
+  assert systems["gensim · 1 core"]["cores"] == 1
+  assert set(result["speedup_all_cores_over_one"]) == {"gensim", "w2v-tf (sampled_softmax)"}
+  assert set(result["targets"]["w2v-tf (negative_sampling)"]) == {
+      "words_per_sec_ge_1x_gensim", "analogy_total_ge_gensim_minus_0_5_points"}
+  one_core = result["runs"]["w2v-tf (sampled_softmax) · 1 core"][0]
+  assert one_core["cpus"] == [0]
+  assert "all cores / one core" in process.stdout
