@@ -42,6 +42,23 @@ def test_pip_install_gives_the_commands_that_train_and_export(tmp_path, planted)
   env["TF_CPP_MIN_LOG_LEVEL"] = "2"
   work = tmp_path / "work"
   (work / "data").mkdir(parents=True)
+  version = subprocess.run([python, "-c", "import w2v_tf; print(w2v_tf.__version__)"],
+                           cwd=work, env=env, capture_output=True, text=True, check=True)
+  own_flag = {"w2v-train": "--epochs", "w2v-export": "--format", "w2v-data": "--train_csv",
+              "w2v-get-data": "--source", "w2v-analogy": "--analogies",
+              "w2v-similarity": "--pairs", "w2v-neighbors": "--word", "w2v-sentiment": "--csv"}
+  for command in COMMANDS:
+    for option in ("--help", "--helpshort"):
+      shown = subprocess.run([str(env_dir / "bin" / command), option], cwd=work, env=env,
+                             capture_output=True, text=True, timeout=120, check=False)
+      assert shown.returncode == 0, (command, option, shown.stderr[-2000:])
+      assert f"USAGE: {command} [flags]" in shown.stdout, shown.stdout
+      assert own_flag[command] in shown.stdout, (command, shown.stdout)
+      assert "--tpu" not in shown.stdout  # its own flags only
+      assert len(shown.stdout.split("\n\n")[0]) > 30  # the paragraph saying what it does
+    shown = subprocess.run([str(env_dir / "bin" / command), "--version"], cwd=work, env=env,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert (shown.returncode, shown.stdout) == (0, f"w2v_tf {version.stdout}"), shown
   with open(questions, encoding="utf-8") as src:
     (work / "data" / "questions-words.txt").write_text(src.read(), encoding="utf-8")
   train = subprocess.run(

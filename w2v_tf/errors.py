@@ -12,6 +12,7 @@ Ctrl-C outside the places that handle it (the training loop checkpoints) gives
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -41,24 +42,61 @@ def _traceback_requested() -> bool:
     return False
 
 
-def parse_flags(argv: Sequence[str]) -> list[str]:
+_HELP_ARGS = ("--help", "-help", "--helpshort", "-helpshort", "-h", "-?")
+
+
+def parse_flags(argv: Sequence[str], module=None) -> list[str]:
   """absl `flags_parser` for `app.run`: an unparsable command line is one `error:` line, exit 2.
 
-  `--help` / `--helpfull` keep absl's behaviour (they print usage and exit before this returns).
+  `--help` / `--helpshort` print what the binary does and its own flags, `--version` the
+  package's version, and exit 0 (absl's own help exits 1 and, run as a console script, finds
+  no flags of its `__main__`); `--helpfull` keeps absl's behaviour.
 
   Args:
     argv: the command line, program name first.
+    module: the binary's module (its docstring and its key flags; default: `__main__`).
 
   Returns:
     The arguments left after the flags, program name first.
   """
   from absl import flags  # pylint: disable=import-outside-toplevel
+  options = list(argv[1:argv.index("--")] if "--" in argv else argv[1:])
+  if any(arg in _HELP_ARGS for arg in options):
+    _print_and_exit(help_text(module or sys.modules["__main__"]))
+  if "--version" in options:
+    from w2v_tf import __version__  # pylint: disable=import-outside-toplevel
+    _print_and_exit(f"w2v_tf {__version__}")
   try:
     return flags.FLAGS(list(argv))
   except flags.Error as e:
     message = " ".join(str(e).split())  # absl messages may span lines
     print(f"error: {message} (see --helpfull for the flags)", file=sys.stderr)
     sys.exit(UsageError.exit_code)
+
+
+def _print_and_exit(text: str) -> None:
+  try:
+    print(text, flush=True)
+  except BrokenPipeError:  # `--help | head`: the reader has what it wanted
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+  sys.exit(0)
+
+
+def help_text(module) -> str:
+  """A binary's `--help`: its docstring's first paragraph, its usage and its own flags."""
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  if module.__name__ == "__main__":  # `python -m NAME`: absl files its flags under argv[0]
+    key = sys.argv[0]
+    spec = getattr(module, "__spec__", None)
+    program = f"python -m {spec.name}" if spec is not None else os.path.basename(key)
+  else:
+    key, program = module.__name__, os.path.basename(sys.argv[0])
+  summary = " ".join((module.__doc__ or "").strip().split("\n\n")[0].split())
+  flag_lines = [line for line in flags.FLAGS.module_help(key).splitlines()
+                if line.startswith("  ")]  # without absl's heading (the module's path)
+  return "\n".join([summary, "", f"USAGE: {program} [flags]", "", "flags:", *flag_lines, "",
+                    "--version prints the version; --helpfull lists absl's and TensorFlow's "
+                    "flags too."])
 
 
 def run_main(main: Callable[[Sequence[str]], object]) -> None:
@@ -87,4 +125,5 @@ def run_main(main: Callable[[Sequence[str]], object]) -> None:
             file=sys.stderr)
       sys.exit(130)
 
-  app.run(wrapped, flags_parser=parse_flags)
+  module = sys.modules.get(getattr(main, "__module__", "__main__"), sys.modules["__main__"])
+  app.run(wrapped, flags_parser=lambda argv: parse_flags(argv, module))

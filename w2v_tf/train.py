@@ -1,4 +1,4 @@
-"""Train word2vec on a review CSV: `python -m w2v_tf.train` (Mikolov et al. 2013; sampled softmax, Jean et al. 2015).
+"""Train word2vec on a review CSV or a plain-text corpus: `python -m w2v_tf.train` (Mikolov et al. 2013; sampled softmax, Jean et al. 2015).
 
   python -m w2v_tf.train --train_csv data/IMDB_Dataset.csv --model_dir checkpoints/imdb \
       --analogies data/questions-words.txt
