@@ -282,11 +282,11 @@ def test_other_os_errors_pass_through(tmp_path, monkeypatch):
 _FAKE_EXPORT = """
 import sys
 import numpy as np
-from w2v_tf import export
+from w2v_tf import export, model_dir
 from w2v_tf.errors import run_main
 words, counts = ["the", "movie", "film"], np.array([9, 5, 2])
 vectors = np.arange(6, dtype=np.float32).reshape(3, 2) / 4
-export.load_checkpoint_vectors = lambda model_dir: (words, counts, vectors, "ckpt-7")
+model_dir.load_checkpoint_vectors = lambda path: (words, counts, vectors, "ckpt-7")
 export._define_flags()
 sys.argv = ["w2v_tf.export", *sys.argv[1:]]
 run_main(export.main)

@@ -263,7 +263,7 @@ def _file_digest(path: str) -> str:
 def spec_key(spec: CorpusSpec) -> str:
   """A digest of the input's content and every option that changes the tokens.
 
-  It is also a model dir's data fingerprint (`run_state`): a resumed run must see the same key.
+  It is also a model dir's data fingerprint (`model_dir`): a resumed run must see the same key.
   The files' names do not enter it (a moved corpus is the same corpus), their order does. A CSV
   with the IMDB rules and the default document and type-table bounds gets the key of earlier
   versions, so their model dirs still resume.

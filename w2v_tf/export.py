@@ -8,8 +8,9 @@ files. `vocab.tsv` is `Vocab`'s (the trainer writes it once per run). Every file
 through `fileio.atomic_open` (temp file + rename); a full disk raises a one-line `UserError`
 and leaves the previous file in place.
 
-As a binary, it re-exports a model dir from its newest readable checkpoint, every format into a
-directory, or one format to one path (`export_format`; the Keras ones are `w2v_tf.keras_vectors`'):
+As a binary, it re-exports a model dir from its newest readable checkpoint (read by
+`w2v_tf.model_dir`), every format into a directory, or one format to one path (`export_format`;
+the Keras ones are `w2v_tf.keras_vectors`'):
 
   python -m w2v_tf.export --model_dir checkpoints/imdb [--output_dir out/vectors]
   python -m w2v_tf.export --model_dir checkpoints/imdb --format keras --output vectors.keras
@@ -27,11 +28,11 @@ import numpy as np
 from w2v_tf.errors import UserError
 from w2v_tf.fileio import atomic_open, disk_errors
 from w2v_tf import vector_files
+from w2v_tf.model_dir import BINARY_FILE, PROJECTOR_DIR, TEXT_FILE, VOCAB_FILE
 from w2v_tf.vector_files import as_matrix, check_words
 from w2v_tf.vocab import Vocab
-from w2v_tf.word_vectors import MODEL_DIR_BINARY, MODEL_DIR_TEXT, MODEL_DIR_VOCAB, WordVectors
+from w2v_tf.word_vectors import WordVectors
 
-PROJECTOR_DIR = "projector"  # in a model dir
 PROJECTOR_CONFIG = "projector_config.pbtxt"
 PROJECTOR_CHECKPOINT = "embedding.ckpt"
 PROJECTOR_METADATA = "metadata.tsv"
@@ -162,8 +163,8 @@ def export_vectors(out_dir: str | os.PathLike, word_vectors: WordVectors,
   out_dir = os.fspath(out_dir)
   check_words(word_vectors.words)  # before anything is written
   paths = {
-      "text": os.path.join(out_dir, MODEL_DIR_TEXT),
-      "binary": os.path.join(out_dir, MODEL_DIR_BINARY),
+      "text": os.path.join(out_dir, TEXT_FILE),
+      "binary": os.path.join(out_dir, BINARY_FILE),
       "projector": os.path.join(out_dir, PROJECTOR_DIR),
   }
   word_vectors.save(paths["text"])
@@ -233,65 +234,6 @@ def export_format(word_vectors: WordVectors, fmt: str, output: str | os.PathLike
 # --- `python -m w2v_tf.export`: re-export a model dir's latest checkpoint ------------------------
 
 
-def load_checkpoint_vectors(model_dir: str, log=None) -> tuple[list[str], np.ndarray, np.ndarray,
-                                                                str]:
-  """The input embeddings of a model dir's newest readable checkpoint, with its vocabulary.
-
-  Rebuilds the `Word2Vec` variables with the shapes in `model_dir/config.json` and restores only
-  the model from the checkpoint (falling back to older checkpoints when the newest is damaged,
-  with a warning line).
-
-  Args:
-    model_dir: a directory written by `python -m w2v_tf.train`.
-    log: prints one line (warnings); default stderr.
-
-  Returns:
-    (words, counts, vectors [V, d], checkpoint path).
-
-  Raises:
-    UserError: not a model dir, vocabulary and config disagree, or no readable checkpoint.
-  """
-  import sys  # pylint: disable=import-outside-toplevel
-
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-  from w2v_tf import checkpoints, run_state  # pylint: disable=import-outside-toplevel
-  from w2v_tf.model import Word2Vec  # pylint: disable=import-outside-toplevel
-
-  log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-  if not os.path.isdir(model_dir):
-    raise UserError(f"--model_dir={model_dir}: no such directory: give the --model_dir of a "
-                    "training run")
-  experiment, vocab_size = run_state.read_config(model_dir)
-  vocab = Vocab.load_tsv(os.path.join(model_dir, MODEL_DIR_VOCAB))
-  words, counts = list(vocab.words), vocab.counts
-  if len(words) != vocab_size:
-    raise UserError(f"{model_dir}: vocab.tsv has {len(words)} words but config.json says "
-                    f"vocab_size {vocab_size}: the files come from different runs")
-  model = Word2Vec(vocab_size, experiment.model)
-  failures = []
-  # A live run deletes its oldest checkpoint as it saves a new one; the shared lock keeps the
-  # one read here (chosen from the state file read under it) on disk until it is read.
-  with checkpoints.rotation_lock(model_dir, False, log):
-    paths, warning = checkpoints.candidates(model_dir)
-    if warning:
-      log(f"warning: {warning}")
-    if not paths:
-      raise UserError(f"no checkpoint in {model_dir}: train first (`python -m w2v_tf.train "
-                      f"--model_dir {model_dir}`)")
-    restored = checkpoints.restore_newest_readable(
-        checkpoints.make_restore(tf.train.Checkpoint(model=model), partial=True), paths, log,
-        failures)
-  if restored is None:
-    mismatched = [failure for failure in failures if not failure.damaged]
-    if mismatched:  # the files read: they are not damaged, and --overwrite would delete them
-      raise UserError(f"the checkpoints in {model_dir} do not fit its {run_state.CONFIG_FILE} "
-                      f"(newest: {mismatched[0]}): the files come from different runs")
-    raise UserError(f"no readable checkpoint in {model_dir} ({len(paths)} tried, all damaged; "
-                    f"newest: {failures[0]}): train again with --overwrite")
-  return words, counts, model.input_embeddings.numpy(), restored
-
-
 def _check_flags(flag_values) -> None:
   """UsageError for a bad combination of --model_dir, --format, --output and --output_dir."""
   from w2v_tf.errors import UsageError  # pylint: disable=import-outside-toplevel
@@ -324,13 +266,14 @@ def main(argv: Sequence[str]) -> None:
 
   from absl import flags  # pylint: disable=import-outside-toplevel
 
+  from w2v_tf import model_dir  # pylint: disable=import-outside-toplevel
   from w2v_tf.errors import UsageError  # pylint: disable=import-outside-toplevel
 
   flag_values = flags.FLAGS
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags start with --)")
   _check_flags(flag_values)
-  words, counts, vectors, restored = load_checkpoint_vectors(flag_values.model_dir)
+  words, counts, vectors, restored = model_dir.load_checkpoint_vectors(flag_values.model_dir)
   word_vectors = WordVectors(words, vectors, counts)
   if flag_values.format:
     written = export_format(word_vectors, flag_values.format, flag_values.output)
@@ -342,7 +285,7 @@ def main(argv: Sequence[str]) -> None:
   written = [paths["binary"], paths["text"]]
   if os.path.realpath(output_dir) != os.path.realpath(flag_values.model_dir):
     # The model_dir's own vocab.tsv is already there; another output_dir gets a copy.
-    written.append(os.path.join(output_dir, MODEL_DIR_VOCAB))
+    written.append(os.path.join(output_dir, VOCAB_FILE))
     Vocab(word_vectors.words, word_vectors.counts).save_tsv(written[-1])
   print(f"exported {len(words):,} x {word_vectors.dim} vectors from {restored} to "
         f"{', '.join(written)} and {paths['projector']}/", file=sys.stderr)
