@@ -15,6 +15,7 @@ from typing import Sequence
 from absl import flags
 
 from w2v_tf.errors import UsageError, UserError
+from w2v_tf.model_dir import load_exported_vectors
 from w2v_tf.word_vectors import ANALOGY_METHODS, WordVectors
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,7 +55,7 @@ def load_from_flags(vectors_path: str | None, model_dir: str | None,
                      "and --model_dir=DIR (a trained model)")
   if vectors_path:
     return WordVectors.load(vectors_path, drop_nonfinite), vectors_path
-  return WordVectors.from_model_dir(model_dir, drop_nonfinite), model_dir
+  return load_exported_vectors(model_dir, drop_nonfinite), model_dir
 
 
 def check_no_args(argv: Sequence[str]) -> None:

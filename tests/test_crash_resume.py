@@ -303,6 +303,7 @@ def test_disk_full_while_checkpointing(trained, monkeypatch, failure):
 def test_disk_full_while_exporting_keeps_previous_exports(trained, monkeypatch):
   from w2v_tf import export, fileio  # pylint: disable=import-outside-toplevel
   from w2v_tf.errors import UserError  # pylint: disable=import-outside-toplevel
+  from w2v_tf.model_dir import load_checkpoint_vectors  # pylint: disable=import-outside-toplevel
   model_dir = trained[0].train.model_dir
 
   def read(name):
@@ -315,7 +316,7 @@ def test_disk_full_while_exporting_keeps_previous_exports(trained, monkeypatch):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
   monkeypatch.setattr(fileio.os, "fsync", full_disk)
-  words, counts, vectors, _ = export.load_checkpoint_vectors(model_dir, log=lambda m: None)
+  words, counts, vectors, _ = load_checkpoint_vectors(model_dir, log=lambda m: None)
   from w2v_tf.word_vectors import WordVectors  # pylint: disable=import-outside-toplevel
   with pytest.raises(UserError, match=r"^disk full while writing .*vectors\.\w+: "
                                       r"free some space and run again"):
@@ -324,7 +325,7 @@ def test_disk_full_while_exporting_keeps_previous_exports(trained, monkeypatch):
   for name, content in before.items():
     assert read(name) == content, name
   assert not [n for n in os.listdir(model_dir) if n.endswith(".tmp")]
-  export.load_checkpoint_vectors(model_dir, log=lambda m: None)  # the checkpoint still loads
+  load_checkpoint_vectors(model_dir, log=lambda m: None)  # the checkpoint still loads
 
 
 def test_truncated_newest_checkpoint_falls_back(trained):

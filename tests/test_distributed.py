@@ -21,11 +21,12 @@ import tensorflow as tf
 from eval.analogy import evaluate_analogies
 from tests.planted import write_as_text, load_model_dir, small_experiment
 from w2v_tf import cluster as cluster_lib
-from w2v_tf import export, pipeline, strategies
+from w2v_tf import pipeline, strategies
 from w2v_tf.losses import base
 from w2v_tf.build import build_trainer
 from w2v_tf.config import RuntimeConfig
 from w2v_tf.errors import UsageError
+from w2v_tf.model_dir import load_checkpoint_vectors
 from w2v_tf.step import touched_rows_step
 from w2v_tf.trainer import Trainer
 from w2v_tf.training_data import prepare_data
@@ -381,7 +382,7 @@ def test_parameter_server_shards_tables_learns_and_restores_across_strategies(
   assert curve[max(curve)][1] < curve[min(curve)][1]  # held-out full softmax falls
   assert _accuracy(model_dir, questions) >= 0.9
   # The sharded checkpoint on one device: export from it, then train a third epoch.
-  words, _, vectors, path = export.load_checkpoint_vectors(str(model_dir), log=lambda m: None)
+  words, _, vectors, path = load_checkpoint_vectors(str(model_dir), log=lambda m: None)
   assert path == latest and list(words) == load_model_dir(str(model_dir))[0]
   np.testing.assert_array_equal(vectors, load_model_dir(str(model_dir))[1])
   # The projector's checkpoint is one whole tensor in the chief's files (not the shards).

@@ -1,6 +1,7 @@
 """Reading word vectors as the eval binaries do: format detection, model_dir, eval/cli.py.
 
-(`w2v_tf.vector_files` through `WordVectors.load` / `from_model_dir`; `eval.cli` for the flags.)
+(`w2v_tf.vector_files` through `WordVectors.load`; `eval.cli` for the flags. Reading a model dir
+is `tests/test_model_dir.py`'s.)
 """
 
 import gzip
@@ -24,11 +25,6 @@ EVAL_BINARIES = ("eval.analogy", "eval.similarity", "eval.neighbors", "eval.sent
 def _load(path):
   """(words, vectors) of a vectors file."""
   word_vectors = WordVectors.load(path)
-  return list(word_vectors.words), word_vectors.vectors
-
-
-def _load_model_dir(model_dir):
-  word_vectors = WordVectors.from_model_dir(model_dir)
   return list(word_vectors.words), word_vectors.vectors
 
 
@@ -158,32 +154,6 @@ def _model_dir(tmp_path, words, vectors, binary=True, text=True, vocab=None):
   (model_dir / "vocab.tsv").write_text("".join(f"{w}\t{100 - i}\n" for i, w in enumerate(vocab)),
                                        encoding="utf-8")
   return model_dir
-
-
-def test_model_dir_prefers_binary(tmp_path, toy):
-  words, vectors = toy
-  got_words, got = _load_model_dir(_model_dir(tmp_path, words, vectors))
-  assert got_words == words
-  np.testing.assert_array_equal(got, vectors)
-
-
-def test_model_dir_falls_back_to_text(tmp_path, toy):
-  words, vectors = toy
-  _, got = _load_model_dir(_model_dir(tmp_path, words, vectors, binary=False))
-  np.testing.assert_allclose(got, vectors + 1, rtol=1e-6)
-
-
-def test_model_dir_errors(tmp_path, toy):
-  words, vectors = toy
-  with pytest.raises(UserError, match="not found"):
-    _load_model_dir(tmp_path / "missing")
-  empty = tmp_path / "empty"
-  empty.mkdir()
-  with pytest.raises(UserError, match="has no vectors.bin or vectors.txt"):
-    _load_model_dir(empty)
-  swapped = [words[1], words[0]] + words[2:]
-  with pytest.raises(UserError, match="disagree at row 1"):
-    _load_model_dir(_model_dir(tmp_path, words, vectors, vocab=swapped))
 
 
 def test_load_from_flags_needs_exactly_one(tmp_path, toy):

@@ -282,11 +282,11 @@ def test_other_os_errors_pass_through(tmp_path, monkeypatch):
 _FAKE_EXPORT = """
 import sys
 import numpy as np
-from w2v_tf import export
+from w2v_tf import export, model_dir
 from w2v_tf.errors import run_main
 words, counts = ["the", "movie", "film"], np.array([9, 5, 2])
 vectors = np.arange(6, dtype=np.float32).reshape(3, 2) / 4
-export.load_checkpoint_vectors = lambda model_dir: (words, counts, vectors, "ckpt-7")
+model_dir.load_checkpoint_vectors = lambda path: (words, counts, vectors, "ckpt-7")
 export._define_flags()
 sys.argv = ["w2v_tf.export", *sys.argv[1:]]
 run_main(export.main)
@@ -323,6 +323,55 @@ def test_binary_writes_vocab_into_another_output_dir(tmp_path):
   got = WordVectors.from_model_dir(model_dir)
   np.testing.assert_array_equal(got.vectors, np.arange(6, dtype=np.float32).reshape(3, 2) / 4)
   assert got.counts.tolist() == [9, 5, 2]
+
+
+def test_the_format_table_holds_every_format_in_order():
+  """`--format`'s names (in its messages' order) and example outputs, as before the table."""
+  assert export.FORMATS == tuple(export.EXPORT_FORMATS) == (
+      "word2vec_bin", "word2vec_txt", "projector", "keras", "saved_model")
+  assert {name: row.example_output for name, row in export.EXPORT_FORMATS.items()} == {
+      "word2vec_bin": "vectors.bin", "word2vec_txt": "vectors.txt", "projector": "projector/",
+      "keras": "vectors.keras", "saved_model": "vectors_savedmodel/"}
+
+
+# The binary with one more row in the table (and the checkpoint faked, as in _FAKE_EXPORT).
+_EXPORT_WITH_NPY = _FAKE_EXPORT.replace("export._define_flags()", """
+def npy_problem(output):
+  return None if output.endswith(".npy") else "must end in .npy"
+def write_npy(word_vectors, output):
+  np.save(output, word_vectors.vectors)
+  return output
+export.EXPORT_FORMATS["npy"] = export.ExportFormat("vectors.npy", npy_problem, write_npy)
+export._define_flags()""")
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["--format=npy", "--output={tmp}/v.npy"], 0,
+     "exported 3 x 2 vectors from ckpt-7 to {tmp}/v.npy (npy)"),
+    (["--format=npy"], 2, "error: --format=npy needs --output PATH (e.g. --output vectors.npy)"),
+    (["--format=npy", "--output={tmp}/v.txt"], 2, "error: --output={tmp}/v.txt: must end in .npy"),
+    (["--format=onnx", "--output={tmp}/v.onnx"], 2, "error: --format=onnx: give one of "
+     "word2vec_bin|word2vec_txt|projector|keras|saved_model|npy"),
+    (["--output={tmp}/v.npy"], 2, "error: --output={tmp}/v.npy needs --format (word2vec_bin|"
+     "word2vec_txt|projector|keras|saved_model|npy); --output_dir DIR writes every format"),
+])
+def test_a_row_added_to_the_format_table_is_a_format_of_the_binary(tmp_path, args, code, message):
+  """The table alone drives --format: its choices, example output, path check and writer."""
+  argv = [f"--model_dir={tmp_path}", *(a.format(tmp=tmp_path) for a in args)]
+  run = subprocess.run([sys.executable, "-c", _EXPORT_WITH_NPY, *argv], cwd=REPO,
+                       capture_output=True, text=True, timeout=300, check=False)
+  assert run.returncode == code, run.stderr
+  assert run.stderr.strip().splitlines() == [message.format(tmp=tmp_path)]
+  if code == 0:
+    np.testing.assert_array_equal(np.load(tmp_path / "v.npy"),
+                                  np.arange(6, dtype=np.float32).reshape(3, 2) / 4)
+
+
+def test_the_format_flag_help_lists_the_table():
+  run = subprocess.run([sys.executable, "-c", _EXPORT_WITH_NPY, "--helpshort"], cwd=REPO,
+                       capture_output=True, text=True, timeout=300, check=False)
+  help_text = " ".join((run.stdout + run.stderr).split())
+  assert "instead: word2vec_bin|word2vec_txt|projector|keras|saved_model|npy (keras:" in help_text
 
 
 @pytest.mark.parametrize("fmt", ["word2vec_bin", "word2vec_txt", "projector"])

@@ -168,11 +168,11 @@ assert not [m for m in sys.modules if m.split(".")[0] in ("w2v_tf", "eval", "tes
 _FAKE_EXPORT = r"""
 import sys
 import numpy as np
-from w2v_tf import export
+from w2v_tf import export, model_dir
 from w2v_tf.errors import run_main
 from w2v_tf.word_vectors import WordVectors
 source = WordVectors.load(sys.argv.pop(1))
-export.load_checkpoint_vectors = lambda model_dir: (list(source.words), np.arange(
+model_dir.load_checkpoint_vectors = lambda path: (list(source.words), np.arange(
     len(source), 0, -1), source.vectors, "ckpt-7")
 export._define_flags()
 sys.argv = ["w2v_tf.export", *sys.argv[1:]]

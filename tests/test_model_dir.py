@@ -15,6 +15,12 @@ run wrote nothing into the model dir (no file added, changed or removed, the loc
   its pid and host, export reads a consistent checkpoint while it rotates them every step, and
   SIGTERM releases the lock; a lock left by a dead process is taken over with a warning, one
   naming another host is refused.
+
+Then the module itself, in process (`w2v_tf.model_dir`, in its order): `config_payload` /
+`read_config` (the old layout too), `prepare_model_dir` -> `ModelDir` (the lock held, nothing
+written until `write`; a file refused; `--overwrite` clears only this project's files, as
+`clear_model_dir` does), `ModelDirLock` taking over a dead owner's file, `load_exported_vectors`
+(the eval binaries' reader) and `load_checkpoint_vectors` (the export binary's).
 """
 
 import concurrent.futures
@@ -252,7 +258,8 @@ def test_a_live_run_owns_its_model_dir(runner, trained, tmp_path):
       assert [line for line in _lines(export) if not line.startswith("exported ")] == [], (
           export.stderr)
       # Unlocked, about 1 read in 10 found its checkpoint deleted by the next save: read often.
-      from w2v_tf.export import load_checkpoint_vectors  # pylint: disable=import-outside-toplevel
+      # pylint: disable-next=import-outside-toplevel
+      from w2v_tf.model_dir import load_checkpoint_vectors
       messages, read = [], set()
       load_checkpoint_vectors(str(model_dir), log=messages.append)  # TensorFlow starts
       deadline = time.time() + 10
@@ -293,3 +300,189 @@ def test_the_data_fingerprint_changes_with_the_chunk_size(planted, tmp_path, mon
   assert before.endswith(f"+chunks:{pipeline.CHUNK_TOKENS}")
   monkeypatch.setattr(pipeline, "CHUNK_TOKENS", pipeline.CHUNK_TOKENS // 2)
   assert training_data.prepare_data(data, progress=False).fingerprint != before
+
+
+# --- w2v_tf.model_dir in process -----------------------------------------------------------------
+
+
+def _experiment(model_dir, **changes):
+  from w2v_tf.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
+  return ExperimentConfig().replace(model_dir=str(model_dir), embedding_dim=4, **changes)
+
+
+def test_config_round_trips_and_the_old_layout_reads(tmp_path):
+  from w2v_tf import model_dir as model_dir_lib  # pylint: disable=import-outside-toplevel
+  experiment = _experiment(tmp_path)
+  payload = model_dir_lib.config_payload(experiment, 40, "abc+chunks:8")
+  assert payload["vocab_size"] == 40 and payload["data_fingerprint"] == "abc+chunks:8"
+  assert "data_fingerprint" not in model_dir_lib.config_payload(experiment, 40)
+  (tmp_path / "config.json").write_text(json.dumps(payload), encoding="utf-8")
+  assert model_dir_lib.read_config(str(tmp_path)) == (experiment, 40)
+  # Earlier versions kept the vocabulary size under "model".
+  old = {key: value for key, value in payload.items() if key != "vocab_size"}
+  old["model"] = {**old["model"], "vocab_size": 39}
+  (tmp_path / "config.json").write_text(json.dumps(old), encoding="utf-8")
+  assert model_dir_lib.read_config(str(tmp_path)) == (experiment, 39)
+
+
+def test_read_config_errors_are_user_errors(tmp_path):
+  from w2v_tf import model_dir as model_dir_lib  # pylint: disable=import-outside-toplevel
+  from w2v_tf.errors import UserError  # pylint: disable=import-outside-toplevel
+  with pytest.raises(UserError, match=r"has no config\.json: not a model dir written by "):
+    model_dir_lib.read_config(str(tmp_path))
+  (tmp_path / "config.json").write_text("{not json", encoding="utf-8")
+  with pytest.raises(UserError, match=r"config\.json is unreadable \(JSONDecodeError: .*\); "
+                                      "re-run training to rewrite it"):
+    model_dir_lib.read_config(str(tmp_path))
+
+
+def test_prepare_holds_the_lock_and_writes_only_on_write(tmp_path):
+  from w2v_tf import model_dir as model_dir_lib  # pylint: disable=import-outside-toplevel
+  from w2v_tf.vocab import Vocab  # pylint: disable=import-outside-toplevel
+  folder, messages = tmp_path / "m", []
+  experiment = _experiment(folder)
+  held = model_dir_lib.prepare_model_dir(experiment, 3, "fp", messages.append)
+  try:
+    assert held.path == str(folder)
+    assert os.listdir(folder) == [".lock"]  # nothing else before the run is known to fit
+    assert json.loads((folder / ".lock").read_text())["pid"] == os.getpid()
+    held.write(Vocab(["the", "movie", "film"], [9, 5, 2]))
+    assert sorted(os.listdir(folder)) == [".lock", "config.json", "vocab.tsv"]
+    assert model_dir_lib.read_config(str(folder)) == (experiment, 3)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["data_fingerprint"] == "fp"
+    assert (folder / "vocab.tsv").read_text() == "the\t9\nmovie\t5\nfilm\t2\n"
+    # A run whose fingerprint is not known keeps the recorded one. (A second ModelDir of the
+    # same dir in this process takes the first one's lock: a Trainer built but never run.)
+    again = model_dir_lib.prepare_model_dir(experiment, 3, None, messages.append)
+    again.write(Vocab(["the", "movie", "film"], [9, 5, 2]))
+    assert json.loads((folder / "config.json").read_text())["data_fingerprint"] == "fp"
+    held.release()  # handed on: does nothing
+    assert (folder / ".lock").exists()
+    again.release()
+    again.release()  # idempotent
+  finally:
+    held.release()
+  assert sorted(os.listdir(folder)) == ["config.json", "vocab.tsv"]  # the lock is gone
+  assert messages == []
+
+
+def test_prepare_refuses_a_file_and_overwrite_clears_only_our_files(tmp_path):
+  from w2v_tf import model_dir as model_dir_lib  # pylint: disable=import-outside-toplevel
+  from w2v_tf.errors import UserError  # pylint: disable=import-outside-toplevel
+  (tmp_path / "file").write_text("x")
+  with pytest.raises(UserError, match=r"^--model_dir=\S+file is a file, not a directory: "):
+    model_dir_lib.prepare_model_dir(_experiment(tmp_path / "file"), 3, None, print)
+  folder = tmp_path / "m"
+  (folder / "projector").mkdir(parents=True)
+  (folder / "ckpt-7_temp").mkdir()  # left by a save that was killed
+  ours = ["checkpoint", "config.json", "vocab.tsv", "vectors.bin", "vectors.txt", "ckpt-7.index",
+          "events.out.tfevents.1.host", "projector/metadata.tsv"]
+  theirs = ["notes.txt", "vocab.tsv.bak", "data/vectors.bin"]
+  for name in ours + theirs:
+    (folder / name).parent.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("x")
+  held = model_dir_lib.prepare_model_dir(_experiment(folder, overwrite=True), 3, None, print)
+  try:
+    assert sorted(os.listdir(folder)) == [".lock", "data", "notes.txt", "vocab.tsv.bak"]
+    assert (folder / "data" / "vectors.bin").exists()
+  finally:
+    held.release()
+
+
+def test_the_lock_of_a_dead_owner_is_taken_over(tmp_path):
+  from w2v_tf.model_dir_lock import ModelDirLock  # pylint: disable=import-outside-toplevel
+  pid, messages = _dead_pid(), []
+  (tmp_path / ".lock").write_text(json.dumps({"pid": pid, "host": socket.gethostname(),
+                                              "since": "then"}))
+  lock = ModelDirLock(str(tmp_path), messages.append)
+  try:
+    assert json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
+    assert len(messages) == 1 and re.fullmatch(
+        rf"warning: took over \S+\.lock: it was left by pid {pid} on \S+ \(since then\), which "
+        "is no longer running", messages[0]), messages
+  finally:
+    lock.release()
+  assert not (tmp_path / ".lock").exists()
+
+
+def _exported(tmp_path, words, vectors, binary=True, text=True, vocab=None):
+  """A model dir holding what a trainer exports; vectors.txt holds `vectors + 1`."""
+  from w2v_tf.word_vectors import WordVectors  # pylint: disable=import-outside-toplevel
+  folder = tmp_path / "model"
+  folder.mkdir()
+  if binary:
+    WordVectors(words, vectors).save(folder / "vectors.bin", binary=True)
+  if text:
+    WordVectors(words, vectors + 1).save(folder / "vectors.txt", float_format="%.9g")
+  vocab = words if vocab is None else vocab
+  (folder / "vocab.tsv").write_text("".join(f"{w}\t{100 - i}\n" for i, w in enumerate(vocab)),
+                                    encoding="utf-8")
+  return folder
+
+
+@pytest.fixture(name="toy")
+def fixture_toy():
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  words = ["the", "movie", "film", "naïve", "König", "</s>"] + [f"w{i}" for i in range(50)]
+  return words, rng.standard_normal((len(words), 7)).astype(np.float32)  # [V, d]
+
+
+def test_exported_vectors_prefer_the_binary_with_counts_from_the_vocab(tmp_path, toy):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from w2v_tf.model_dir import load_exported_vectors  # pylint: disable=import-outside-toplevel
+  words, vectors = toy
+  got = load_exported_vectors(_exported(tmp_path, words, vectors))
+  assert list(got.words) == words
+  np.testing.assert_array_equal(got.vectors, vectors)
+  assert got.counts.tolist() == [100 - i for i in range(len(words))]
+
+
+def test_exported_vectors_fall_back_to_the_text(tmp_path, toy):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from w2v_tf.model_dir import load_exported_vectors  # pylint: disable=import-outside-toplevel
+  words, vectors = toy
+  got = load_exported_vectors(_exported(tmp_path, words, vectors, binary=False))
+  np.testing.assert_allclose(got.vectors, vectors + 1, rtol=1e-6)
+
+
+def test_exported_vectors_errors(tmp_path, toy):
+  from w2v_tf.errors import UserError  # pylint: disable=import-outside-toplevel
+  from w2v_tf.model_dir import load_exported_vectors  # pylint: disable=import-outside-toplevel
+  words, vectors = toy
+  with pytest.raises(UserError, match="not found: pass the trainer's --model_dir"):
+    load_exported_vectors(tmp_path / "missing")
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  with pytest.raises(UserError, match="has no vectors.bin or vectors.txt: train to the end"):
+    load_exported_vectors(empty)
+  swapped = [words[1], words[0]] + words[2:]
+  with pytest.raises(UserError, match="disagree at row 1 .*: the model_dir mixes two exports"):
+    load_exported_vectors(_exported(tmp_path, words, vectors, vocab=swapped))
+
+
+def test_checkpoint_vectors_read_the_newest_checkpoint(tmp_path):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from w2v_tf import model_dir as model_dir_lib  # pylint: disable=import-outside-toplevel
+  from w2v_tf.errors import UserError  # pylint: disable=import-outside-toplevel
+  from w2v_tf.model import Word2Vec  # pylint: disable=import-outside-toplevel
+  with pytest.raises(UserError, match=r"^--model_dir=\S+nope: no such directory: "):
+    model_dir_lib.load_checkpoint_vectors(str(tmp_path / "nope"))
+  experiment = _experiment(tmp_path)
+  (tmp_path / "config.json").write_text(json.dumps(model_dir_lib.config_payload(experiment, 3)))
+  (tmp_path / "vocab.tsv").write_text("the\t9\nmovie\t5\nfilm\t2\n", encoding="utf-8")
+  with pytest.raises(UserError, match=r"^no checkpoint in \S+: train first"):
+    model_dir_lib.load_checkpoint_vectors(str(tmp_path), log=print)
+  model = Word2Vec(3, experiment.model, seed=1)
+  tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+  model.input_embeddings.assign(model.input_embeddings + 1.0)
+  newest = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+  words, counts, vectors, path = model_dir_lib.load_checkpoint_vectors(str(tmp_path), log=print)
+  assert (words, counts.tolist(), path) == (["the", "movie", "film"], [9, 5, 2], newest)
+  np.testing.assert_array_equal(vectors, model.input_embeddings.numpy())
+  (tmp_path / "vocab.tsv").write_text("the\t9\nmovie\t5\n", encoding="utf-8")
+  with pytest.raises(UserError, match=r"vocab\.tsv has 2 words but config\.json says vocab_size 3: "
+                                      "the files come from different runs"):
+    model_dir_lib.load_checkpoint_vectors(str(tmp_path), log=print)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Callable, Sequence
 
 from w2v_tf import allocator, huffman, losses, monitor, run_state, strategies, training_data
 from w2v_tf.config import ExperimentConfig
 from w2v_tf.model import Word2Vec
+from w2v_tf.model_dir import prepare_model_dir
 from w2v_tf.optim import make_optimizer
 from w2v_tf.sampling import make_sampler
 from w2v_tf.step import TrainStep
@@ -30,7 +30,7 @@ def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monito
   experiment = experiment.resolved()
   experiment.validate()
   runner = runner or strategies.make_runner(experiment.runtime, log)
-  lock = None
+  model_dir = None
   try:
     experiment = runner.adapt(experiment)
     data_config, model_config, train = experiment.data, experiment.model, experiment.train
@@ -41,25 +41,24 @@ def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monito
     allocator.fix_mmap_threshold()  # for training: after a cold corpus pass set its own
     fingerprint = data.fingerprint
     # Reads only: the model dir is written once the checkpoint is restored (below).
-    lock = run_state.prepare_model_dir(experiment, len(data.vocab), fingerprint, log)
+    model_dir = prepare_model_dir(experiment, len(data.vocab), fingerprint, log)
     with runner.scope():
       model = Word2Vec(len(data.vocab), model_config, data_config.seed)
       optimizer = make_optimizer(train.optimizer, model.tables)
       state = run_state.RunState(model, optimizer, train.model_dir, train.keep_checkpoints, log)
-    state.lock = lock
     sampler = make_sampler(model_config.sampler, data.vocab.counts, model_config.sampler_power)
     tree = huffman.build_huffman_tree(data.vocab.counts) if loss.needs_tree else None
     step = TrainStep(model, optimizer, model_config, sampler, data_config.batch_size,
                      experiment.runtime.jit_compile, fuse=runner.fuses_updates, tree=tree)
     callbacks = monitor.default_callbacks(train.model_dir, experiment.runtime.progress, log,
                                           extra_callbacks)
-    trainer = Trainer(experiment, data, runner, state, step, callbacks, log)
+    trainer = Trainer(experiment, data, runner, model_dir, state, step, callbacks, log)
     runner.restore(state, train.overwrite)  # a checkpoint that does not fit: nothing written
-    run_state.write_model_dir(experiment, data.vocab, fingerprint, log)
+    model_dir.write(data.vocab)
     state.reopen_manager()
   except BaseException:
-    if lock is not None:
-      lock.release()
+    if model_dir is not None:
+      model_dir.release()
     runner.close()
     raise
   description = runner.describe()

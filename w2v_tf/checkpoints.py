@@ -12,6 +12,9 @@ reads but does not fit the model (other shapes, other optimizer) is a mismatch, 
 A live run deletes its oldest checkpoint when it saves a new one (`keep_checkpoints`): it holds
 an exclusive `rotation_lock` on the model dir while saving, and readers (`python -m
 w2v_tf.export`) hold a shared one while they read, so the checkpoint they chose stays on disk.
+
+TensorFlow is imported where a checkpoint is read, not at import: `w2v_tf.model_dir` (which the
+eval binaries import) checks model dirs with this module.
 """
 
 from __future__ import annotations
@@ -24,8 +27,6 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
-
-import tensorflow as tf
 
 from w2v_tf.fileio import atomic_write_text, disk_errors
 
@@ -153,6 +154,7 @@ def _reason(error: Exception) -> str:
 
 def damage(path: str) -> str | None:
   """Why checkpoint `path`'s files do not read (None: every tensor reads)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   try:
     reader = tf.train.load_checkpoint(path)
     for key in reader.get_variable_to_shape_map():
@@ -167,6 +169,7 @@ def peek(path: str, keys: tuple[str, ...]) -> tuple[dict[str, list[int]], dict[s
 
   Raises whatever TF raises for files that do not read.
   """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   reader = tf.train.load_checkpoint(path)
   return reader.get_variable_to_shape_map(), {key: reader.get_tensor(key) for key in keys}
 
@@ -251,11 +254,11 @@ def has_checkpoint(model_dir: str) -> bool:
   return bool(candidates(model_dir)[0])
 
 
-def make_restore(checkpoint: tf.train.Checkpoint, partial: bool = False) -> Callable[[str], None]:
+def make_restore(checkpoint, partial: bool = False) -> Callable[[str], None]:
   """A `restore` callable for `restore_newest_readable` that reads every value of `checkpoint`.
 
   Args:
-    checkpoint: the objects to restore.
+    checkpoint: a `tf.train.Checkpoint` of the objects to restore.
     partial: the checkpoint may hold more objects than `checkpoint` (e.g. the optimizer when
       only the model is wanted).
   """

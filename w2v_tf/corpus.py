@@ -113,7 +113,7 @@ def _file_digest(path: str) -> str:
 def spec_key(spec: CorpusSpec, paths: list[str] | None = None) -> str:
   """A digest of the input's content and every option that changes the tokens.
 
-  It is also the start of a model dir's data fingerprint (`training_data`): a resumed run must
+  It is also the start of a model dir's data fingerprint (`training_data`, checked by `model_dir`): a resumed run must
   see the same key. The files' names do not enter it (a moved corpus is the same corpus), their
   order does; the format says what else does (`InputFormat.key_parts`).
 

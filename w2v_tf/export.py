@@ -8,8 +8,9 @@ files. `vocab.tsv` is `Vocab`'s (the trainer writes it once per run). Every file
 through `fileio.atomic_open` (temp file + rename); a full disk raises a one-line `UserError`
 and leaves the previous file in place.
 
-As a binary, it re-exports a model dir from its newest readable checkpoint, every format into a
-directory, or one format to one path (`export_format`; the Keras ones are `w2v_tf.keras_vectors`'):
+As a binary, it re-exports a model dir from its newest readable checkpoint (read by
+`w2v_tf.model_dir`), every format into a directory, or one format to one path (`export_format`,
+through the table `EXPORT_FORMATS`; the Keras ones are `w2v_tf.keras_vectors`'):
 
   python -m w2v_tf.export --model_dir checkpoints/imdb [--output_dir out/vectors]
   python -m w2v_tf.export --model_dir checkpoints/imdb --format keras --output vectors.keras
@@ -17,21 +18,22 @@ directory, or one format to one path (`export_format`; the Keras ones are `w2v_t
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from w2v_tf.errors import UserError
 from w2v_tf.fileio import atomic_open, disk_errors
 from w2v_tf import vector_files
+from w2v_tf.model_dir import BINARY_FILE, PROJECTOR_DIR, TEXT_FILE, VOCAB_FILE
 from w2v_tf.vector_files import as_matrix, check_words
 from w2v_tf.vocab import Vocab
-from w2v_tf.word_vectors import MODEL_DIR_BINARY, MODEL_DIR_TEXT, MODEL_DIR_VOCAB, WordVectors
+from w2v_tf.word_vectors import WordVectors
 
-PROJECTOR_DIR = "projector"  # in a model dir
 PROJECTOR_CONFIG = "projector_config.pbtxt"
 PROJECTOR_CHECKPOINT = "embedding.ckpt"
 PROJECTOR_METADATA = "metadata.tsv"
@@ -162,8 +164,8 @@ def export_vectors(out_dir: str | os.PathLike, word_vectors: WordVectors,
   out_dir = os.fspath(out_dir)
   check_words(word_vectors.words)  # before anything is written
   paths = {
-      "text": os.path.join(out_dir, MODEL_DIR_TEXT),
-      "binary": os.path.join(out_dir, MODEL_DIR_BINARY),
+      "text": os.path.join(out_dir, TEXT_FILE),
+      "binary": os.path.join(out_dir, BINARY_FILE),
       "projector": os.path.join(out_dir, PROJECTOR_DIR),
   }
   word_vectors.save(paths["text"])
@@ -173,27 +175,82 @@ def export_vectors(out_dir: str | os.PathLike, word_vectors: WordVectors,
   return paths
 
 
-# One format to one path: `--format F --output PATH`. What a path must look like, per format.
-FORMATS = ("word2vec_bin", "word2vec_txt", "projector", "keras", "saved_model")
-_EXAMPLE_OUTPUT = {"word2vec_bin": "vectors.bin", "word2vec_txt": "vectors.txt",
-                   "projector": "projector/", "keras": "vectors.keras",
-                   "saved_model": "vectors_savedmodel/"}
+# --- one format to one path: `--format F --output PATH` ------------------------------------------
+
+
+def _file_problem(output: str) -> str | None:
+  return "is a directory; give a file name" if os.path.isdir(output) else None
+
+
+def _projector_problem(output: str) -> str | None:
+  return "is a file; the projector is written as a directory" if os.path.isfile(output) else None
+
+
+def _keras_problem(output: str) -> str | None:
+  from w2v_tf import keras_vectors  # pylint: disable=import-outside-toplevel  (imports Keras)
+  return keras_vectors.keras_path_problem(output)
+
+
+def _saved_model_problem(output: str) -> str | None:
+  from w2v_tf import keras_vectors  # pylint: disable=import-outside-toplevel
+  return keras_vectors.saved_model_path_problem(output)
+
+
+def _write_word2vec_bin(word_vectors: WordVectors, output: str) -> str:
+  word_vectors.save(output, binary=True)
+  return output
+
+
+def _write_word2vec_txt(word_vectors: WordVectors, output: str) -> str:
+  word_vectors.save(output)
+  return output
+
+
+def _write_projector(word_vectors: WordVectors, output: str) -> str:
+  write_projector(output, word_vectors.words, word_vectors.vectors)
+  return output
+
+
+def _write_keras(word_vectors: WordVectors, output: str) -> str:
+  from w2v_tf import keras_vectors  # pylint: disable=import-outside-toplevel
+  return keras_vectors.save_keras_model(keras_vectors.vectors_model(word_vectors), output)
+
+
+def _write_saved_model(word_vectors: WordVectors, output: str) -> str:
+  from w2v_tf import keras_vectors  # pylint: disable=import-outside-toplevel
+  return keras_vectors.save_saved_model(keras_vectors.vectors_model(word_vectors), output)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportFormat:
+  """One `--format`: what its output looks like, what is wrong with a target, how it is written.
+
+  Attributes:
+    example_output: a good `--output` (its suffix or trailing "/" says file or directory).
+    output_problem: what is wrong with a target path (None: nothing); checked before the
+      checkpoint is read, so a bad path costs nothing.
+    write: writes the vectors to the path and returns the path written.
+  """
+  example_output: str
+  output_problem: Callable[[str], str | None]
+  write: Callable[[WordVectors, str], str]
+
+
+# A new format is a writer and a row here: the flag's choices, the checks and the messages all
+# read this table.
+EXPORT_FORMATS = {
+    "word2vec_bin": ExportFormat("vectors.bin", _file_problem, _write_word2vec_bin),
+    "word2vec_txt": ExportFormat("vectors.txt", _file_problem, _write_word2vec_txt),
+    "projector": ExportFormat("projector/", _projector_problem, _write_projector),
+    "keras": ExportFormat("vectors.keras", _keras_problem, _write_keras),
+    "saved_model": ExportFormat("vectors_savedmodel/", _saved_model_problem, _write_saved_model),
+}
+FORMATS = tuple(EXPORT_FORMATS)  # the names, in the table's order (as before the table)
 
 
 def output_problem(fmt: str, output: str) -> str | None:
-  """What is wrong with `output` as the target of format `fmt` (None: nothing).
-
-  Checked before the checkpoint is read, so a bad path costs nothing.
-  """
-  if fmt == "keras":
-    from w2v_tf import keras_vectors  # pylint: disable=import-outside-toplevel  (imports Keras)
-    return keras_vectors.keras_path_problem(output)
-  if fmt == "saved_model":
-    from w2v_tf import keras_vectors  # pylint: disable=import-outside-toplevel
-    return keras_vectors.saved_model_path_problem(output)
-  if fmt == "projector":
-    return "is a file; the projector is written as a directory" if os.path.isfile(output) else None
-  return "is a directory; give a file name" if os.path.isdir(output) else None
+  """What is wrong with `output` as the target of format `fmt` (None: nothing)."""
+  return EXPORT_FORMATS[fmt].output_problem(output)
 
 
 def export_format(word_vectors: WordVectors, fmt: str, output: str | os.PathLike) -> str:
@@ -201,7 +258,7 @@ def export_format(word_vectors: WordVectors, fmt: str, output: str | os.PathLike
 
   Args:
     word_vectors: the vectors.
-    fmt: one of `FORMATS`: word2vec_bin / word2vec_txt (a file), projector (a directory),
+    fmt: a key of `EXPORT_FORMATS`: word2vec_bin / word2vec_txt (a file), projector (a directory),
       keras (a `.keras` file of `keras_vectors.vectors_model`), saved_model (a directory).
     output: the file or directory.
 
@@ -213,83 +270,15 @@ def export_format(word_vectors: WordVectors, fmt: str, output: str | os.PathLike
     UserError: a bad output path, a full disk, an unwritable target.
   """
   output = os.fspath(output)
-  if fmt not in FORMATS:
-    raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+  if fmt not in EXPORT_FORMATS:
+    raise ValueError(f"format must be one of {tuple(EXPORT_FORMATS)}, got {fmt!r}")
   problem = output_problem(fmt, output)
   if problem:
     raise UserError(f"{output}: {problem}")
-  if fmt in ("word2vec_bin", "word2vec_txt"):
-    word_vectors.save(output, binary=fmt == "word2vec_bin")
-  elif fmt == "projector":
-    write_projector(output, word_vectors.words, word_vectors.vectors)
-  else:
-    from w2v_tf import keras_vectors  # pylint: disable=import-outside-toplevel
-    model = keras_vectors.vectors_model(word_vectors)
-    save = keras_vectors.save_keras_model if fmt == "keras" else keras_vectors.save_saved_model
-    output = save(model, output)
-  return output
+  return EXPORT_FORMATS[fmt].write(word_vectors, output)
 
 
 # --- `python -m w2v_tf.export`: re-export a model dir's latest checkpoint ------------------------
-
-
-def load_checkpoint_vectors(model_dir: str, log=None) -> tuple[list[str], np.ndarray, np.ndarray,
-                                                                str]:
-  """The input embeddings of a model dir's newest readable checkpoint, with its vocabulary.
-
-  Rebuilds the `Word2Vec` variables with the shapes in `model_dir/config.json` and restores only
-  the model from the checkpoint (falling back to older checkpoints when the newest is damaged,
-  with a warning line).
-
-  Args:
-    model_dir: a directory written by `python -m w2v_tf.train`.
-    log: prints one line (warnings); default stderr.
-
-  Returns:
-    (words, counts, vectors [V, d], checkpoint path).
-
-  Raises:
-    UserError: not a model dir, vocabulary and config disagree, or no readable checkpoint.
-  """
-  import sys  # pylint: disable=import-outside-toplevel
-
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-  from w2v_tf import checkpoints, run_state  # pylint: disable=import-outside-toplevel
-  from w2v_tf.model import Word2Vec  # pylint: disable=import-outside-toplevel
-
-  log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-  if not os.path.isdir(model_dir):
-    raise UserError(f"--model_dir={model_dir}: no such directory: give the --model_dir of a "
-                    "training run")
-  experiment, vocab_size = run_state.read_config(model_dir)
-  vocab = Vocab.load_tsv(os.path.join(model_dir, MODEL_DIR_VOCAB))
-  words, counts = list(vocab.words), vocab.counts
-  if len(words) != vocab_size:
-    raise UserError(f"{model_dir}: vocab.tsv has {len(words)} words but config.json says "
-                    f"vocab_size {vocab_size}: the files come from different runs")
-  model = Word2Vec(vocab_size, experiment.model)
-  failures = []
-  # A live run deletes its oldest checkpoint as it saves a new one; the shared lock keeps the
-  # one read here (chosen from the state file read under it) on disk until it is read.
-  with checkpoints.rotation_lock(model_dir, False, log):
-    paths, warning = checkpoints.candidates(model_dir)
-    if warning:
-      log(f"warning: {warning}")
-    if not paths:
-      raise UserError(f"no checkpoint in {model_dir}: train first (`python -m w2v_tf.train "
-                      f"--model_dir {model_dir}`)")
-    restored = checkpoints.restore_newest_readable(
-        checkpoints.make_restore(tf.train.Checkpoint(model=model), partial=True), paths, log,
-        failures)
-  if restored is None:
-    mismatched = [failure for failure in failures if not failure.damaged]
-    if mismatched:  # the files read: they are not damaged, and --overwrite would delete them
-      raise UserError(f"the checkpoints in {model_dir} do not fit its {run_state.CONFIG_FILE} "
-                      f"(newest: {mismatched[0]}): the files come from different runs")
-    raise UserError(f"no readable checkpoint in {model_dir} ({len(paths)} tried, all damaged; "
-                    f"newest: {failures[0]}): train again with --overwrite")
-  return words, counts, model.input_embeddings.numpy(), restored
 
 
 def _check_flags(flag_values) -> None:
@@ -300,16 +289,16 @@ def _check_flags(flag_values) -> None:
   fmt, output = flag_values.format, flag_values.output
   if fmt is None:
     if output:
-      raise UsageError(f"--output={output} needs --format ({'|'.join(FORMATS)}); "
+      raise UsageError(f"--output={output} needs --format ({'|'.join(EXPORT_FORMATS)}); "
                        "--output_dir DIR writes every format")
     if os.path.exists(flag_values.output_dir or "") and not os.path.isdir(flag_values.output_dir):
       raise UsageError(f"--output_dir={flag_values.output_dir} is a file, not a directory")
     return
-  if fmt not in FORMATS:
-    raise UsageError(f"--format={fmt}: give one of {'|'.join(FORMATS)}")
+  if fmt not in EXPORT_FORMATS:
+    raise UsageError(f"--format={fmt}: give one of {'|'.join(EXPORT_FORMATS)}")
   if not output:
     raise UsageError(f"--format={fmt} needs --output PATH (e.g. --output "
-                     f"{_EXAMPLE_OUTPUT[fmt]})")
+                     f"{EXPORT_FORMATS[fmt].example_output})")
   if flag_values.output_dir:
     raise UsageError("give --output_dir DIR (every format) or --format with --output PATH "
                      "(one format), not both")
@@ -324,13 +313,14 @@ def main(argv: Sequence[str]) -> None:
 
   from absl import flags  # pylint: disable=import-outside-toplevel
 
+  from w2v_tf import model_dir  # pylint: disable=import-outside-toplevel
   from w2v_tf.errors import UsageError  # pylint: disable=import-outside-toplevel
 
   flag_values = flags.FLAGS
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags start with --)")
   _check_flags(flag_values)
-  words, counts, vectors, restored = load_checkpoint_vectors(flag_values.model_dir)
+  words, counts, vectors, restored = model_dir.load_checkpoint_vectors(flag_values.model_dir)
   word_vectors = WordVectors(words, vectors, counts)
   if flag_values.format:
     written = export_format(word_vectors, flag_values.format, flag_values.output)
@@ -342,7 +332,7 @@ def main(argv: Sequence[str]) -> None:
   written = [paths["binary"], paths["text"]]
   if os.path.realpath(output_dir) != os.path.realpath(flag_values.model_dir):
     # The model_dir's own vocab.tsv is already there; another output_dir gets a copy.
-    written.append(os.path.join(output_dir, MODEL_DIR_VOCAB))
+    written.append(os.path.join(output_dir, VOCAB_FILE))
     Vocab(word_vectors.words, word_vectors.counts).save_tsv(written[-1])
   print(f"exported {len(words):,} x {word_vectors.dim} vectors from {restored} to "
         f"{', '.join(written)} and {paths['projector']}/", file=sys.stderr)
@@ -356,8 +346,9 @@ def _define_flags() -> None:
                       "Where to write every format: vectors.txt/.bin, vocab.tsv and projector/ "
                       "(default: --model_dir, when --format is not given).")
   flags.DEFINE_string("format", None,
-                      f"Write one format to --output instead: {'|'.join(FORMATS)} (keras: a "
-                      ".keras file; saved_model, projector: a directory).")
+                      "Write one format to --output instead: "
+                      f"{'|'.join(EXPORT_FORMATS)} (keras: a .keras file; saved_model, "
+                      "projector: a directory).")
   flags.DEFINE_string("output", None, "The file or directory --format writes.")
 
 

@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from w2v_tf.errors import UserError
 from w2v_tf.fileio import disk_errors
+from w2v_tf.model_dir import load_exported_vectors
 from w2v_tf.word_vectors import WordVectors
 
 OOV_CHOICES = ("zeros", "mean")
@@ -50,7 +51,7 @@ def as_word_vectors(source: WordVectors | str | os.PathLike) -> WordVectors:
   if isinstance(source, WordVectors):
     return source
   if os.path.isdir(source):
-    return WordVectors.from_model_dir(source)
+    return load_exported_vectors(source)
   return WordVectors.load(source)
 
 

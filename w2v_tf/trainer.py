@@ -10,7 +10,8 @@ started again on the same `model_dir` resumes exactly where the last checkpoint 
 The loop is given its parts (`w2v_tf.build.build_trainer` assembles them from an `ExperimentConfig`):
 
   PreparedData (training_data) -> Runner (strategies) runs TrainStep (step) on RunState
-  (run_state) -> callbacks (monitor: progress, console, TensorBoard, analogies) -> export
+  (run_state) -> callbacks (monitor: progress, console, TensorBoard, analogies) -> export;
+  the ModelDir (model_dir) is held from the build to the end of `run`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import tensorflow as tf
 from w2v_tf import allocator, export, monitor, run_state, strategies, training_data
 from w2v_tf.config import ExperimentConfig
 from w2v_tf.errors import UserError
+from w2v_tf.model_dir import ModelDir
 from w2v_tf.step import TrainStep
 from w2v_tf.word_vectors import WordVectors
 
@@ -60,12 +62,15 @@ class TrainSummary:
 
 
 class Trainer:
-  """Trains one model in `experiment.train.model_dir`; `run()` returns a `TrainSummary`."""
+  """Trains one model in `experiment.train.model_dir`; `run()` returns a `TrainSummary`.
+
+  `model_dir` is held (locked) by this trainer: `run` releases it when it ends.
+  """
 
   def __init__(self, experiment: ExperimentConfig, data: training_data.PreparedData,
-               runner: strategies.Runner, state: run_state.RunState, step: TrainStep,
-               callbacks: Sequence[monitor.Callback], log: Callable[[str], None]):
-    self.experiment, self.data, self.runner = experiment, data, runner
+               runner: strategies.Runner, model_dir: ModelDir, state: run_state.RunState,
+               step: TrainStep, callbacks: Sequence[monitor.Callback], log: Callable[[str], None]):
+    self.experiment, self.data, self.runner, self.model_dir = experiment, data, runner, model_dir
     self.state, self.step, self.log = state, step, log
     self.callbacks = monitor.CallbackList(callbacks)
     self._total_words = float(max(experiment.train.epochs * data.tokens.num_tokens, 1))
@@ -97,7 +102,7 @@ class Trainer:
       raise lost from e
     finally:
       self.runner.close()
-      self.state.release()  # the model dir's lock
+      self.model_dir.release()
 
   def _run(self) -> TrainSummary:
     experiment, state, data = self.experiment, self.state, self.data
@@ -286,7 +291,7 @@ class Trainer:
     """Writes vectors.txt, vectors.bin and projector files into model_dir (vocab.tsv is there)."""
     self.runner.wait()
     vectors = self.word_vectors()
-    paths = export.export_vectors(self.experiment.train.model_dir, vectors,
+    paths = export.export_vectors(self.model_dir.path, vectors,
                                   table=self.step.model.input_embeddings)
     self.log(f"exported {len(vectors.words):,} x {vectors.vectors.shape[1]} vectors to "
              f"{paths.get('binary')} and {paths.get('text')}")

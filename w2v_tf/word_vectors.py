@@ -23,12 +23,6 @@ import numpy as np
 
 from w2v_tf import vector_files
 from w2v_tf.errors import UserError, warn
-from w2v_tf.vocab import Vocab
-
-# Files the trainer writes into its model_dir (see w2v_tf/export.py).
-MODEL_DIR_BINARY = "vectors.bin"
-MODEL_DIR_TEXT = "vectors.txt"
-MODEL_DIR_VOCAB = "vocab.tsv"
 
 ANALOGY_METHODS = ("3cosadd", "3cosmul")
 _COSMUL_EPSILON = 1e-6  # gensim's most_similar_cosmul
@@ -238,44 +232,15 @@ class WordVectors:
   @classmethod
   def from_model_dir(cls, model_dir: str | os.PathLike,
                      drop_nonfinite: bool = False) -> "WordVectors":
-    """Reads the vectors a trainer exported into its model directory.
-
-    Reads `vectors.bin` when present, else `vectors.txt`; when `vocab.tsv` is there too, checks
-    that it lists the same words in the same order and takes the counts from it.
-
-    Args:
-      model_dir: the trainer's `--model_dir`.
-      drop_nonfinite: leave out rows holding NaN or infinity (one warning) instead of refusing.
+    """The vectors a trainer exported into its model dir: `w2v_tf.model_dir.load_exported_vectors`.
 
     Raises:
       UserError: no exported vectors in the directory, vectors and vocab.tsv disagree, or a row
         is not finite (unless `drop_nonfinite`).
     """
-    model_dir = os.fspath(model_dir)
-    if not os.path.isdir(model_dir):
-      raise UserError(f"model_dir {model_dir} not found: pass the trainer's --model_dir, or "
-                      "--vectors with a vectors file")
-    binary = os.path.join(model_dir, MODEL_DIR_BINARY)
-    text = os.path.join(model_dir, MODEL_DIR_TEXT)
-    if os.path.exists(binary):
-      path = binary
-    elif os.path.exists(text):
-      path = text
-    else:
-      raise UserError(f"{model_dir} has no {MODEL_DIR_BINARY} or {MODEL_DIR_TEXT}: train to "
-                      "the end (vectors are exported then) or pass --vectors with a vectors file")
-    words, vectors = vector_files.read_vectors(path)
-    vocab_path = os.path.join(model_dir, MODEL_DIR_VOCAB)
-    if not os.path.exists(vocab_path):
-      return cls(*finite_rows(path, words, vectors, None, drop_nonfinite)[:2])
-    vocab = Vocab.load_tsv(vocab_path)
-    if list(vocab.words) != words:
-      mismatch = next((i for i, (a, b) in enumerate(zip(vocab.words, words)) if a != b),
-                      min(len(vocab), len(words)))
-      raise UserError(f"{vocab_path} and {path} disagree at row {mismatch + 1} "
-                      f"({len(vocab)} vs {len(words)} words): the model_dir mixes two exports; "
-                      "re-export the model")
-    return cls(*finite_rows(path, words, vectors, vocab.counts, drop_nonfinite))
+    # Imported here: w2v_tf.model_dir builds on this module.
+    from w2v_tf.model_dir import load_exported_vectors  # pylint: disable=import-outside-toplevel
+    return load_exported_vectors(model_dir, drop_nonfinite)
 
   # --- Cosine queries ----------------------------------------------------------------------------
 
