@@ -62,7 +62,7 @@ import numpy as np
 from benchmarks import common
 from benchmarks.common import format_value
 from eval import cli
-from w2v_tf import config
+from w2v_tf import config, config_flags
 from w2v_tf.errors import UsageError, UserError, run_main
 
 GENSIM = "gensim"
@@ -89,7 +89,7 @@ OUR_FIELDS = ("train_csv", "text_column", "max_reviews", "stopwords", "cache_dir
 
 def define_flags() -> None:
   """Defines this binary's flags (when it runs as `python -m benchmarks.compare`)."""
-  config.define_flags(flags.FLAGS, names=OUR_FIELDS)
+  config_flags.define_flags(flags.FLAGS, names=OUR_FIELDS)
   # gensim only.
   flags.DEFINE_integer("negative", 5, "gensim: negative samples per pair.")
   flags.DEFINE_integer("workers", common.available_cores(),
@@ -427,7 +427,7 @@ def _pword2vec_spec(train_path: str, run_dir: str) -> dict:
 
 def our_experiment(loss: str, model_dir: str) -> config.ExperimentConfig:
   """The trainer's config for one row: the flags' settings, skip-gram, `loss`, no analogies."""
-  return config.from_flags(FLAGS, names=OUR_FIELDS).replace(
+  return config_flags.from_flags(FLAGS, names=OUR_FIELDS).replace(
       model="skipgram", loss=loss, model_dir=model_dir, analogies=None, progress=False,
       overwrite=True)
 

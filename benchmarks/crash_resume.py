@@ -35,7 +35,7 @@ from absl import flags
 import numpy as np
 
 from benchmarks import common
-from w2v_tf import checkpoints, config
+from w2v_tf import checkpoints, config_flags
 from w2v_tf.errors import UsageError, UserError, run_main
 
 # The trainer's own flags for the settings it passes on, with this benchmark's defaults.
@@ -45,7 +45,7 @@ _TRAINER_DEFAULTS = {"train_csv": None, "max_reviews": 3000, "stopwords": "nltk"
 
 
 def define_flags() -> None:
-  config.define_flags(flags.FLAGS, names=_TRAINER_DEFAULTS, defaults=_TRAINER_DEFAULTS)
+  config_flags.define_flags(flags.FLAGS, names=_TRAINER_DEFAULTS, defaults=_TRAINER_DEFAULTS)
   flags.DEFINE_integer("kills", 10, "SIGKILLs before the run may finish.")
   flags.DEFINE_integer("seed", 0, "Seed of the kill moments (training always uses --train_seed).")
   flags.DEFINE_integer("train_seed", 0, "The trainer's --seed.")

@@ -45,7 +45,7 @@ from typing import Iterable, Sequence
 
 from benchmarks import common, compare
 from benchmarks.common import format_value
-from w2v_tf import config
+from w2v_tf import config, config_flags
 from w2v_tf.errors import UsageError, UserError, run_main
 
 GENSIM_RUN = "gensim_hs"
@@ -523,7 +523,7 @@ def study(runs: Sequence[Run], settings: Settings, work_dir: str, output_dir: st
 def define_flags() -> None:
   """Defines this binary's flags (when it runs as `python -m benchmarks.loss_study`)."""
   from absl import flags  # pylint: disable=import-outside-toplevel
-  config.define_flags(flags.FLAGS, names=STUDY_FIELDS,
+  config_flags.define_flags(flags.FLAGS, names=STUDY_FIELDS,
                       defaults={"eval_every_steps": DEFAULT_EVAL_EVERY_STEPS})
   flags.DEFINE_list("runs", [], "Only these runs (comma list of names, default all): "
                     + ", ".join(run.name for run in all_runs()) + ".")
@@ -568,7 +568,7 @@ def _settings_from_flags(flag_values) -> Settings:
   if problems:
     raise UsageError("; ".join(problems))
   return Settings(
-      base=config.from_flags(flag_values, names=STUDY_FIELDS),
+      base=config_flags.from_flags(flag_values, names=STUDY_FIELDS),
       analogies=cli.find_data_file("questions-words.txt", flag_values.analogies, "--analogies",
                                    QUESTIONS_URL),
       wordsim=cli.find_data_file("wordsim353.tsv", flag_values.wordsim, "--wordsim",

@@ -20,7 +20,7 @@ from absl import flags
 import tensorflow as tf
 
 from benchmarks import common
-from w2v_tf import config
+from w2v_tf import config_flags
 from w2v_tf import corpus as corpus_lib
 from w2v_tf import pipeline, text, vocab as vocab_lib
 from w2v_tf.errors import UsageError, run_main
@@ -31,7 +31,7 @@ _TRAINER_FIELDS = ("train_csv", "max_reviews", "window", "batch_size", "subsampl
 
 
 def define_flags() -> None:
-  config.define_flags(flags.FLAGS, names=_TRAINER_FIELDS)
+  config_flags.define_flags(flags.FLAGS, names=_TRAINER_FIELDS)
   flags.DEFINE_integer("epochs", 1, "Epochs per timed run.")
   flags.DEFINE_integer("repeats", 3, "Timed runs (the median is reported).")
   flags.DEFINE_bool("cold", True, "Also time one cold pass (read + clean without the cache).")

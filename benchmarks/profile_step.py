@@ -32,7 +32,7 @@ from absl import flags
 import tensorflow as tf
 
 from benchmarks import common
-from w2v_tf import config
+from w2v_tf import config_flags
 from w2v_tf.build import build_trainer
 from w2v_tf.errors import UsageError, UserError, run_main
 from w2v_tf.trainer import Trainer
@@ -42,7 +42,7 @@ _TRAINER_FIELDS = ("train_csv", "max_reviews", "stopwords", "cache_dir", "batch_
 
 
 def define_flags() -> None:
-  config.define_flags(flags.FLAGS, names=_TRAINER_FIELDS)
+  config_flags.define_flags(flags.FLAGS, names=_TRAINER_FIELDS)
   flags.DEFINE_integer("steps", 300, "Steps per timed run.")
   flags.DEFINE_integer("repeats", 3, "Timed runs of each kind (medians are reported).")
   flags.DEFINE_integer("trace_steps", 40, "Live steps recorded by tf.profiler.")
@@ -130,7 +130,7 @@ def main(argv):
       raise UsageError(f"--{name} must be positive (got {getattr(FLAGS, name)})")
   log = lambda message: print(message, file=sys.stderr, flush=True)
   with tempfile.TemporaryDirectory() as scratch:
-    experiment = config.from_flags(FLAGS, names=_TRAINER_FIELDS).replace(
+    experiment = config_flags.from_flags(FLAGS, names=_TRAINER_FIELDS).replace(
         model_dir=os.path.join(scratch, "model"), progress=False)
     trainer = build_trainer(experiment, log=log)
     cached = trainer.epoch_batches(0).take(FLAGS.steps).cache()

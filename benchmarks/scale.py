@@ -33,7 +33,7 @@ from typing import Sequence
 from absl import flags
 
 from benchmarks import common
-from w2v_tf import config
+from w2v_tf import config, config_flags
 from w2v_tf.errors import UsageError, UserError, run_main
 
 _WORKER_FIELDS = ("batch_size", "epochs", "model", "loss", "embedding_dim", "window",
@@ -52,7 +52,7 @@ def define_flags() -> None:
   flags.DEFINE_string("output_md", None, "Write the table as Markdown here.")
   flags.DEFINE_enum("worker", None, ["ours"], "Internal: run one training run and exit.")
   flags.DEFINE_string("worker_spec", None, "Internal: the worker's JSON spec.")
-  config.define_flags(flags.FLAGS, names=_WORKER_FIELDS, defaults={"epochs": 1})
+  config_flags.define_flags(flags.FLAGS, names=_WORKER_FIELDS, defaults={"epochs": 1})
 
 
 FLAGS = flags.FLAGS
@@ -108,7 +108,7 @@ def _reviews_as_lines(train_csv: str, path: str) -> int:
 
 
 def _experiment(corpus_folder: str, cache_dir: str, model_dir: str, copies: int) -> dict:
-  base = config.from_flags(FLAGS, names=_WORKER_FIELDS)
+  base = config_flags.from_flags(FLAGS, names=_WORKER_FIELDS)
   min_count = base.data.min_count * (copies if FLAGS.scale_min_count else 1)
   return base.replace(train_text=corpus_folder, cleaning="imdb", cache_dir=cache_dir,
                       model_dir=model_dir, analogies="none", progress=False, overwrite=True,

@@ -60,13 +60,13 @@ def small_experiment(csv_path, model_dir, epochs=1, loss="sampled_softmax", mode
   """Small, fast trainer settings for the planted corpus (XLA off unless asked: it costs seconds).
 
   They match `python -m w2v_tf.train --stopwords=none --batch_size=256 --cache_dir=
-  --heldout_reviews=0.02 --embedding_dim=32 --num_sampled=16 --eval_every_steps=20
+  --heldout_documents=0.02 --embedding_dim=32 --num_sampled=16 --eval_every_steps=20
   --checkpoint_every_steps=50 --noprogress --nojit_compile`.
   """
   from w2v_tf.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
   return ExperimentConfig().replace(**{
       "train_csv": csv_path, "stopwords": "none", "batch_size": 256, "cache_dir": "",
-      "heldout_reviews": 0.02, "embedding_dim": 32, "loss": loss, "model": model,
+      "heldout_documents": 0.02, "embedding_dim": 32, "loss": loss, "model": model,
       "num_sampled": 5 if loss == "negative_sampling" else 16, "model_dir": str(model_dir),
       "epochs": epochs, "progress": False, "eval_every_steps": 20,
       "checkpoint_every_steps": 50, "jit_compile": False, **overrides})

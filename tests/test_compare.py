@@ -22,7 +22,7 @@ def _corpus() -> Corpus:
   # Reviews: [0, 1, 2], [3], [], [1, 1, 0, 2].
   return Corpus(types=types, type_counts=np.array([3, 2, 2, 1]),
                 token_ids=np.array([0, 1, 2, 3, 1, 1, 0, 2], np.int32),
-                review_offsets=np.array([0, 3, 4, 4, 8], np.int64))
+                document_offsets=np.array([0, 3, 4, 4, 8], np.int64))
 
 
 def test_stream_holds_the_chosen_reviews_as_word_lists(tmp_path):
@@ -161,7 +161,7 @@ def _family_corpus(num_reviews=200, seed=0) -> Corpus:
   token_ids = rng.integers(0, len(types), size=int(lengths.sum())).astype(np.int32)
   return Corpus(types=types, type_counts=np.bincount(token_ids, minlength=len(types)),
                 token_ids=token_ids,
-                review_offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+                document_offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
 
 
 def _write_eval_files(tmp_path):

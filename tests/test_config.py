@@ -10,7 +10,7 @@ from absl import flags
 import pytest
 
 from tests.conftest import REPO_ROOT
-from w2v_tf import config
+from w2v_tf import config, config_flags
 from w2v_tf.config import ExperimentConfig
 from w2v_tf.errors import UsageError, UserError
 
@@ -77,21 +77,21 @@ def test_validate_names_every_bad_value():
 
 
 def test_help_comes_from_the_docstrings():
-  helps = config.field_help(config.TrainConfig)
+  helps = config_flags.field_help(config.TrainConfig)
   assert helps["learning_rate"] == ("Initial learning rate, decayed linearly to 1e-4 of it "
                                     "(default: 0.025 skip-gram / 0.05 CBOW with sgd, 0.1 "
                                     "adagrad, 0.001 adam).")
   for section in (config.DataConfig, config.ModelConfig, config.TrainConfig,
                   config.RuntimeConfig):
-    assert set(config.field_help(section)) == {f.name for f in dataclasses.fields(section)}
+    assert set(config_flags.field_help(section)) == {f.name for f in dataclasses.fields(section)}
 
 
 def test_generated_flags_parse_back_to_the_config():
   flag_values = flags.FlagValues()
-  config.define_flags(flag_values)
+  config_flags.define_flags(flag_values)
   flag_values(["prog", "--epochs=3", "--loss=nce", "--nojit_compile", "--learning_rate=0.5",
                "--strategy=mirrored", "--stopwords=none"])
-  experiment = config.from_flags(flag_values)
+  experiment = config_flags.from_flags(flag_values)
   assert experiment == ExperimentConfig().replace(epochs=3, loss="nce", jit_compile=False,
                                                   learning_rate=0.5, strategy="mirrored",
                                                   stopwords="none")
@@ -100,10 +100,33 @@ def test_generated_flags_parse_back_to_the_config():
     flag_values(["prog", "--optimizer=rmsprop"])
   # A subset, with other defaults (what a benchmark shares with the trainer).
   subset = flags.FlagValues()
-  config.define_flags(subset, names=["epochs", "window"], defaults={"epochs": 9})
+  config_flags.define_flags(subset, names=["epochs", "window"], defaults={"epochs": 9})
   subset(["prog"])
   assert sorted(subset) == ["epochs", "window"]
-  assert config.from_flags(subset, names=["epochs", "window"]).train.epochs == 9
+  assert config_flags.from_flags(subset, names=["epochs", "window"]).train.epochs == 9
+
+
+def test_the_imdb_names_of_renamed_fields_still_work():
+  """--max_reviews / --heldout_reviews (and those config.json keys) are today's
+  --max_documents / --heldout_documents."""
+  flag_values = flags.FlagValues()
+  config_flags.define_flags(flag_values)
+  flag_values(["prog", "--max_reviews=30", "--heldout_reviews=0.5"])
+  data = config_flags.from_flags(flag_values).data
+  assert (data.max_documents, data.heldout_documents) == (30, 0.5)
+  assert (data.max_reviews, data.heldout_reviews) == (30, 0.5)  # what benchmarks read
+  # A benchmark asking for the old names, with a default under one (benchmarks/crash_resume).
+  subset = flags.FlagValues()
+  config_flags.define_flags(subset, names=["max_reviews"], defaults={"max_reviews": 3000})
+  subset(["prog"])
+  assert subset.max_reviews == 3000 and subset.max_documents == 3000
+  assert config_flags.from_flags(subset, names=["max_reviews"]).data.max_documents == 3000
+  # config.json written before the rename.
+  old = ExperimentConfig().to_dict()
+  old["data"]["max_reviews"] = old["data"].pop("max_documents") + 7
+  old["data"]["heldout_reviews"] = old["data"].pop("heldout_documents")
+  assert ExperimentConfig.from_dict(old).data.max_documents == 7
+  assert ExperimentConfig().replace(max_reviews=5).data.max_documents == 5
 
 
 def test_train_helpshort_lists_every_field_with_its_default():
@@ -111,9 +134,11 @@ def test_train_helpshort_lists_every_field_with_its_default():
                           capture_output=True, text=True, timeout=120, check=False)
   text = result.stdout + result.stderr  # (absl exits 1 after printing the help)
   listed = set(re.findall(r"^  --(?:\[no\])?(\w+):", text, re.MULTILINE))
-  fields = {f.name for section in (config.DataConfig, config.ModelConfig, config.TrainConfig,
-                                   config.RuntimeConfig) for f in dataclasses.fields(section)}
-  assert listed == fields
+  fields = [f for section in (config.DataConfig, config.ModelConfig, config.TrainConfig,
+                              config.RuntimeConfig) for f in dataclasses.fields(section)]
+  aliases = {alias for f in fields for alias in f.metadata.get("aliases", ())}  # --max_reviews
+  assert listed == {f.name for f in fields} | aliases
+  assert "--max_reviews: Alias for --max_documents." in text
   assert "--batch_size: Center words per step (each with up to 2*window contexts).\n    " \
          "(default: '4096')" in text
 

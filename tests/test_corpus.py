@@ -8,6 +8,7 @@ import pytest
 
 from w2v_tf import corpus as corpus_lib
 from w2v_tf.errors import UserError
+from w2v_tf.sources import csv as csv_source
 
 CSV = ('id,review,sentiment\n'
        '1,"He said ""great"", then left.<br /><br />Great acting, great film!",positive\n'
@@ -25,10 +26,10 @@ def _write(tmp_path, name, content, gz=False):
 @pytest.mark.parametrize("gz", [False, True])
 def test_quoted_fields_and_gzip(tmp_path, gz):
   path = _write(tmp_path, "r.csv.gz" if gz else "r.csv", CSV, gz)
-  reviews = [r.numpy().decode() for r in corpus_lib.read_reviews(path)]
+  reviews = [r.numpy().decode() for r in csv_source.read_rows(path)]
   assert reviews == ['He said "great", then left.<br /><br />Great acting, great film!',
                      "Plain words here", 'Commas, commas, and "quotes"']
-  assert len(list(corpus_lib.read_reviews(path, max_reviews=2))) == 2
+  assert len(list(csv_source.read_rows(path, max_documents=2))) == 2
 
 
 def test_tokens_types_and_offsets(tmp_path):
@@ -36,7 +37,7 @@ def test_tokens_types_and_offsets(tmp_path):
   corpus = corpus_lib.load_corpus(path, stopwords=frozenset({"and", "then"}), cache_dir=None,
                                   progress=False)
   words = [[corpus.types[i] for i in corpus.token_ids[s:e]]
-           for s, e in zip(corpus.review_offsets[:-1], corpus.review_offsets[1:])]
+           for s, e in zip(corpus.document_offsets[:-1], corpus.document_offsets[1:])]
   assert words == [["he", "said", "great", "left", "great", "acting", "great", "film"],
                    ["plain", "words", "here"], ["commas", "commas", "quotes"]]
   assert corpus.types[:2] == ("great", "commas")  # by count, ties alphabetical
@@ -79,9 +80,9 @@ def test_clear_errors(tmp_path):
 
 
 def test_real_imdb_subset(imdb_csv, nltk_stopwords, tmp_path):
-  corpus = corpus_lib.load_corpus(imdb_csv, max_reviews=2000, stopwords=nltk_stopwords,
+  corpus = corpus_lib.load_corpus(imdb_csv, max_documents=2000, stopwords=nltk_stopwords,
                                   cache_dir=str(tmp_path), progress=False)
-  assert corpus.num_reviews == 2000
+  assert corpus.num_documents == 2000
   assert corpus.types[0] in ("movie", "film")
   assert 150_000 < corpus.num_tokens < 400_000
   assert "the" not in corpus.types[:1000] and "br" not in corpus.types[:1000]
@@ -92,7 +93,7 @@ def test_invalid_utf8_is_counted_and_strict_mode_refuses_even_from_the_cache(tmp
   path.write_bytes(b'review\nplain words\n"caf\xe9 au lait"\nmore words\n"na\xefve ""quote"""\n')
   cache = str(tmp_path / "cache")
   corpus = corpus_lib.load_corpus(str(path), cache_dir=cache, progress=False)
-  assert (corpus.invalid_utf8_reviews, corpus.first_invalid_utf8_review) == (2, 1)
+  assert (corpus.invalid_utf8_documents, corpus.first_invalid_utf8_document) == (2, 1)
   assert "caf" not in corpus.types and "au" in corpus.types  # the bad word forms no token
   warnings = capsys.readouterr().err.strip().splitlines()
   assert warnings == [(f"warning: {path}: 2 review(s) hold bytes that are not UTF-8 (first at "
@@ -112,7 +113,39 @@ def test_malformed_record_reports_its_first_line(tmp_path):
   with pytest.raises(UserError, match=r"q\.csv: malformed CSV record starting on line 6 "
                                       r"\(Quote inside a string has to be escaped"):
     corpus_lib.load_corpus(path, cache_dir=None, progress=False)
-  assert corpus_lib.record_line(path, 0) == 2 and corpus_lib.record_line(path, 2) == 5
-  # A blank line is an empty review, not an error.
+  assert csv_source.record_line(path, 0) == 2 and csv_source.record_line(path, 2) == 5
+  # A blank line is an empty document, not an error.
   blank = _write(tmp_path, "b.csv", "review\nsome words\n\nmore words\n\n")
-  assert corpus_lib.load_corpus(blank, cache_dir=None, progress=False).num_reviews == 4
+  assert corpus_lib.load_corpus(blank, cache_dir=None, progress=False).num_documents == 4
+
+
+def write_key_inputs(folder):
+  """The small inputs whose cache keys `test_cache_keys_are_those_of_earlier_versions` pins."""
+  (folder / "r.csv").write_text('review,sentiment\n"The film was good, the end",positive\n'
+                                '"A bad <br />film",negative\nplain words here,positive\n',
+                                encoding="utf-8")
+  (folder / "a.txt").write_text("one two three\nfour five\n", encoding="utf-8")
+  (folder / "b.txt.gz").write_bytes(gzip.compress(b"six seven\n", mtime=0))
+  return str(folder / "r.csv")
+
+
+def test_cache_keys_are_those_of_earlier_versions(tmp_path):
+  """The keys b9ce296 computed for these inputs: an existing cache (and a model dir's data
+  fingerprint) must still be found."""
+  csv_path = write_key_inputs(tmp_path)
+  spec = corpus_lib.CorpusSpec
+  stopwords = frozenset({"the", "a"})
+  text = {"input_format": "text", "source": str(tmp_path / "*.txt*")}
+  keys = {
+      "csv": spec(source=csv_path, stopwords=stopwords),
+      "csv, first 2": spec(source=csv_path, stopwords=stopwords, max_documents=2),
+      "csv, no cleaning": spec(source=csv_path, cleaning="none", lowercase=True),
+      "text file": spec(input_format="text", source=str(tmp_path / "a.txt"), cleaning="none"),
+      "text glob": spec(**text, max_documents=3, stopwords=stopwords, max_document_tokens=7,
+                        max_vocab_size=9)}
+  assert {name: corpus_lib.spec_key(value) for name, value in keys.items()} == {
+      "csv": "0d597e008bfe964303ee25dd", "csv, first 2": "920e24a3235a9bc6905cbfe4",
+      "csv, no cleaning": "93b1569080bd2eac269024e6", "text file": "c96a711f3a3b91d2304c07e7",
+      "text glob": "6250a25d62abd687df1f4c9f"}
+  corpus_lib.load(keys["csv"], str(tmp_path / "cache"), progress=False)
+  assert os.listdir(tmp_path / "cache") == ["corpus-v3-0d597e008bfe964303ee25dd"]

@@ -60,7 +60,7 @@ def _write(path, documents, max_types=0, batch_documents=1, meta=None, adder="wo
 def _documents(corpus, pruned="<pruned>"):
   types = np.array(corpus.types + (pruned,), dtype=object)
   words = types[corpus.token_ids]
-  offsets = corpus.review_offsets
+  offsets = corpus.document_offsets
   return [list(words[start:end]) for start, end in zip(offsets[:-1], offsets[1:])]
 
 
@@ -82,12 +82,12 @@ def test_round_trip(tmp_path, batch_documents, adder):
   assert corpus.type_counts.dtype == np.int64
   assert corpus.type_counts.tolist() == [counts[w] for w in expected]
   lengths = [len(d) for d in DOCUMENTS]
-  assert corpus.review_offsets.tolist() == np.concatenate([[0], np.cumsum(lengths)]).tolist()
-  assert corpus.num_reviews == len(DOCUMENTS) and corpus.num_tokens == sum(lengths)
+  assert corpus.document_offsets.tolist() == np.concatenate([[0], np.cumsum(lengths)]).tolist()
+  assert corpus.num_documents == len(DOCUMENTS) and corpus.num_tokens == sum(lengths)
   assert corpus.token_ids.dtype == np.int32
   assert _documents(corpus) == DOCUMENTS
   assert corpus.pruned_tokens == 0 and corpus.meta["prune_events"] == 0
-  assert corpus.invalid_utf8_reviews == 2 and corpus.first_invalid_utf8_review == 5
+  assert corpus.invalid_utf8_documents == 2 and corpus.first_invalid_utf8_document == 5
   assert corpus.first_invalid_utf8_location == "f.txt line 6"
   assert writer.num_tokens == corpus.num_tokens and writer.num_documents == len(DOCUMENTS)
   np.testing.assert_array_equal(corpus.read_tokens(3, 9), corpus.token_ids[3:9])
@@ -118,13 +118,13 @@ def test_blocks_cover_whole_documents(tmp_path, block_tokens):
     assert first == next_document
     count = len(offsets) - 1
     assert count >= 1 and offsets[0] == 0 and offsets.dtype == np.int64
-    absolute = corpus.review_offsets[first:first + count + 1]
+    absolute = corpus.document_offsets[first:first + count + 1]
     np.testing.assert_array_equal(offsets, absolute - absolute[0])  # whole documents only
     assert len(token_ids) == offsets[-1]
     assert len(token_ids) <= block_tokens or count == 1  # a longer document is a block alone
     tokens.append(token_ids)
     next_document = first + count
-  assert next_document == corpus.num_reviews
+  assert next_document == corpus.num_documents
   np.testing.assert_array_equal(np.concatenate(tokens), corpus.token_ids)
 
 
@@ -170,7 +170,7 @@ def test_pruned_tokens_read_back_as_the_id_u(tmp_path, max_types):
     expected[positions[-count:]] = rank
   np.testing.assert_array_equal(ids, expected)
   # The documents keep their lengths: a pruned token is still a position.
-  assert np.diff(corpus.review_offsets).tolist() == [len(d) for d in documents]
+  assert np.diff(corpus.document_offsets).tolist() == [len(d) for d in documents]
 
 
 def test_the_pruned_id_given_to_add_tokens_becomes_u(tmp_path):

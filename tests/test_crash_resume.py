@@ -47,7 +47,7 @@ def train_args(csv_path, model_dir, cache_dir, **overrides):
   flags = {"train_csv": csv_path, "model_dir": model_dir, "cache_dir": cache_dir,
            "stopwords": "none", "min_count": 1, "embedding_dim": 16, "batch_size": 64,
            "sample_group_centers": 64, "num_sampled": 8, "epochs": 2,
-           "checkpoint_every_steps": 10, "eval_every_steps": 10, "heldout_reviews": 10,
+           "checkpoint_every_steps": 10, "eval_every_steps": 10, "heldout_documents": 10,
            "jit_compile": False, "progress": False, **overrides}
   args = []
   for name, value in flags.items():
@@ -108,7 +108,7 @@ def fixture_corpus(tmp_path_factory):
 
 def test_sigterm_then_sigint_checkpoint_and_resume(corpus, tmp_path):
   csv_path, cache = corpus
-  args = train_args(csv_path, str(tmp_path / "m"), cache, epochs=500, max_reviews=300)
+  args = train_args(csv_path, str(tmp_path / "m"), cache, epochs=500, max_documents=300)
   first = Trainer(args)
   first.wait_for(r"^step \d+ \|")
   first.process.send_signal(signal.SIGTERM)
@@ -157,7 +157,7 @@ def test_sigkill_twice_resumes_to_the_uninterrupted_result(corpus, tmp_path):
   """Kill -9 at two random moments; the restarts end where an uninterrupted run ends."""
   csv_path, cache = corpus
   reference_dir, killed_dir = str(tmp_path / "reference"), str(tmp_path / "killed")
-  small = {"max_reviews": 800, "eval_every_steps": 5}
+  small = {"max_documents": 800, "eval_every_steps": 5}
   reference = Trainer(train_args(csv_path, reference_dir, cache, **small))  # alongside the kills
   rng = random.Random(1)
   args = train_args(csv_path, killed_dir, cache, **small)
@@ -202,7 +202,7 @@ def _configs(csv_path, model_dir, cache, **overrides):
   from w2v_tf.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
   return ExperimentConfig().replace(**{
       "train_csv": csv_path, "stopwords": "none", "min_count": 1, "batch_size": 64,
-      "heldout_reviews": 10, "cache_dir": cache, "max_reviews": 300, "embedding_dim": 16,
+      "heldout_documents": 10, "cache_dir": cache, "max_documents": 300, "embedding_dim": 16,
       "num_sampled": 8, "sample_group_centers": 64, "model_dir": str(model_dir), "epochs": 1,
       "checkpoint_every_steps": 5, "eval_every_steps": 5, "jit_compile": False,
       "progress": False, **overrides})
@@ -384,7 +384,7 @@ def test_real_disk_full_on_tiny_tmpfs(corpus, tmp_path):
   mount, out = tmp_path / "small_fs", tmp_path / "out"
   mount.mkdir()
   args = train_args(csv_path, str(mount / "m"), cache, embedding_dim=200, checkpoint_every_steps=5,
-                    max_reviews=300)
+                    max_documents=300)
   python = f"{sys.executable} -m"
   script = (f"mount -t tmpfs -o size=170k tmpfs {mount} || exit 99; "
             f"{python} w2v_tf.train {' '.join(args)}; echo train_exit=$? >&2; "

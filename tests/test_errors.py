@@ -50,7 +50,7 @@ def _csv(reviews):
 # Flags that make training fast on the small corpus; a case's own flags come after (last wins).
 _FAST = ["--stopwords=none", "--cache_dir={cache}", "--epochs=1", "--batch_size=64",
          "--sample_group_centers=64", "--embedding_dim=8", "--min_count=1", "--num_sampled=8",
-         "--nojit_compile", "--noprogress", "--heldout_reviews=2"]
+         "--nojit_compile", "--noprogress", "--heldout_documents=2"]
 _TRAIN = ["--train_csv={good_csv}", *_FAST]
 
 
@@ -184,16 +184,17 @@ CASES = [
                                                     "--model_dir={out}/m"], 2,
          r"--learning_rate must be > 0 \(got -0\.1\)"),
     # Ranges checked once, in the config, for every binary that takes the flag.
-    Case("data-ranges", "w2v_tf.train", [*_TRAIN, "--max_reviews=-5", "--seed=-1",
-                                         "--heldout_reviews=2.5", "--model_dir={out}/m"], 2,
-         r"--max_reviews must be >= 0 \(got -5\); --seed must be >= 0 \(got -1\); "
-         r"--heldout_reviews must be a fraction in \[0, 1\) or a whole count \(got 2.5\)"),
+    Case("data-ranges", "w2v_tf.train", [*_TRAIN, "--max_documents=-5", "--seed=-1",
+                                         "--heldout_documents=2.5", "--model_dir={out}/m"], 2,
+         r"--max_documents must be >= 0 \(got -5\); --seed must be >= 0 \(got -1\); "
+         r"--heldout_documents must be a fraction in \[0, 1\) or a whole count \(got 2.5\)"),
+    # --max_reviews: the name of earlier versions, an alias.
     Case("data-ranges-data-binary", "w2v_tf.data", ["--train_csv={good_csv}", "--max_reviews=-5",
                                                     "--vocab_out={out}/v.tsv"], 2,
-         r"--max_reviews must be >= 0 \(got -5\)"),
-    Case("heldout-whole-corpus", "w2v_tf.train", [*_TRAIN, "--heldout_reviews=1000",
+         r"--max_documents must be >= 0 \(got -5\)"),
+    Case("heldout-whole-corpus", "w2v_tf.train", [*_TRAIN, "--heldout_documents=1000",
                                                   "--model_dir={out}/m"], 1,
-         r"--heldout_reviews=1000 holds out 1,000 reviews of a corpus of \d+, leaving none"),
+         r"--heldout_documents=1000 holds out 1,000 documents of a corpus of \d+, leaving none"),
     Case("empty-model-dir", "w2v_tf.train", [*_TRAIN, "--model_dir="], 2,
          r"--model_dir must name a directory \(got an empty one\)"),
     Case("model-dir-under-a-file", "w2v_tf.train", [*_TRAIN, "--model_dir={good_csv}/m"], 1,

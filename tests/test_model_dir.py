@@ -52,7 +52,7 @@ def _train_args(csv_path, model_dir, cache, *extra):
   return [f"--train_csv={csv_path}", f"--model_dir={model_dir}", f"--cache_dir={cache}",
           "--stopwords=none", "--epochs=2", "--batch_size=64", "--sample_group_centers=64",
           "--embedding_dim=8", "--min_count=1", "--num_sampled=8", "--nojit_compile",
-          "--noprogress", "--heldout_reviews=2", "--checkpoint_every_steps=20", *extra]
+          "--noprogress", "--heldout_documents=2", "--checkpoint_every_steps=20", *extra]
 
 
 def _lines(run):
@@ -287,9 +287,9 @@ def _wait_for_owner(model_dir, future, timeout=120):
 def test_the_data_fingerprint_changes_with_the_chunk_size(planted, tmp_path, monkeypatch):
   """The chunk size decides each epoch's batch order: a mid-epoch resume needs the same one."""
   from tests.planted import small_experiment  # pylint: disable=import-outside-toplevel
-  from w2v_tf import build, pipeline  # pylint: disable=import-outside-toplevel
+  from w2v_tf import pipeline, training_data  # pylint: disable=import-outside-toplevel
   data = small_experiment(planted[0], tmp_path / "m", 1).resolved().data
-  before = build.data_fingerprint(data)
+  before = training_data.prepare_data(data, progress=False).fingerprint
   assert before.endswith(f"+chunks:{pipeline.CHUNK_TOKENS}")
   monkeypatch.setattr(pipeline, "CHUNK_TOKENS", pipeline.CHUNK_TOKENS // 2)
-  assert build.data_fingerprint(data) != before
+  assert training_data.prepare_data(data, progress=False).fingerprint != before

@@ -78,7 +78,7 @@ def test_analogies_none_turns_the_default_off(tmp_path, planted):
   run = subprocess.run(
       [sys.executable, "-m", "w2v_tf.train", f"--train_csv={csv_path}", "--stopwords=none",
        "--cache_dir=", "--batch_size=256", "--embedding_dim=16", "--num_sampled=8",
-       "--epochs=1", "--max_reviews=600", "--model_dir=model", "--noprogress",
+       "--epochs=1", "--max_documents=600", "--model_dir=model", "--noprogress",
        "--nojit_compile", "--analogies=none"], cwd=tmp_path, env=env, capture_output=True,
       text=True, timeout=300, check=False)
   assert run.returncode == 0, run.stderr[-3000:]

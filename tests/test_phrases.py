@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from w2v_tf import corpus_store, phrases
+from w2v_tf import corpus_store, phrase_vocab, phrases
 from w2v_tf.errors import UsageError
 
 gensim_phrases = pytest.importorskip("gensim.models.phrases")
@@ -37,7 +37,7 @@ def _documents(corpus) -> list[list[str]]:
   """The corpus as lists of words ('<pruned>' for the id U)."""
   types = np.array(corpus.types + ("<pruned>",), dtype=object)
   words = types[corpus.token_ids]
-  offsets = corpus.review_offsets
+  offsets = corpus.document_offsets
   return [list(words[start:end]) for start, end in zip(offsets[:-1], offsets[1:])]
 
 
@@ -69,7 +69,7 @@ def test_overlapping_phrases_join_left_first(tmp_path):
   settings = phrases.PhraseSettings(min_count=1, threshold=1.0)
   corpus = _stored(tmp_path / "corpus-toy", documents)
   keys, counts = phrases.count_bigrams(corpus)
-  words, bigrams, len_vocab = phrases.vocab_counts(corpus.types, corpus.type_counts, keys,
+  words, bigrams, len_vocab = phrase_vocab.vocab_counts(corpus.types, corpus.type_counts, keys,
                                                    counts, "_")
   base = len(corpus.types) + 1
   assert phrases.scores(words[keys // base], words[keys % base], bigrams, settings, len_vocab,
@@ -105,7 +105,7 @@ def test_blocks_do_not_change_the_result(tmp_path):
   small, _ = phrases.phrase_pass(corpus, settings, str(tmp_path / "small"), block_tokens=7)
   assert whole.types == small.types
   np.testing.assert_array_equal(whole.token_ids, small.token_ids)
-  np.testing.assert_array_equal(whole.review_offsets, small.review_offsets)
+  np.testing.assert_array_equal(whole.document_offsets, small.document_offsets)
   assert _documents(whole) == _gensim(documents, settings)
 
 
@@ -123,7 +123,7 @@ def test_words_holding_the_delimiter_share_gensim_counts(tmp_path, seed, delimit
     settings = phrases.PhraseSettings(passes=2, min_count=2, threshold=threshold, delimiter=d)
     model = gensim_phrases.Phrases(documents, min_count=2, threshold=threshold, delimiter=d)
     keys, counts = phrases.count_bigrams(corpus)
-    _, _, len_vocab = phrases.vocab_counts(corpus.types, corpus.type_counts, keys, counts, d)
+    _, _, len_vocab = phrase_vocab.vocab_counts(corpus.types, corpus.type_counts, keys, counts, d)
     assert len_vocab == len(model.vocab)
     first = [model[document] for document in documents]
     second = gensim_phrases.Phrases(first, min_count=2, threshold=threshold, delimiter=d)
@@ -138,7 +138,7 @@ def test_word2phrase_scoring_by_hand(tmp_path):
   # word2phrase: (3 - 2) / 4 / 4 * 15 = 0.9375 and (3 - 2) / 4 / 3 * 15 = 1.25;
   # default: 7 words + 5 bigrams = 12 entries: (3 - 2) / 16 * 12 = 0.75 and 1 / 12 * 12 = 1.
   keys, counts = phrases.count_bigrams(corpus)
-  words, bigrams, len_vocab = phrases.vocab_counts(corpus.types, corpus.type_counts, keys,
+  words, bigrams, len_vocab = phrase_vocab.vocab_counts(corpus.types, corpus.type_counts, keys,
                                                    counts, "_")
   assert len_vocab == 12 and corpus.num_tokens == 15
   cases = {("word2phrase", 1.0): ["new", "york_city"], ("word2phrase", 0.9): ["new_york", "city"],
@@ -218,7 +218,7 @@ def imdb(tmp_path_factory):
   from w2v_tf import corpus as corpus_lib, text  # pylint: disable=import-outside-toplevel
   folder = tmp_path_factory.mktemp("imdb")
   corpus = corpus_lib.load_corpus(IMDB_CSV, stopwords=text.load_stopwords("nltk"),
-                                  cache_dir=str(folder), max_reviews=_IMDB_REVIEWS,
+                                  cache_dir=str(folder), max_documents=_IMDB_REVIEWS,
                                   progress=False)
   documents = list(corpus_lib.documents(corpus))
   defaults = phrases.PhraseSettings(passes=1, min_count=5, threshold=10.0)

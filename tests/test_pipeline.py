@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from w2v_tf import corpus as corpus_lib
-from w2v_tf import pipeline
+from w2v_tf import pipeline, training_data
 
 
 def _corpus(reviews):
@@ -40,7 +40,7 @@ def test_no_pairs_across_reviews():
   corpus = _corpus([[1, 2, 3], [4, 5], [6], [7, 8, 9, 1]])
   tokens = pipeline.training_tokens(corpus, vocab_size=10, chunk_tokens=4)
   review_of = {}
-  for r, (s, e) in enumerate(zip(corpus.review_offsets[:-1], corpus.review_offsets[1:])):
+  for r, (s, e) in enumerate(zip(corpus.document_offsets[:-1], corpus.document_offsets[1:])):
     for t in corpus.token_ids[s:e]:
       review_of.setdefault(int(t), set()).add(r)
   seen = 0
@@ -106,10 +106,14 @@ def test_heldout_split_and_pairs():
   np.testing.assert_array_equal(heldout, pipeline.split_heldout(1000, 0.01, seed=3))
   assert pipeline.split_heldout(1000, 25, seed=3).sum() == 25
   corpus = _corpus([np.arange(100) % 20 + 1] * 4)
-  tokens = pipeline.training_tokens(corpus, 21, review_mask=np.array([True, False, True, False]))
+  tokens = pipeline.training_tokens(corpus, 21,
+                                    document_mask=np.array([True, False, True, False]))
   assert tokens.num_tokens == 200
-  centers, contexts = pipeline.heldout_pairs(tokens, window=3, max_pairs=50, seed=0)
-  assert len(centers) == 50 and len(contexts) == 50
+  heldout = training_data.heldout_examples(tokens, window=3, max_centers=50, seed=0)
+  assert heldout["center"].shape == (50,) and heldout["contexts"].shape == (50, 6)
+  assert heldout["mask"].any(axis=1).all()  # every center has a context
+  assert heldout["center"].tolist() == training_data.heldout_examples(
+      tokens, window=3, max_centers=50, seed=0)["center"].tolist()
 
 
 def test_words_field_sums_to_the_corpus_size():

@@ -1,4 +1,4 @@
-"""Plain-text sources (`w2v_tf.sources`): the files a --train_text names, and their pieces."""
+"""Plain-text sources (`w2v_tf.sources.text`): the files a --train_text names, and their pieces."""
 
 import bz2
 import gzip
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from w2v_tf import sources
+from w2v_tf.sources import text as text_source
 from w2v_tf.errors import UserError
 
 
@@ -24,7 +24,7 @@ def _relative(paths, root):
 
 def _pieces(tmp_path, data: bytes, piece_bytes: int, name="t.txt"):
   path = _write(tmp_path / name, data)
-  return list(sources.read_pieces([path], piece_bytes))
+  return list(text_source.read_pieces([path], piece_bytes))
 
 
 def _lines_of(pieces):
@@ -58,11 +58,11 @@ def test_folder_order_nested_and_hidden_skipped(tmp_path):
     _write(root / name, b"words\n")
   os.mkfifo(root / "sub2" / "pipe")  # not a regular file: skipped, never opened
   os.mkdir(root / "sub3")  # an empty folder adds nothing
-  paths = sources.text_paths(str(root))
+  paths = text_source.text_paths(str(root))
   assert _relative(paths, root) == ["a.txt.gz", "b.txt", "c.bz2", "sub1/a.txt",
                                     "sub1/deeper/y.txt", "sub2/a.txt"]
   assert all(p.startswith(str(root)) for p in paths)
-  assert sources.text_paths(str(root)) == paths  # deterministic
+  assert text_source.text_paths(str(root)) == paths  # deterministic
 
 
 def test_folder_order_is_by_name_not_creation(tmp_path):
@@ -70,12 +70,12 @@ def test_folder_order_is_by_name_not_creation(tmp_path):
   names = [f"part-{i:05d}.txt" for i in range(12)]
   for name in reversed(names):
     _write(root / name, b"x\n")
-  assert _relative(sources.text_paths(str(root)), root) == names
+  assert _relative(text_source.text_paths(str(root)), root) == names
 
 
 def test_a_single_file_is_itself(tmp_path):
   path = _write(tmp_path / "one[1].txt", b"a b\n")  # glob characters in a real file's name
-  assert sources.text_paths(path) == [path]
+  assert text_source.text_paths(path) == [path]
 
 
 def test_glob_order(tmp_path):
@@ -83,16 +83,16 @@ def test_glob_order(tmp_path):
                "s/deep/part-3.txt"):
     _write(tmp_path / name, b"x\n")
   os.mkdir(tmp_path / "s" / "part-9.txt")  # a folder that matches is left out
-  paths = sources.text_paths(str(tmp_path / "s" / "part-*.txt"))
+  paths = text_source.text_paths(str(tmp_path / "s" / "part-*.txt"))
   assert _relative(paths, tmp_path) == ["s/part-1.txt", "s/part-10.txt", "s/part-2.txt"]
-  recursive = sources.text_paths(str(tmp_path / "s" / "**" / "part-*.txt"))
+  recursive = text_source.text_paths(str(tmp_path / "s" / "**" / "part-*.txt"))
   assert _relative(recursive, tmp_path) == sorted(["s/part-1.txt", "s/part-10.txt",
                                                    "s/part-2.txt", "s/deep/part-3.txt"])
 
 
 def _one_line_error(spec, match):
   with pytest.raises(UserError, match=match) as error:
-    sources.text_paths(spec)
+    text_source.text_paths(spec)
   assert "\n" not in str(error.value)
   return str(error.value)
 
@@ -120,7 +120,7 @@ def test_a_fifo_is_refused_without_opening_it(tmp_path):
 # --- read_pieces --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("piece_bytes", [16, 37, 64, sources.PIECE_BYTES])
+@pytest.mark.parametrize("piece_bytes", [16, 37, 64, text_source.PIECE_BYTES])
 def test_a_long_line_comes_back_in_pieces(tmp_path, piece_bytes):
   rng = random.Random(piece_bytes)
   lines = [_random_line(rng, 300), b"", b"short line", _random_line(rng, 120)]
@@ -191,7 +191,7 @@ def test_last_line_without_newline_ending_on_a_piece_boundary(tmp_path, last_lin
 def test_a_document_never_runs_into_the_next_file(tmp_path):
   first = _write(tmp_path / "1.txt", b"first\nabc def ")  # 8 bytes, no line end
   second = _write(tmp_path / "2.txt", b"second\n")
-  pieces = list(sources.read_pieces([first, second], 8))
+  pieces = list(text_source.read_pieces([first, second], 8))
   last_of_first = [p for p in pieces if p[2] == first][-1]
   assert last_of_first[1] is False, pieces
   assert [p[:2] for p in pieces if p[2] == second] == [(b"second", False)]
@@ -231,7 +231,7 @@ def test_a_truncated_compressed_file_is_refused(tmp_path, suffix, compress):
   path = _write(tmp_path / ("shard" + suffix), packed[:len(packed) * 2 // 3])
   good = _write(tmp_path / ("good" + suffix), packed)
   with pytest.raises(UserError, match="truncated") as error:
-    for _ in sources.read_pieces([good, path], 1 << 12):
+    for _ in text_source.read_pieces([good, path], 1 << 12):
       pass
   assert path in str(error.value) and good not in str(error.value)
   assert "\n" not in str(error.value)
@@ -240,7 +240,7 @@ def test_a_truncated_compressed_file_is_refused(tmp_path, suffix, compress):
 def test_a_gz_that_is_not_gzip_is_refused(tmp_path):
   path = _write(tmp_path / "t.txt.gz", b"plain text, not gzip\n")
   with pytest.raises(UserError, match=r"t\.txt\.gz: cannot read it"):
-    list(sources.read_pieces([path]))
+    list(text_source.read_pieces([path]))
 
 
 # ids=names: the data would make the test ids, and a gzip header holds its time (mtime=0 too),
@@ -253,5 +253,5 @@ def test_a_gz_that_is_not_gzip_is_refused(tmp_path):
 def test_a_binary_file_is_refused(tmp_path, name, data):
   path = _write(tmp_path / name, data)
   with pytest.raises(UserError, match="not a text file") as error:
-    list(sources.read_pieces([path]))
+    list(text_source.read_pieces([path]))
   assert str(error.value).startswith(path + ": ")

@@ -6,8 +6,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from w2v_tf import (allocator, corpus, huffman, losses, monitor, pipeline, run_state, strategies,
-                    text, training_data)
+from w2v_tf import allocator, huffman, losses, monitor, run_state, strategies, training_data
 from w2v_tf.config import ExperimentConfig
 from w2v_tf.model import Word2Vec
 from w2v_tf.optim import make_optimizer
@@ -40,7 +39,7 @@ def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monito
         data_config, model_config.num_sampled if loss.shares_candidates else None,
         experiment.runtime.progress, train.heldout_centers)
     allocator.fix_mmap_threshold()  # for training: after a cold corpus pass set its own
-    fingerprint = data_fingerprint(data_config)
+    fingerprint = data.fingerprint
     # Reads only: the model dir is written once the checkpoint is restored (below).
     lock = run_state.prepare_model_dir(experiment, len(data.vocab), fingerprint, log)
     with runner.scope():
@@ -68,16 +67,3 @@ def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monito
     log(f"strategy {experiment.runtime.strategy}: {description}")
   return trainer
 
-
-def data_fingerprint(data_config) -> str:
-  """What a model dir records of its data: the corpus cache key and the chunk size.
-
-  The corpus cache computed the key already (the files are hashed once per process). The chunk
-  size decides each epoch's batch order, so a mid-epoch checkpoint resumes exactly only with it.
-  """
-  key = corpus.spec_key(corpus.spec_of(data_config, text.load_stopwords(data_config.stopwords)))
-  key += f"+chunks:{pipeline.CHUNK_TOKENS}"
-  if data_config.phrases:  # the phrase passes change the tokens too
-    key += (f"+phrases:{data_config.phrases},{data_config.phrase_min_count},"
-            f"{data_config.phrase_threshold:g},{data_config.phrase_scoring}")
-  return key

@@ -1,9 +1,8 @@
-"""One experiment config: data, model, train and runtime dataclasses; JSON round trip; absl flags.
+"""One experiment config: data, model, train and runtime dataclasses; JSON round trip.
 
 Each field is written once, here: its type and default in the dataclass, its help text in the
-class's `Attributes:` docstring. `define_flags` turns the fields into absl flags (a field with
-`choices` metadata becomes an enum flag) and `from_flags` builds the configs back from parsed
-flags, so the training binary and the benchmarks share one path from the command line to an
+class's `Attributes:` docstring. `w2v_tf.config_flags` turns the fields into absl flags and
+back, so the training binary and the benchmarks share one path from the command line to an
 `ExperimentConfig`. Defaults that depend on other settings (`num_sampled` per loss, the learning
 rate per optimizer and model) are resolved by `ExperimentConfig.resolved`, not by binaries.
 
@@ -14,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from typing import Any, Iterable
 
 from w2v_tf import losses
@@ -39,6 +37,13 @@ def _choices(default: str, choices: tuple[str, ...]) -> Any:
   return dataclasses.field(default=default, metadata={"choices": choices})
 
 
+def _field(default: Any, **metadata: Any) -> Any:
+  """A field with `aliases` (its names of earlier versions: their flags and config.json keys
+  work) or `input_format` (it names an input of that format of `w2v_tf.sources`, cleaned by the
+  rules `cleaning` under --cleaning=auto)."""
+  return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
   """Where the corpus comes from and how it becomes training examples.
@@ -49,7 +54,7 @@ class DataConfig:
       such files (read in sorted order) or a glob of shards ('shards/*.gz'); one document a
       line.
     text_column: Column holding the review text.
-    max_reviews: Use only the first N documents (CSV rows, text lines; 0 = all).
+    max_documents: Use only the first N documents (CSV rows, text lines; 0 = all).
     cleaning: imdb (strip <br />, punctuation and non-alphabetic tokens, lowercase, drop
       one-letter words) or none (split on whitespace, keep tokens as they are: for corpora
       tokenised already, as text8); auto = imdb for --train_csv, none for --train_text.
@@ -72,17 +77,19 @@ class DataConfig:
     subsample: Subsampling threshold t of frequent words (0 = off); word2vec's default 1e-3.
     window: Maximum window; each center draws its effective window from 1..window.
     batch_size: Center words per step (each with up to 2*window contexts).
-    heldout_reviews: Reviews held out of training for the held-out full-softmax loss: a
+    heldout_documents: Documents held out of training for the held-out full-softmax loss: a
       fraction if < 1, else a count.
     cache_dir: Tokenized-corpus cache ('' = none).
     seed: Seed of every random draw (reproducible runs).
     strict_utf8: Refuse a CSV with bytes that are not UTF-8 (default: replace them with
       U+FFFD, which forms no token, and warn once with the count).
   """
-  train_csv: str = "data/IMDB_Dataset.csv"
-  train_text: str = ""
+  # The input is the first field naming one without a default that is set (--train_text), else
+  # the one with a default (--train_csv).
+  train_csv: str = _field("data/IMDB_Dataset.csv", input_format="csv", cleaning="imdb")
+  train_text: str = _field("", input_format="text", cleaning="none")
   text_column: str = "review"
-  max_reviews: int = 0
+  max_documents: int = _field(0, aliases=("max_reviews",))
   cleaning: str = _choices("auto", CLEANINGS)
   lowercase: bool = False
   max_document_tokens: int = 10_000
@@ -97,7 +104,7 @@ class DataConfig:
   subsample: float = 1e-3
   window: int = 5
   batch_size: int = 4096
-  heldout_reviews: float = 0.01
+  heldout_documents: float = _field(0.01, aliases=("heldout_reviews",))
   cache_dir: str = "data/cache"
   seed: int = 0
   strict_utf8: bool = False
@@ -106,7 +113,7 @@ class DataConfig:
     """What is out of range in the data fields (every binary that reads data checks these)."""
     problems = []
     for name, value, low in (("min_count", self.min_count, 1),
-                             ("max_reviews", self.max_reviews, 0),
+                             ("max_documents", self.max_documents, 0),
                              ("max_vocab", self.max_vocab, 0), ("seed", self.seed, 0),
                              ("max_document_tokens", self.max_document_tokens, 0),
                              ("max_vocab_size", self.max_vocab_size, 0),
@@ -127,18 +134,37 @@ class DataConfig:
       problems.append("--phrase_threshold must be a number")
     if not 0 <= self.subsample < 1:
       problems.append(f"--subsample must be in [0, 1) (got {self.subsample})")
-    if self.heldout_reviews < 0 or (self.heldout_reviews >= 1
-                                    and self.heldout_reviews != int(self.heldout_reviews)):
-      problems.append("--heldout_reviews must be a fraction in [0, 1) or a whole count "
-                      f"(got {self.heldout_reviews:g})")
+    if self.heldout_documents < 0 or (self.heldout_documents >= 1
+                                      and self.heldout_documents != int(self.heldout_documents)):
+      problems.append("--heldout_documents must be a fraction in [0, 1) or a whole count "
+                      f"(got {self.heldout_documents:g})")
     return problems
 
   @property
+  def input_field(self) -> dataclasses.Field:
+    """The field that names the input (see the fields' comment)."""
+    inputs = [field for field in dataclasses.fields(self) if "input_format" in field.metadata]
+    chosen = [field for field in inputs if not field.default and getattr(self, field.name)]
+    return chosen[0] if chosen else next(field for field in inputs if field.default)
+
+  @property
+  def input_format(self) -> str:  # its name in `w2v_tf.sources.FORMATS`: 'csv', 'text'
+    return self.input_field.metadata["input_format"]
+
+  @property
+  def input_source(self) -> str:  # the value of `input_field`: a CSV; a text file, folder, glob
+    return getattr(self, self.input_field.name)
+
+  @property
   def resolved_cleaning(self) -> str:
-    """The cleaning rules used: --cleaning, with auto = imdb for a CSV, none for plain text."""
-    if self.cleaning != "auto":
-      return self.cleaning
-    return "none" if self.train_text else "imdb"
+    """The cleaning rules used: --cleaning, with auto = the input format's (imdb: a CSV)."""
+    return self.input_field.metadata["cleaning"] if self.cleaning == "auto" else self.cleaning
+
+  def __getattr__(self, name: str) -> Any:
+    """A field's name of earlier versions (`_field`; the benchmarks read max_reviews)."""
+    if name in _RENAMED:
+      return getattr(self, _RENAMED[name])
+    raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,6 +278,7 @@ class ExperimentConfig:
     """A copy with fields changed by name, whatever section holds them: replace(epochs=2)."""
     sections = {name: {} for name in _SECTIONS}
     for key, value in changes.items():
+      key = _RENAMED.get(key, key)
       sections[_section_of(key)][key] = value
     return ExperimentConfig(**{name: dataclasses.replace(getattr(self, name), **fields)
                                for name, fields in sections.items()})
@@ -331,90 +358,22 @@ class ExperimentConfig:
 
 
 def flat_fields(payload: dict) -> dict:
-  """{field: value} of every section of a `to_dict`-style payload (names are unique)."""
+  """{field: value} of every section of a `to_dict`-style payload (old names read as today's)."""
   fields = {}
   for section in payload.values():
     if isinstance(section, dict):
-      fields.update(section)
+      fields.update({_RENAMED.get(key, key): value for key, value in section.items()})
   return fields
 
 
 _OWNER = {field.name: name for name, section in _SECTIONS.items()
           for field in dataclasses.fields(section)}
+# {old name: field name} of the renamed fields (`_field`).
+_RENAMED = {alias: field.name for section in _SECTIONS.values()
+            for field in dataclasses.fields(section) for alias in field.metadata.get("aliases", ())}
 
 
 def _section_of(key: str) -> str:
   if key not in _OWNER:
     raise TypeError(f"no config field named {key!r}")
   return _OWNER[key]
-
-
-# --- absl flags, generated from the fields ------------------------------------------------------
-
-
-def field_help(config_class: type) -> dict[str, str]:
-  """{field: help} from the class docstring's `Attributes:` section (continuations joined)."""
-  helps: dict[str, str] = {}
-  in_attributes, name = False, None
-  for line in (config_class.__doc__ or "").splitlines():
-    if line.strip() == "Attributes:":
-      in_attributes = True
-      continue
-    if not in_attributes or not line.strip():
-      continue
-    match = re.match(r"^    (\w+): (.*)$", line)
-    if match:
-      name = match.group(1)
-      helps[name] = match.group(2).strip()
-    elif name and line.startswith("      "):
-      helps[name] += " " + line.strip()
-  return helps
-
-
-def _all_fields() -> list[tuple[dataclasses.Field, str]]:
-  result = []
-  for section in _SECTIONS.values():
-    helps = field_help(section)
-    result += [(field, helps[field.name]) for field in dataclasses.fields(section)]
-  return result
-
-
-def define_flags(flag_values=None, names: Iterable[str] | None = None,
-                 defaults: dict[str, Any] | None = None) -> None:
-  """Defines one absl flag per config field (or per field in `names`).
-
-  Args:
-    flag_values: where to define them (default: absl's global FLAGS).
-    names: only these fields (a benchmark that shares a few settings).
-    defaults: other default values for some fields (default: the dataclass's).
-  """
-  from absl import flags  # pylint: disable=import-outside-toplevel
-  flag_values = flag_values if flag_values is not None else flags.FLAGS
-  wanted = set(names) if names is not None else None
-  defaults = defaults or {}
-  for field, help_text in _all_fields():
-    if wanted is not None and field.name not in wanted:
-      continue
-    default = defaults.get(field.name, field.default)
-    kind = field.type.replace(" | None", "")
-    choices = field.metadata.get("choices")
-    if choices:
-      flags.DEFINE_enum(field.name, default, choices, help_text, flag_values=flag_values)
-    else:
-      define = {"str": flags.DEFINE_string, "int": flags.DEFINE_integer,
-                "float": flags.DEFINE_float, "bool": flags.DEFINE_bool}[kind]
-      define(field.name, default, help_text, flag_values=flag_values)
-
-
-def from_flags(flag_values=None, base: ExperimentConfig | None = None,
-               names: Iterable[str] | None = None) -> ExperimentConfig:
-  """The config the parsed flags describe (fields without a flag keep `base`'s values).
-
-  Flags are read, never mutated. The result is not yet `resolved()`.
-  """
-  from absl import flags  # pylint: disable=import-outside-toplevel
-  flag_values = flag_values if flag_values is not None else flags.FLAGS
-  wanted = set(names) if names is not None else set(_OWNER)
-  values = {name: flag_values[name].value for name in _OWNER
-            if name in wanted and name in flag_values}
-  return (base or ExperimentConfig()).replace(**values)

@@ -47,7 +47,8 @@ class StoredCorpus:
     path: the cache folder.
     types: [U] distinct words, by descending count then alphabetically.
     type_counts: [U] int64 counts of `types`.
-    review_offsets: [R + 1] int64; document r is tokens[review_offsets[r]:review_offsets[r+1]].
+    document_offsets: [D + 1] int64; document d is
+      tokens[document_offsets[d]:document_offsets[d + 1]].
     meta: the cache's meta.json (invalid UTF-8 record, pruning).
   """
 
@@ -61,27 +62,32 @@ class StoredCorpus:
       text = f.read().decode("utf-8")
     self.types = tuple(text.split("\n")[:-1]) if text else ()
     self.type_counts = np.fromfile(os.path.join(path, _COUNTS), np.int64)
-    self.review_offsets = np.fromfile(os.path.join(path, _OFFSETS), np.int64)
+    self.document_offsets = np.fromfile(os.path.join(path, _OFFSETS), np.int64)
     token_bytes = os.path.getsize(os.path.join(path, _TOKENS))
-    if (len(self.types) != len(self.type_counts) or len(self.review_offsets) < 1
-        or token_bytes != 4 * int(self.review_offsets[-1])
-        or self.meta.get("num_tokens") != int(self.review_offsets[-1])):
+    if (len(self.types) != len(self.type_counts) or len(self.document_offsets) < 1
+        or token_bytes != 4 * int(self.document_offsets[-1])
+        or self.meta.get("num_tokens") != int(self.document_offsets[-1])):
       raise ValueError("the cache's files disagree on their sizes")
 
   @property
-  def num_reviews(self) -> int:
-    return len(self.review_offsets) - 1
+  def num_documents(self) -> int:
+    return len(self.document_offsets) - 1
 
   @property
   def num_tokens(self) -> int:
-    return int(self.review_offsets[-1])
+    return int(self.document_offsets[-1])
 
+  # The names of earlier versions, which the benchmarks still read.
+  review_offsets = property(lambda self: self.document_offsets)
+  num_reviews = property(lambda self: self.num_documents)
+
+  # meta.json keeps the keys of the caches written before (they are still found).
   @property
-  def invalid_utf8_reviews(self) -> int:
+  def invalid_utf8_documents(self) -> int:
     return int(self.meta.get("invalid_utf8_reviews", 0))
 
   @property
-  def first_invalid_utf8_review(self) -> int:
+  def first_invalid_utf8_document(self) -> int:
     return int(self.meta.get("first_invalid_utf8_review", -1))
 
   @property
@@ -105,11 +111,11 @@ class StoredCorpus:
     Yields:
       (first_document, token_ids [n] int32, offsets [d + 1] int64 relative to the block).
     """
-    offsets = self.review_offsets
+    offsets = self.document_offsets
     first = 0
-    while first < self.num_reviews:
+    while first < self.num_documents:
       last = int(np.searchsorted(offsets, offsets[first] + block_tokens, side="right")) - 1
-      last = min(max(last, first + 1), self.num_reviews)
+      last = min(max(last, first + 1), self.num_documents)
       start, end = int(offsets[first]), int(offsets[last])
       yield first, self.read_tokens(start, end), offsets[first:last + 1] - start
       first = last

@@ -14,22 +14,22 @@ import sys
 
 from absl import flags
 
-from w2v_tf import config
+from w2v_tf import config_flags
 from w2v_tf import corpus as corpus_lib
 from w2v_tf import training_data, vocab as vocab_lib
 from w2v_tf.errors import UsageError, run_main
 from w2v_tf.fileio import atomic_open, disk_errors
 
 # The trainer's own flags for the data settings (same names, defaults and help).
-_DATA_FIELDS = ("train_csv", "train_text", "text_column", "max_reviews", "cleaning",
+_DATA_FIELDS = ("train_csv", "train_text", "text_column", "max_documents", "cleaning",
                 "lowercase", "max_document_tokens", "max_vocab_size", "phrases",
                 "phrase_min_count", "phrase_threshold", "phrase_scoring", "stopwords",
                 "min_count", "max_vocab", "cache_dir", "strict_utf8")
 
 
 def define_flags() -> None:
-  config.define_flags(flags.FLAGS, names=_DATA_FIELDS)
-  flags.DEFINE_string("dump_tokens", None, "Write the cleaned corpus here, one review a line.")
+  config_flags.define_flags(flags.FLAGS, names=_DATA_FIELDS)
+  flags.DEFINE_string("dump_tokens", None, "Write the cleaned corpus here, one document a line.")
   flags.DEFINE_string("vocab_out", None, "Write the vocabulary here as word<TAB>count.")
 
 
@@ -41,7 +41,7 @@ def main(argv):
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not FLAGS.dump_tokens and not FLAGS.vocab_out:
     raise UsageError("nothing to do: pass --dump_tokens PATH and/or --vocab_out PATH")
-  data = config.from_flags(FLAGS, names=_DATA_FIELDS).data
+  data = config_flags.from_flags(FLAGS, names=_DATA_FIELDS).data
   if data.problems():
     raise UsageError("; ".join(data.problems()))
   corpus = training_data.load_data_corpus(data)
@@ -56,7 +56,7 @@ def main(argv):
     vocab.save_tsv(FLAGS.vocab_out)
   pruned = (f" ({corpus.pruned_tokens:,} of them of words pruned while counting, left out of "
             "the dump)" if corpus.pruned_tokens else "")
-  print(f"{corpus.num_reviews:,} documents, {corpus.num_tokens:,} tokens{pruned}, "
+  print(f"{corpus.num_documents:,} documents, {corpus.num_tokens:,} tokens{pruned}, "
         f"{len(corpus.types):,} distinct words, vocabulary {len(vocab):,} "
         f"(min_count {data.min_count}) covering {vocab.total_count:,} tokens"
         + (f"; tokens -> {FLAGS.dump_tokens}" if FLAGS.dump_tokens else "")
@@ -66,7 +66,7 @@ def main(argv):
 def run() -> None:
   """The `w2v-data` command (and `python -m w2v_tf.data`)."""
   define_flags()
-  flags.adopt_module_key_flags(config)
+  flags.adopt_module_key_flags(config_flags)
   run_main(main)
 
 

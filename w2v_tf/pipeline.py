@@ -10,11 +10,11 @@ element of a batch is one kept center token with its up-to-2*window context toke
 which is both the skip-gram input (center -> each context, `mask.sum()` pairs) and the CBOW input
 (masked mean of contexts -> center). Per center token the effective window b is drawn uniformly
 from 1..window and every token within b positions on either side is a context; never across a
-review boundary. Subsampling removes tokens before windowing, as the C tool and gensim do, and is
+document boundary. Subsampling removes tokens before windowing, as the C tool and gensim do, and is
 drawn afresh each epoch. All randomness is stateless, seeded by (seed, epoch, chunk), so an epoch is
 reproducible and a resumed run sees exactly the batches it would have seen.
 
-The corpus is cut at review boundaries into chunks of about `chunk_tokens` tokens, each processed
+The corpus is cut at document boundaries into chunks of about `chunk_tokens` tokens, each processed
 as whole tensors (no per-token Python; one built ahead of the one being batched); chunk order is
 shuffled per epoch and centers are shuffled within their chunk.
 """
@@ -81,14 +81,14 @@ class TrainingTokens:
     return len(self.chunk_bounds) - 1
 
   def chunk(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """(token_ids [n] int32, review_ids [n] int32 document of each token) of chunk `index`.
+    """(token_ids [n] int32, document_ids [n] int32 document of each token) of chunk `index`.
 
     Read in blocks of at most `_READ_TOKENS` corpus tokens: a chunk of held-out documents
     (1% of them, scattered) spans ~100x its own size of the corpus, 13M tokens for 2^17.
     """
     first, last = int(self.chunk_documents[index]), int(self.chunk_documents[index + 1])
-    offsets = self.corpus.review_offsets
-    token_parts, review_parts = [], []
+    offsets = self.corpus.document_offsets
+    token_parts, document_parts = [], []
     while first < last:
       end = int(np.searchsorted(offsets, offsets[first] + _READ_TOKENS, side="right")) - 1
       end = min(max(end, first + 1), last)
@@ -96,17 +96,17 @@ class TrainingTokens:
         first = end
         continue
       token_ids = self.corpus.read_tokens(int(offsets[first]), int(offsets[end]))
-      review_ids = np.repeat(np.arange(first, end, dtype=np.int32),
+      document_ids = np.repeat(np.arange(first, end, dtype=np.int32),
                              np.diff(offsets[first:end + 1]))
       keep = token_ids < self.vocab_size
       if self.document_mask is not None:
-        keep &= self.document_mask[review_ids]
+        keep &= self.document_mask[document_ids]
       token_parts.append(token_ids[keep])
-      review_parts.append(review_ids[keep])
+      document_parts.append(document_ids[keep])
       first = end
     if not token_parts:
       return np.zeros([0], np.int32), np.zeros([0], np.int32)
-    return np.concatenate(token_parts), np.concatenate(review_parts)
+    return np.concatenate(token_parts), np.concatenate(document_parts)
 
   @property
   def token_ids(self) -> np.ndarray:
@@ -115,7 +115,7 @@ class TrainingTokens:
         np.int32)
 
   @property
-  def review_ids(self) -> np.ndarray:
+  def document_ids(self) -> np.ndarray:
     """[T] int32 document of each token, all chunks in memory (small corpora and tests)."""
     return np.concatenate([self.chunk(i)[1] for i in range(self.num_chunks)] or [[]]).astype(
         np.int32)
@@ -123,8 +123,9 @@ class TrainingTokens:
 
 def _chunk_folder_name(tokens: TrainingTokens) -> str:
   digest = hashlib.sha256()
+  mask = tokens.document_mask
   for part in (str(CHUNK_FORMAT), str(tokens.vocab_size), tokens.chunk_documents.tobytes(),
-               b"" if tokens.document_mask is None else np.packbits(tokens.document_mask).tobytes()):
+               b"" if mask is None else np.packbits(mask).tobytes()):
     digest.update(part if isinstance(part, bytes) else part.encode("ascii"))
   return f"chunks-{digest.hexdigest()[:20]}"
 
@@ -149,10 +150,10 @@ def write_chunks(tokens: TrainingTokens, parent: str) -> TrainingTokens:
   work = tempfile.mkdtemp(prefix=os.path.basename(folder) + ".tmp-", dir=parent)
   try:
     for index in range(tokens.num_chunks):
-      token_ids, review_ids = tokens.chunk(index)
-      starts = np.flatnonzero(np.r_[True, review_ids[1:] != review_ids[:-1]]) if len(
-          review_ids) else np.zeros([0], np.int64)
-      lengths = np.diff(np.r_[starts, len(review_ids)]).astype(np.int32)
+      token_ids, document_ids = tokens.chunk(index)
+      starts = np.flatnonzero(np.r_[True, document_ids[1:] != document_ids[:-1]]) if len(
+          document_ids) else np.zeros([0], np.int64)
+      lengths = np.diff(np.r_[starts, len(document_ids)]).astype(np.int32)
       np.concatenate([np.array([len(token_ids), len(lengths)], np.int32), token_ids,
                       lengths]).astype(np.int32).tofile(
                           os.path.join(work, os.path.basename(done.chunk_path(index))))
@@ -167,7 +168,7 @@ def write_chunks(tokens: TrainingTokens, parent: str) -> TrainingTokens:
 
 
 def _read_chunk(path) -> tuple[tf.Tensor, tf.Tensor]:
-  """(token_ids [n] int32, review_ids [n] int32: 0.. within the chunk) from a chunk file."""
+  """(token_ids [n] int32, document_ids [n] int32: 0.. within the chunk) from a chunk file."""
   raw = tf.io.decode_raw(tf.io.read_file(path), tf.int32)
   count, documents = raw[0], raw[1]
   token_ids = raw[2:2 + count]
@@ -175,18 +176,19 @@ def _read_chunk(path) -> tuple[tf.Tensor, tf.Tensor]:
   return token_ids, tf.repeat(tf.range(documents, dtype=tf.int32), lengths)
 
 
-def split_heldout(num_reviews: int, heldout_reviews: float, seed: int) -> np.ndarray:
-  """[R] bool, True for the reviews held out of training (a fraction if < 1, else a count)."""
-  count = int(round(heldout_reviews * num_reviews)) if heldout_reviews < 1 else int(heldout_reviews)
-  if count and count >= num_reviews:  # clamping it trained on a single review
-    raise UserError(f"--heldout_reviews={heldout_reviews:g} holds out {count:,} reviews of a "
-                    f"corpus of {num_reviews:,}, leaving none to train on: lower it")
-  heldout = np.zeros(num_reviews, bool)
-  heldout[np.random.default_rng([seed, 7]).choice(num_reviews, count, replace=False)] = True
+def split_heldout(num_documents: int, heldout_documents: float, seed: int) -> np.ndarray:
+  """[D] bool, True for the documents held out of training (a fraction if < 1, else a count)."""
+  count = (int(round(heldout_documents * num_documents)) if heldout_documents < 1
+           else int(heldout_documents))
+  if count and count >= num_documents:  # clamping it trained on a single document
+    raise UserError(f"--heldout_documents={heldout_documents:g} holds out {count:,} documents "
+                    f"of a corpus of {num_documents:,}, leaving none to train on: lower it")
+  heldout = np.zeros(num_documents, bool)
+  heldout[np.random.default_rng([seed, 7]).choice(num_documents, count, replace=False)] = True
   return heldout
 
 
-def training_tokens(corpus, vocab_size: int, review_mask: np.ndarray | None = None,
+def training_tokens(corpus, vocab_size: int, document_mask: np.ndarray | None = None,
                     chunk_tokens: int = CHUNK_TOKENS,
                     keep_probability: np.ndarray | None = None) -> TrainingTokens:
   """Selects the in-vocabulary tokens of the chosen documents and cuts them into chunks.
@@ -199,11 +201,11 @@ def training_tokens(corpus, vocab_size: int, review_mask: np.ndarray | None = No
     corpus: the cleaned corpus (its type ids are frequency-sorted, so the vocabulary is the
       first `vocab_size` types); `StoredCorpus` or `Corpus`.
     vocab_size: V; ids >= V are out of vocabulary.
-    review_mask: [R] bool, documents to use (None: all).
+    document_mask: [R] bool, documents to use (None: all).
     chunk_tokens: approximate tokens per chunk.
     keep_probability: [V] subsampling keep-probabilities, for `chunk_expected_kept`.
   """
-  num_documents = corpus.num_reviews
+  num_documents = corpus.num_documents
   lengths = np.zeros(num_documents, np.int64)  # [R] training tokens of each document
   kept = np.zeros(num_documents, np.float64)  # [R] their expected count after subsampling
   for first, token_ids, offsets in corpus.blocks():
@@ -214,22 +216,22 @@ def training_tokens(corpus, vocab_size: int, review_mask: np.ndarray | None = No
     if keep_probability is not None:
       kept[first:first + count] = np.bincount(
           document[keep], weights=keep_probability[token_ids[keep]], minlength=count)
-  if review_mask is not None:
-    lengths[~review_mask] = 0
-    kept[~review_mask] = 0
+  if document_mask is not None:
+    lengths[~document_mask] = 0
+    kept[~document_mask] = 0
   starts = np.concatenate([[0], np.cumsum(lengths)])  # [R + 1]
   total = int(starts[-1])
   nonempty = np.flatnonzero(lengths > 0)
-  review_starts = starts[nonempty]
+  document_starts = starts[nonempty]
   targets = np.arange(chunk_tokens, total, chunk_tokens)
-  cut_index = np.unique(np.searchsorted(review_starts, targets))
-  cut_index = cut_index[cut_index < len(review_starts)]
-  cut_positions = review_starts[cut_index]
+  cut_index = np.unique(np.searchsorted(document_starts, targets))
+  cut_index = cut_index[cut_index < len(document_starts)]
+  cut_positions = document_starts[cut_index]
   inside = (cut_positions > 0) & (cut_positions < total)
   documents = np.array([0, *nonempty[cut_index[inside]], num_documents], np.int64)
   bounds = np.array([0, *cut_positions[inside], total], np.int64)
   kept_sums = np.concatenate([[0.0], np.cumsum(kept)])
-  tokens = TrainingTokens(corpus, vocab_size, review_mask, documents, bounds,
+  tokens = TrainingTokens(corpus, vocab_size, document_mask, documents, bounds,
                           np.diff(kept_sums[documents]))
   # Beside a cached corpus (reused by the next run), else in this process's temporary folder.
   parent = getattr(corpus, "path", None) or corpus_store.temporary_folder()
@@ -244,12 +246,12 @@ def window_offsets(window: int) -> np.ndarray:
   return np.array([*range(-window, 0), *range(1, window + 1)], np.int32)
 
 
-def window_contexts(token_ids, review_ids, effective_window, window: int):
-  """Contexts of every position for given effective windows (never across reviews).
+def window_contexts(token_ids, document_ids, effective_window, window: int):
+  """Contexts of every position for given effective windows (never across documents).
 
   Args:
     token_ids: [n] int32.
-    review_ids: [n] int32.
+    document_ids: [n] int32.
     effective_window: [n] int32 b per center, 1 <= b <= window.
     window: max window W.
 
@@ -263,17 +265,17 @@ def window_contexts(token_ids, review_ids, effective_window, window: int):
   positions = tf.clip_by_value(positions, 0, tf.maximum(count - 1, 0))
   contexts = tf.gather(token_ids, positions)  # [n, 2W]
   mask = (inside
-          & tf.equal(tf.gather(review_ids, positions), review_ids[:, None])
+          & tf.equal(tf.gather(document_ids, positions), document_ids[:, None])
           & (tf.abs(offsets)[None, :] <= effective_window[:, None]))
   return contexts, mask
 
 
-def _chunk_examples(token_ids, review_ids, keep_probability, window: int, seed):
+def _chunk_examples(token_ids, document_ids, keep_probability, window: int, seed):
   """Subsamples one chunk and builds its grouped examples (all tensors; see module doc).
 
   Args:
     token_ids: [n] int32.
-    review_ids: [n] int32.
+    document_ids: [n] int32.
     keep_probability: [V] float32.
     window: max window W.
     seed: [2] int64 stateless seed.
@@ -286,11 +288,11 @@ def _chunk_examples(token_ids, review_ids, keep_probability, window: int, seed):
   keep = tf.random.stateless_uniform(tf.shape(token_ids), seeds[0]) < tf.gather(
       keep_probability, token_ids)
   token_ids = tf.boolean_mask(token_ids, keep)  # [n']
-  review_ids = tf.boolean_mask(review_ids, keep)
+  document_ids = tf.boolean_mask(document_ids, keep)
   count = tf.size(token_ids)
   effective_window = tf.random.stateless_uniform(
       [count], seeds[1], minval=1, maxval=window + 1, dtype=tf.int32)  # [n'] b in 1..W
-  contexts, mask = window_contexts(token_ids, review_ids, effective_window, window)
+  contexts, mask = window_contexts(token_ids, document_ids, effective_window, window)
   has_context = tf.reduce_any(mask, axis=1)
   order = tf.random.experimental.stateless_shuffle(
       tf.cast(tf.where(has_context)[:, 0], tf.int32), seeds[2])
@@ -345,10 +347,10 @@ def epoch_dataset(tokens: TrainingTokens, keep_probability: np.ndarray, window: 
   keep_probability = tf.constant(keep_probability, tf.float32)
 
   def make_chunk(chunk_index, path):
-    token_ids, review_ids = _read_chunk(path)
+    token_ids, document_ids = _read_chunk(path)
     chunk_seed = tf.stack([tf.constant(seed, tf.int64),
                            tf.constant(epoch, tf.int64) * _SEED_STRIDE + chunk_index])
-    center, contexts, mask = _chunk_examples(token_ids, review_ids, keep_probability, window,
+    center, contexts, mask = _chunk_examples(token_ids, document_ids, keep_probability, window,
                                              chunk_seed)
     return center, contexts, mask, tf.size(token_ids, tf.int64)
 
@@ -408,28 +410,3 @@ def take_part(batch: dict, part, parts: int, rows: int, groups: int) -> dict:
     result["words"] = batch["words"]
   return result
 
-
-def heldout_pairs(tokens: TrainingTokens, window: int, max_pairs: int, seed: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-  """A fixed sample of (center, context) pairs from held-out reviews (no subsampling).
-
-  Args:
-    tokens: tokens of the held-out reviews.
-    window: maximum window (dynamic, as in training).
-    max_pairs: cap on the number of pairs (a uniform sample).
-    seed: seed of the windows and the sample.
-
-  Returns:
-    (centers [P], contexts [P]) int32.
-  """
-  if tokens.num_tokens == 0:
-    return np.zeros([0], np.int32), np.zeros([0], np.int32)
-  center, contexts, mask = _chunk_examples(
-      tf.constant(tokens.token_ids), tf.constant(tokens.review_ids),
-      tf.ones([int(tokens.token_ids.max()) + 1]), window, tf.constant([seed, 3], tf.int64))
-  centers, contexts = skipgram_pairs({"center": center, "contexts": contexts, "mask": mask})
-  centers, contexts = centers.numpy(), contexts.numpy()
-  if len(centers) > max_pairs:
-    pick = np.sort(np.random.default_rng([seed, 5]).choice(len(centers), max_pairs, replace=False))
-    centers, contexts = centers[pick], contexts[pick]
-  return centers, contexts

@@ -16,6 +16,7 @@ only then does `write_model_dir` write anything.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import datetime
 import errno
 import json
@@ -28,8 +29,8 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from w2v_tf import checkpoints
-from w2v_tf.config import ExperimentConfig, flat_fields
+from w2v_tf import checkpoints, sources
+from w2v_tf.config import DataConfig, ExperimentConfig, flat_fields
 from w2v_tf.errors import UserError
 from w2v_tf.fileio import atomic_write_text, disk_errors
 from w2v_tf.vocab import Vocab
@@ -37,13 +38,16 @@ from w2v_tf.vocab import Vocab
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.tsv"
 LOCK_FILE = ".lock"
-FINGERPRINT_KEY = "data_fingerprint"  # in config.json: corpus.cache_key of the training data
+FINGERPRINT_KEY = "data_fingerprint"  # in config.json: `PreparedData.fingerprint`
 # Config keys that change shapes or data: a model_dir trained with other values is refused.
+# The data's: each input format's own fields (`sources.config_fields`) and these, in the order
+# of the config.
+_DATA_KEYS = ("max_documents", "cleaning", "lowercase", "max_document_tokens", "phrases",
+              "phrase_min_count", "phrase_threshold", "phrase_scoring", "stopwords", "min_count",
+              "max_vocab", "subsample", "window", "batch_size", "heldout_documents", "seed")
 _INCOMPATIBLE_KEYS = {
-    "data": ("train_csv", "train_text", "text_column", "max_reviews", "cleaning", "lowercase",
-             "max_document_tokens", "phrases", "phrase_min_count", "phrase_threshold",
-             "phrase_scoring", "stopwords", "min_count", "max_vocab", "subsample", "window",
-             "batch_size", "heldout_reviews", "seed"),
+    "data": tuple(field.name for field in dataclasses.fields(DataConfig)
+                  if field.name in _DATA_KEYS or field.name in sources.config_fields()),
     "model": ("embedding_dim", "model"),
     "train": ("optimizer",),
 }

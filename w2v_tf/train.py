@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from w2v_tf import cluster, config, monitor, strategies
+from w2v_tf import cluster, config_flags, monitor, strategies
 from w2v_tf.build import build_trainer
 from w2v_tf.errors import UsageError, run_main
 
@@ -32,7 +32,7 @@ def main(argv):
   from absl import flags  # pylint: disable=import-outside-toplevel
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags start with --)")
-  experiment = config.from_flags(flags.FLAGS)
+  experiment = config_flags.from_flags(flags.FLAGS)
   if cluster.serve_if_server_task(experiment.runtime.strategy):  # a parameter-server server
     return
   analogies = experiment.train.analogies
@@ -61,8 +61,8 @@ def main(argv):
 def run() -> None:
   """The `w2v-train` command (and `python -m w2v_tf.train`)."""
   from absl import flags as absl_flags  # pylint: disable=import-outside-toplevel
-  config.define_flags()
-  absl_flags.adopt_module_key_flags(config)  # --helpshort lists them as this binary's
+  config_flags.define_flags()
+  absl_flags.adopt_module_key_flags(config_flags)  # --helpshort lists them as this binary's
   run_main(main)
 
 

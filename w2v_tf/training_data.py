@@ -27,13 +27,14 @@ class PreparedData:
 
   Attributes:
     vocab: the frequency-sorted vocabulary.
-    tokens: in-vocabulary tokens of the training reviews.
+    tokens: in-vocabulary tokens of the training documents.
     keep_probability: [V] float32 subsampling keep-probabilities.
     heldout: a fixed grouped batch {"center" [H], "contexts" [H, 2W], "mask" [H, 2W]} of
-      held-out reviews, as numpy ({} when no review is held out).
+      held-out documents, as numpy ({} when no document is held out).
     corpus_tokens: tokens of the whole cleaned corpus (before min_count).
     estimated_steps_per_epoch: expected batches of an epoch (subsampling keeps each token with
       its probability; every chunk's last batch is padded).
+    fingerprint: what a model dir records of its data (`data_fingerprint`).
   """
   vocab: vocab_lib.Vocab
   tokens: pipeline.TrainingTokens
@@ -41,6 +42,7 @@ class PreparedData:
   heldout: dict
   corpus_tokens: int
   estimated_steps_per_epoch: int = 1
+  fingerprint: str = ""
 
 
 def prepare_data(data: DataConfig, num_sampled: int | None = None, progress: bool = True,
@@ -54,7 +56,7 @@ def prepare_data(data: DataConfig, num_sampled: int | None = None, progress: boo
     progress: show the first read's progress.
     heldout_centers: centers in the fixed held-out set.
   """
-  corpus = load_data_corpus(data, progress)
+  corpus, fingerprint = _load(data, progress, with_fingerprint=True)
   vocab = vocab_lib.build_vocab(corpus.types, corpus.type_counts, data.min_count, data.max_vocab)
   if len(vocab) < 2:
     raise UserError(f"vocabulary has {len(vocab)} word(s) after --min_count={data.min_count}: "
@@ -62,17 +64,17 @@ def prepare_data(data: DataConfig, num_sampled: int | None = None, progress: boo
   if num_sampled is not None and num_sampled >= len(vocab):
     raise UsageError(f"--num_sampled={num_sampled} must be smaller than the vocabulary "
                      f"({len(vocab)} words): lower it or --min_count")
-  heldout_mask = pipeline.split_heldout(corpus.num_reviews, data.heldout_reviews, data.seed)
+  heldout_mask = pipeline.split_heldout(corpus.num_documents, data.heldout_documents, data.seed)
   keep = vocab.keep_probabilities(data.subsample)
   tokens = pipeline.training_tokens(corpus, len(vocab), ~heldout_mask, keep_probability=keep)
   if tokens.num_tokens == 0:
-    raise UserError("no in-vocabulary tokens in the training reviews: lower --min_count or "
-                    "--heldout_reviews")
+    raise UserError("no in-vocabulary tokens in the training documents: lower --min_count or "
+                    "--heldout_documents")
   heldout_tokens = pipeline.training_tokens(corpus, len(vocab), heldout_mask)
   steps = int(np.ceil(tokens.chunk_expected_kept / data.batch_size).sum())
   return PreparedData(vocab, tokens, keep,
                       heldout_examples(heldout_tokens, data.window, heldout_centers, data.seed),
-                      corpus.num_tokens, max(steps, 1))
+                      corpus.num_tokens, max(steps, 1), fingerprint)
 
 
 def load_data_corpus(data: DataConfig, progress: bool = True):
@@ -81,19 +83,42 @@ def load_data_corpus(data: DataConfig, progress: bool = True):
   Raises:
     UserError: one line for a missing, empty, unreadable or malformed input.
   """
+  return _load(data, progress, with_fingerprint=False)[0]
+
+
+def _load(data: DataConfig, progress: bool, with_fingerprint: bool):
+  """(the corpus `load_data_corpus` gives, its `data_fingerprint` or None).
+
+  The input is checked once, before the stopwords are read, and its files hashed at most once
+  (for the cache and the fingerprint both).
+  """
   allocator.limit_arenas()  # before TensorFlow's threads first allocate
-  corpus_lib.check_input(corpus_lib.spec_of(data, frozenset()))  # before the stopwords
+  paths = corpus_lib.check_input(corpus_lib.spec_of(data, frozenset()))
   spec = corpus_lib.spec_of(data, text.load_stopwords(data.stopwords))
-  corpus = corpus_lib.load(spec, data.cache_dir or None, progress, data.strict_utf8)
-  if data.phrases:
-    corpus = phrases.phrased_corpus(corpus, phrases.PhraseSettings.of(data),
-                                    data.cache_dir or None, progress)
-  return corpus
+  key = corpus_lib.spec_key(spec, paths) if with_fingerprint or data.cache_dir else None
+  corpus = corpus_lib.load(spec, data.cache_dir or None, progress, data.strict_utf8, paths, key)
+  settings = phrases.PhraseSettings.of(data) if data.phrases else None
+  if settings:
+    corpus = phrases.phrased_corpus(corpus, settings, data.cache_dir or None, progress)
+  return corpus, data_fingerprint(key, settings) if with_fingerprint else None
+
+
+def data_fingerprint(key: str, settings: phrases.PhraseSettings | None) -> str:
+  """What a model dir records of its data: the corpus cache key, the chunk size and the phrase
+  settings (e.g. `0d597e008bfe964303ee25dd+chunks:131072+phrases:1,5,10,default`).
+
+  The chunk size decides each epoch's batch order, so a mid-epoch checkpoint resumes exactly only
+  with it; the phrase passes change the tokens.
+  """
+  fingerprint = f"{key}+chunks:{pipeline.CHUNK_TOKENS}"
+  if settings is not None and settings.passes:
+    fingerprint += f"+phrases:{settings.fingerprint_part()}"
+  return fingerprint
 
 
 def heldout_examples(tokens: pipeline.TrainingTokens, window: int, max_centers: int,
                      seed: int) -> dict:
-  """A fixed sample of grouped examples (no subsampling) from held-out reviews, as numpy."""
+  """A fixed sample of grouped examples (no subsampling) from held-out documents, as numpy."""
   if tokens.num_tokens == 0:
     return {}
   batch = next(iter(pipeline.epoch_dataset(

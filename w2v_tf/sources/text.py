@@ -1,4 +1,4 @@
-"""Plain-text corpora: a file, a folder of shards or a glob; one document per line.
+"""Plain text (`--train_text`): a file, a folder of shards or a glob; one document per line.
 
 `text_paths` resolves what `--train_text` names into an ordered list of files; `read_pieces`
 streams their lines as bytes in bounded pieces, so a corpus of any size (text8 is one 100 MB
@@ -13,57 +13,24 @@ cannot be read, a binary file (a NUL byte), a truncated compressed shard.
 from __future__ import annotations
 
 import bz2
-import glob
 import gzip
-import os
 from typing import Iterator
 
+import tensorflow as tf
+
 from w2v_tf.errors import UserError
+from w2v_tf.sources import base
 
 # A line longer than this is handed on in pieces cut at whitespace (its tokens are joined back
 # into one document): cleaning a 100 MB line at once took ~1 GB of string tensors.
 PIECE_BYTES = 1 << 20
 _ASCII_WHITESPACE = b" \t\n\r\x0b\x0c"
+_WANTED = "a text file, a folder of text files or a glob (e.g. 'shards/*.txt.gz')"
 
 
 def text_paths(spec: str) -> list[str]:
-  """The files `spec` names, in reading order.
-
-  Args:
-    spec: a file; a folder (every non-hidden regular file below it, in sorted path order); or a
-      glob (`shards/*.txt.gz`, sorted).
-
-  Raises:
-    UserError: nothing matches, the folder holds no file, or a match is a pipe or device.
-  """
-  if os.path.isdir(spec):
-    paths = []
-    for root, dirs, files in os.walk(spec):
-      dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-      paths.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
-    paths = [p for p in paths if os.path.isfile(p)]
-    # Sorted as paths ("a/1.txt" before "z.txt"), not in os.walk's files-first order.
-    paths.sort(key=lambda path: os.path.relpath(path, spec).split(os.sep))
-    if not paths:
-      raise UserError(f"{spec}: the folder holds no file: --train_text wants a text file, a "
-                      "folder of text files or a glob (e.g. 'shards/*.txt.gz')")
-    return paths
-  if os.path.exists(spec):
-    paths = [spec]
-  else:
-    paths = sorted(glob.glob(spec, recursive=True))
-    if not paths:
-      what = "no files match the glob" if glob.has_magic(spec) else "no such file"
-      raise UserError(f"{spec}: {what}: --train_text wants a text file, a folder of text files "
-                      "or a glob (e.g. 'shards/*.txt.gz')")
-    paths = [p for p in paths if not os.path.isdir(p)]
-    if not paths:
-      raise UserError(f"{spec}: the glob matches only folders; name the files (e.g. 'dir/*.txt')")
-  for path in paths:
-    if not os.path.isfile(path):
-      raise UserError(f"{path}: is a pipe or a device, not a file: the corpus is read more "
-                      "than once; write it to a file first")
-  return paths
+  """The files `spec` names, in reading order (`base.resolve_paths` for --train_text)."""
+  return base.resolve_paths(spec, "--train_text", _WANTED)
 
 
 def _open_binary(path: str):
@@ -131,3 +98,51 @@ def read_pieces(paths: list[str], piece_bytes: int = PIECE_BYTES
     except (OSError, gzip.BadGzipFile, ValueError) as e:
       raise UserError(f"{path}: cannot read it ({e}); check the file (.gz must be gzip, .bz2 "
                       "bzip2, anything else plain text)") from e
+
+
+class TextFormat(base.InputFormat):
+  """Plain text, one document a line (module doc)."""
+  name = "text"
+  config_fields = ("train_text",)
+  records = "lines"
+  noun = "line(s)"
+
+  def check(self, spec: base.CorpusSpec) -> list[str]:
+    return text_paths(spec.source)
+
+  def key_parts(self, spec: base.CorpusSpec, digests: list[str]) -> list[str]:
+    return ["text", *digests, str(spec.max_documents), "\n".join(sorted(spec.stopwords)),
+            spec.cleaning, str(spec.lowercase), str(spec.max_document_tokens),
+            str(spec.max_vocab_size)]
+
+  def batches(self, spec: base.CorpusSpec, paths: list[str], errors: list) -> tf.data.Dataset:
+    """The lines in pieces (`read_pieces`), batched by count and by bytes."""
+    file_index = {path: index for index, path in enumerate(paths)}
+
+    def generate():
+      try:
+        yield from read()
+      except UserError as e:  # tf.data would wrap it in its own error: the caller raises it
+        errors.append(e)
+
+    def read():
+      pieces, continues, files, lines = [], [], [], []
+      documents = size = 0
+      for piece, more, path, line in read_pieces(paths):
+        pieces.append(piece)
+        size += len(piece)
+        continues.append(more)
+        files.append(file_index[path])
+        lines.append(line)
+        documents += not more
+        last = spec.max_documents and documents >= spec.max_documents
+        if len(pieces) == base.READ_BATCH or size >= base.READ_BATCH_BYTES or last:
+          yield pieces, continues, files, lines
+          pieces, continues, files, lines = [], [], [], []
+          size = 0
+        if last:
+          return
+      if pieces:
+        yield pieces, continues, files, lines
+
+    return tf.data.Dataset.from_generator(generate, output_signature=base.BATCH_SIGNATURE)

@@ -1,0 +1,87 @@
+"""absl flags generated from the config's fields, and the config back from parsed flags.
+
+`define_flags` defines one flag per field of `w2v_tf.config` (a field with `choices` metadata
+becomes an enum flag; a renamed field's old names become aliases), with the help text of its
+class's `Attributes:` docstring; `from_flags` builds the `ExperimentConfig` the parsed flags
+describe. This module imports absl only when called, and defines no flag at import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, Iterable
+
+from w2v_tf.config import _OWNER, _RENAMED, _SECTIONS, ExperimentConfig
+
+
+def field_help(config_class: type) -> dict[str, str]:
+  """{field: help} from the class docstring's `Attributes:` section (continuations joined)."""
+  helps: dict[str, str] = {}
+  in_attributes, name = False, None
+  for line in (config_class.__doc__ or "").splitlines():
+    if line.strip() == "Attributes:":
+      in_attributes = True
+      continue
+    if not in_attributes or not line.strip():
+      continue
+    match = re.match(r"^    (\w+): (.*)$", line)
+    if match:
+      name = match.group(1)
+      helps[name] = match.group(2).strip()
+    elif name and line.startswith("      "):
+      helps[name] += " " + line.strip()
+  return helps
+
+
+def _all_fields() -> list[tuple[dataclasses.Field, str]]:
+  result = []
+  for section in _SECTIONS.values():
+    helps = field_help(section)
+    result += [(field, helps[field.name]) for field in dataclasses.fields(section)]
+  return result
+
+
+def define_flags(flag_values=None, names: Iterable[str] | None = None,
+                 defaults: dict[str, Any] | None = None) -> None:
+  """Defines one absl flag per config field (or per field in `names`).
+
+  A renamed field's old names (`_field`) are defined too, as aliases of its flag.
+
+  Args:
+    flag_values: where to define them (default: absl's global FLAGS).
+    names: only these fields (a benchmark that shares a few settings; old names work).
+    defaults: other default values for some fields (default: the dataclass's).
+  """
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  flag_values = flag_values if flag_values is not None else flags.FLAGS
+  wanted = {_RENAMED.get(name, name) for name in names} if names is not None else None
+  defaults = {_RENAMED.get(name, name): value for name, value in (defaults or {}).items()}
+  for field, help_text in _all_fields():
+    if wanted is not None and field.name not in wanted:
+      continue
+    default = defaults.get(field.name, field.default)
+    kind = field.type.replace(" | None", "")
+    choices = field.metadata.get("choices")
+    if choices:
+      flags.DEFINE_enum(field.name, default, choices, help_text, flag_values=flag_values)
+    else:
+      define = {"str": flags.DEFINE_string, "int": flags.DEFINE_integer,
+                "float": flags.DEFINE_float, "bool": flags.DEFINE_bool}[kind]
+      define(field.name, default, help_text, flag_values=flag_values)
+    for alias in field.metadata.get("aliases", ()):
+      flags.DEFINE_alias(alias, field.name, flag_values=flag_values)
+
+
+def from_flags(flag_values=None, base: ExperimentConfig | None = None,
+               names: Iterable[str] | None = None) -> ExperimentConfig:
+  """The config the parsed flags describe (fields without a flag keep `base`'s values).
+
+  Flags are read, never mutated. The result is not yet `resolved()`.
+  """
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  flag_values = flag_values if flag_values is not None else flags.FLAGS
+  wanted = {_RENAMED.get(name, name) for name in names} if names is not None else set(_OWNER)
+  values = {name: flag_values[name].value for name in _OWNER
+            if name in wanted and name in flag_values}
+  return (base or ExperimentConfig()).replace(**values)
