@@ -231,7 +231,7 @@ class TrainConfig:
   checkpoint_every_steps: int = 5000
   keep_checkpoints: int = 3
   # 4000: the exact comparison costs ~1.1 s (IMDB, 42k words); 8 of them in the 5-epoch quick
-  # start are 3.8% of its ~230 s of training (2000 cost 5.1%). See README, Results.
+  # start are 3.8% of its ~230 s of training (2000 cost 5.1%). See docs/loss_study.md.
   eval_every_steps: int = 4000
   log_every_steps: int = 100
   heldout_centers: int = 1000
