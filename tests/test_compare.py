@@ -221,8 +221,10 @@ def test_pword2vec_row_with_a_fake_binary(tmp_path):
   assert result["process_seconds"] > result["binary_seconds"]
   assert result["words_per_sec"] == pytest.approx(tokens * 2 / result["train_seconds"])
   assert result["train_words_reported"] == tokens + corpus.num_reviews  # + one </s> per line
-  assert 150 <= result["peak_rss_mb"] < 1024  # the child's ballast, not the wrapper's
-  assert result["wrapper_peak_rss_mb"] < result["peak_rss_mb"]
+  # The child's ballast and interpreter, whether this wrapper (the test process, which may have
+  # loaded TensorFlow for other tests) peaked below or above it.
+  assert 150 <= result["peak_rss_mb"] < 150 + 100
+  assert result["wrapper_peak_rss_mb"] > 0
   # Scored by the same evaluation, without its untrained </s> row.
   assert result["vocab_size"] == 50 and result["eval"]["vocab_size"] == 50
   assert result["eval"]["dropped_words"] == ["</s>"]

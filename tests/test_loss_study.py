@@ -171,7 +171,8 @@ def test_a_failed_run_keeps_the_others(tmp_path, monkeypatch):
 
 
 def test_importing_defines_no_flags():
-  code = ("from absl import app, flags, logging\n"  # absl's own flags are not ours
+  code = ("from absl import app, flags, logging\n"
+          "import tensorflow\n"  # TF's and absl's own flags are not ours
           "before = set(flags.FLAGS)\nimport benchmarks.loss_study\n"
           "print(sorted(set(flags.FLAGS) - before))\n")
   output = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,

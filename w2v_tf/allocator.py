@@ -97,11 +97,17 @@ def fix_mmap_threshold(size: int = TRAINING_MMAP_THRESHOLD_BYTES,
   Returns:
     True if set; False where the C library is not glibc or the environment sets it.
   """
+  settings = [(M_MMAP_THRESHOLD, size)]
+  settings += [(M_TRIM_THRESHOLD, trim_threshold)] if trim_threshold is not None else []
+  return _mallopt("MALLOC_MMAP_THRESHOLD_", settings)
+
+
+def _mallopt(environment_name: str, settings: list[tuple[int, int]]) -> bool:
+  """glibc's `mallopt(param, value)` for each setting, unless `environment_name` is set."""
   libc = _glibc()
-  if libc is None or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+  if libc is None or environment_name in os.environ:
     return False
-  return bool(libc.mallopt(M_MMAP_THRESHOLD, size) and (
-      trim_threshold is None or libc.mallopt(M_TRIM_THRESHOLD, trim_threshold)))
+  return all(libc.mallopt(param, value) for param, value in settings)
 
 
 def arenas_per_process() -> int:
@@ -122,7 +128,4 @@ def limit_arenas(count: int = 0) -> bool:
   Returns:
     True if set; False where the C library is not glibc or the environment sets it.
   """
-  libc = _glibc()
-  if libc is None or "MALLOC_ARENA_MAX" in os.environ:
-    return False
-  return bool(libc.mallopt(M_ARENA_MAX, count or arenas_per_process()))
+  return _mallopt("MALLOC_ARENA_MAX", [(M_ARENA_MAX, count or arenas_per_process())])
