@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from w2v_tf import allocator
+
 # In a fresh process: the malloc settings are process-wide. Page faults of allocating, touching
 # and freeing a 24 MB block 20 times: each cycle faults its 6,144 pages in again when the block
 # is a fresh mmap (after TensorFlow's patch), and only the first cycle does once it is in the heap.
@@ -147,7 +149,7 @@ def test_an_arena_limit_in_the_environment_wins():
 
 # Page faults of 20 malloc / touch / free cycles of an 8 MiB block (`_PROBE`'s helpers).
 _THRESHOLD_PROBE = _PROBE.split("signature = ")[0] + r"""
-fixed = allocator.fix_mmap_threshold()
+fixed = allocator.fix_mmap_threshold(4 << 20)
 print(json.dumps({"fixed": fixed, "large": faults(size=8 << 20)}))
 """
 
@@ -170,3 +172,18 @@ def test_fixed_mmap_threshold_gives_large_blocks_back_and_the_environment_wins()
   env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(32 << 20), MALLOC_TRIM_THRESHOLD_=str(64 << 20))
   kept = _threshold_probe(env)
   assert not kept["fixed"] and kept["large"] < 0.2 * pages, kept
+
+
+def test_periodic_release_waits_its_interval(monkeypatch):
+  now, calls = [100.0], []
+  monkeypatch.setattr(allocator, "release_free_memory", lambda: calls.append(now[0]) or True)
+  release = allocator.PeriodicRelease(30.0, clock=lambda: now[0])
+  assert not release()  # just created
+  now[0] = 129.9
+  assert not release()
+  now[0] = 130.0
+  assert release() and calls == [130.0]
+  now[0] = 150.0
+  assert not release() and calls == [130.0]  # 20 s since the last release
+  now[0] = 160.5
+  assert release() and calls == [130.0, 160.5]

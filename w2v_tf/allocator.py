@@ -1,5 +1,5 @@
-"""glibc malloc settings for training: a fixed mmap threshold, free pages go back, and TensorFlow's
-threads share a few heaps (arenas), not one each.
+"""glibc malloc settings for training: large buffers stay in the heap, free pages go back now and
+then, and TensorFlow's threads share a few heaps (arenas), not one each.
 
 TensorFlow's `GeneratorDatasetOp` (built by any `tf.data.Dataset.from_generator`, as the corpus
 pass streams its text) calls `mallopt(M_MMAP_THRESHOLD, 128 KiB)` once per process
@@ -30,13 +30,12 @@ the trainer's intervals 259-266k against 247-301k; AMD EPYC with AVX-512, 2 core
 
 glibc's threshold also moves on its own: it rises to the size of the largest mmapped block freed,
 so after a chunk's ~30 MB windowing transient is freed, blocks of up to that size come from the
-arenas' heaps and stay there. `fix_mmap_threshold()` fixes it at 4 MiB for training
-(`build_trainer` sets it once the data is prepared, after any corpus pass: a cold run's 1 epoch
-peaked at 934 / 952 MiB at 378k / 332k words/s with it, 955 / 954 at 315k / 350k with the corpus
-pass's 32 MiB, alternating, 0.28-0.32M page faults each). 5 epochs of IMDB,
-warm, two runs each: peak RSS 1,040 / 1,041 MiB against 1,064 / 1,065 with glibc's moving
-threshold, 517k / 534k words/s against 488k / 514k, 0.58M minor page faults against 0.50M (AMD
-EPYC with AVX-512, 2 cores).
+arenas' heaps and stay there. Training leaves it so. Fixing it at 4 MiB for training (as an
+earlier step design did to save 24 MiB of peak RSS) mapped and faulted the compiled step's
+buffers afresh every step: 1 epoch of IMDB, warm, one core (`taskset -c 1`), AMD EPYC with AVX2:
+93k words/s, 8.8M minor page faults, 25 s of system time, peak 849 MiB; with glibc's moving
+threshold 165k, 1.6M faults, 5 s, 1,013 MiB (and 197k, 0.49M faults, 2 s, 990 MiB with the
+trims below once every 30 s instead of after every call of steps).
 """
 
 from __future__ import annotations
@@ -46,13 +45,17 @@ import ctypes.util
 import functools
 import os
 import platform
+import time
 
 M_TRIM_THRESHOLD = -1  # glibc's <malloc.h>
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's largest (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit)
 TRIM_THRESHOLD_BYTES = 64 << 20  # twice it, as glibc's own dynamic setting keeps it
-TRAINING_MMAP_THRESHOLD_BYTES = 4 << 20  # `fix_mmap_threshold` (module doc); 1 MiB: 1,028-1,038
+# `PeriodicRelease`: a trim gives back ~150 MiB of free pages that the next steps fault in again;
+# after every call of steps (every 50 steps or fewer) 1 epoch of IMDB took 165k words/s against
+# 197k with none (one core, AMD EPYC with AVX2; module doc).
+RELEASE_INTERVAL_SECONDS = 30.0
 
 
 @functools.cache
@@ -68,14 +71,30 @@ def release_free_memory() -> bool:
 
   Training frees what it allocates every step (batches on tf.data's threads, the compiled step's
   buffers on XLA's), and glibc keeps the freed pages: a 5-epoch IMDB run's RSS wandered between
-  1,190 and 1,458 MiB, and a trim after 300 steps gave back 147 MiB. The trainer calls this after
-  every call of steps.
+  1,190 and 1,458 MiB, and a trim after 300 steps gave back 147 MiB. The trainer calls this
+  through `PeriodicRelease`.
 
   Returns:
     True if memory was released; False where the C library is not glibc or nothing was free.
   """
   libc = _glibc()
   return bool(libc is not None and libc.malloc_trim(0))
+
+
+class PeriodicRelease:
+  """`release_free_memory` at most once every `interval_seconds` (the trainer's loop calls it)."""
+
+  def __init__(self, interval_seconds: float = RELEASE_INTERVAL_SECONDS, clock=time.monotonic):
+    self.interval_seconds, self._clock = interval_seconds, clock
+    self._last = clock()
+
+  def __call__(self) -> bool:
+    """Releases if the interval has passed since the last release (or since creation)."""
+    now = self._clock()
+    if now - self._last < self.interval_seconds:
+      return False
+    self._last = now
+    return release_free_memory()
 
 
 def keep_large_buffers() -> bool:
@@ -87,8 +106,7 @@ def keep_large_buffers() -> bool:
   return fix_mmap_threshold(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
 
 
-def fix_mmap_threshold(size: int = TRAINING_MMAP_THRESHOLD_BYTES,
-                       trim_threshold: int | None = None) -> bool:
+def fix_mmap_threshold(size: int, trim_threshold: int | None = None) -> bool:
   """Fixes glibc's mmap threshold at `size` bytes: larger blocks are mapped and unmapped on free.
 
   With `trim_threshold`, glibc's trim threshold too. A `MALLOC_MMAP_THRESHOLD_` in the

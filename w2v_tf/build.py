@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Callable, Sequence
 
-from w2v_tf import allocator, huffman, losses, monitor, run_state, strategies, training_data
+from w2v_tf import huffman, losses, monitor, run_state, strategies, training_data
 from w2v_tf.config import ExperimentConfig
 from w2v_tf.model import Word2Vec
 from w2v_tf.model_dir import prepare_model_dir
@@ -38,7 +38,6 @@ def build_trainer(experiment: ExperimentConfig, extra_callbacks: Sequence[monito
     data = training_data.prepare_data(
         data_config, model_config.num_sampled if loss.shares_candidates else None,
         experiment.runtime.progress, train.heldout_centers)
-    allocator.fix_mmap_threshold()  # for training: after a cold corpus pass set its own
     fingerprint = data.fingerprint
     # Reads only: the model dir is written once the checkpoint is restored (below).
     model_dir = prepare_model_dir(experiment, len(data.vocab), fingerprint, log)
