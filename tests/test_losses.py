@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from w2v_tf.losses import (base, full_softmax, hierarchical_softmax, nce, negative_sampling,
-                            sampled_softmax)
+from w2v_tf.losses import (base, candidates, full_softmax, hierarchical_softmax, nce,
+                           negative_sampling, sampled_softmax)
 from w2v_tf.sampling import UnigramSampler
 
 
@@ -212,3 +212,20 @@ def test_hierarchical_softmax_is_the_path_product_and_updates_only_its_nodes():
   np.testing.assert_allclose(capped_root * pairs, dense[root], rtol=1e-4, atol=1e-6)
   np.testing.assert_allclose(tape.gradient(capped_sum, inputs).numpy(),
                              tape.gradient(loss_sum, inputs).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("groups", [1, 64, 70, 130])
+def test_sampled_hits_are_the_labels_among_their_groups_candidates(groups):
+  rng = np.random.default_rng(groups)
+  vocab, centers_per_group, contexts, num_sampled = 50, 3, 4, 8
+  sampled = np.stack([rng.choice(vocab, num_sampled, replace=False) for _ in range(groups)])
+  labels = rng.integers(0, vocab, [groups * centers_per_group, contexts])
+  expected = np.array([[label in sampled[row // centers_per_group] for label in labels_of_row]
+                       for row, labels_of_row in enumerate(labels)])
+  assert expected.any() and not expected.all()
+  got = candidates.sampled_hits(tf.constant(labels), tf.constant(sampled if groups > 1 else
+                                                                 sampled[0]), vocab)
+  np.testing.assert_array_equal(got.numpy(), expected)
+  compiled = tf.function(candidates.sampled_hits, jit_compile=True)
+  np.testing.assert_array_equal(compiled(tf.constant(labels), tf.constant(sampled), vocab).numpy(),
+                                expected)

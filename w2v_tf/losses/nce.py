@@ -17,8 +17,8 @@ def nce_loss(inputs, labels, mask, output_weights, output_bias, sampled_values: 
   Returns:
     [B, C] losses (0 where masked).
   """
-  true_logits, sampled_logits, _ = candidate_logits(inputs, labels, output_weights,
-                                                     output_bias, sampled_values)
+  true_logits, sampled_logits = candidate_logits(inputs, labels, output_weights, output_bias,
+                                                  sampled_values)
   noise_term = tf.reduce_sum(tf.nn.softplus(sampled_logits), axis=-1, keepdims=True)  # [B, 1]
   return masked(tf.nn.softplus(-true_logits) + noise_term, mask)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from w2v_tf.losses.base import SampledValues, masked
-from w2v_tf.losses.candidates import CandidateLoss, candidate_logits
+from w2v_tf.losses.candidates import CandidateLoss, candidate_logits, sampled_hits
 
 
 def grouped_sampled_softmax_loss(inputs, labels, mask, output_weights, output_bias,
@@ -31,16 +31,16 @@ def grouped_sampled_softmax_loss(inputs, labels, mask, output_weights, output_bi
   Returns:
     [B, C] float32 losses (0 where masked).
   """
-  true_logits, sampled_logits, hit = candidate_logits(inputs, labels, output_weights,
-                                                       output_bias, sampled_values)
+  true_logits, sampled_logits = candidate_logits(inputs, labels, output_weights, output_bias,
+                                                  sampled_values)
   sampled_normalizer = tf.reduce_logsumexp(sampled_logits, axis=-1, keepdims=True)  # [B, 1]
   # TF's loss is logsumexp([true, sampled with the label's own candidate removed]) - true.
   # A label that was also sampled (an accidental hit) has the same logit as its candidate (same
   # weights, bias and expected count), so the true logit just takes the candidate's place and
   # the normalizer is the sampled one; otherwise the true logit is added to it. No [B, C, S]
   # logit tensor is needed.
-  if not remove_accidental_hits:
-    hit = tf.zeros_like(hit)
+  hit = (sampled_hits(labels, sampled_values.sampled, tf.shape(output_weights)[0])
+         if remove_accidental_hits else tf.zeros(tf.shape(true_logits), tf.bool))
   normalizer = tf.where(hit, sampled_normalizer, tf.math.reduce_logsumexp(
       tf.stack([true_logits, tf.broadcast_to(sampled_normalizer, tf.shape(true_logits))]), 0))
   return masked(normalizer - true_logits, mask)
