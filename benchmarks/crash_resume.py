@@ -59,6 +59,8 @@ FLAGS = flags.FLAGS
 
 _STEP_LINE = re.compile(r"^step (\d+) \| .*? ([\d.]+) \| full softmax \(batch\) ([\d.]+) \| "
                         r"full softmax \(held-out\) ([\d.na]+)")
+# The trainer's first line: "INPUT (cleaning ...): vocabulary N words, ...".
+_FIRST_LINE = r"\): vocabulary [\d,]+ words, "
 _ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
@@ -167,8 +169,12 @@ def _crash_test(work_dir: str) -> None:
     run = _Run(_train_args(train_csv, stopwords, model_dir, cache_dir))
     if run.finish() != 0:
       raise UserError(f"the uninterrupted run failed:\n{run.text()[-2000:]}")
-    start = run.wait_for(r"^vocabulary ")[0]
-    warmup = run.wait_for(r"^step \d+ \|")[0] - start  # first step (tracing) + first eval
+    start, first_step = run.wait_for(_FIRST_LINE), run.wait_for(r"^step \d+ \|")
+    if start is None or first_step is None:
+      raise UserError(f"the uninterrupted run printed no first line or step line:\n"
+                      f"{run.text()[-2000:]}")
+    start = start[0]
+    warmup = first_step[0] - start  # first step (tracing) + first eval
     references.append((run, _final(run, model_dir), start, run.lines[-1][0], warmup))
     print(f"reference {index}: {references[-1][1]['steps']} steps, training "
           f"{references[-1][3] - start:.1f} s of {references[-1][3]:.1f} s", file=sys.stderr)
@@ -203,7 +209,7 @@ def _crash_test(work_dir: str) -> None:
     if len(kills) >= FLAGS.kills:
       final_run = run
       break
-    begin = run.wait_for(r"^vocabulary ")
+    begin = run.wait_for(_FIRST_LINE)
     # Uniform over the warm-up (tracing, first eval) plus twice a tenth of the rest: the
     # kills hit start-up and saves too, and the run still progresses between them.
     delay = rng.uniform(0.0, warmup + 2.0 * max(train_seconds - warmup, 0.1) / FLAGS.kills)
