@@ -13,6 +13,7 @@
 """
 
 import errno
+import json
 import os
 import random
 import re
@@ -402,3 +403,16 @@ def test_real_disk_full_on_tiny_tmpfs(corpus, tmp_path):
   assert re.search(rf"^exported \d+ x 200 vectors from {re.escape(error.group(1))} ", run.stderr,
                    re.MULTILINE), run.stderr
   assert (out / "vectors.bin").exists()
+
+
+@pytest.mark.slow
+def test_the_crash_benchmark_runs_and_passes(tmp_path):
+  """`benchmarks/crash_resume.py` itself, on its generated corpus: it reads the trainer's lines."""
+  out = tmp_path / "crash.json"
+  result = subprocess.run(
+      [sys.executable, "-m", "benchmarks.crash_resume", "--max_reviews=400", "--kills=1",
+       "--reference_runs=1", "--epochs=1", f"--work_dir={tmp_path / 'work'}",
+       f"--output_json={out}"], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = json.loads(out.read_text())
+  assert report["passed"] and report["kills_done"] == 1 and report["killed"]["vocab_equal"]
