@@ -122,3 +122,23 @@ def test_words_field_sums_to_the_corpus_size():
   keep = np.full(41, 0.5, np.float32)
   words = sum(float(b["words"]) for b in pipeline.epoch_dataset(tokens, keep, 2, 64, 0, 0))
   assert abs(words - 1777) < 1e-2
+
+
+def test_window_contexts_equal_gathering_each_position():
+  rng = np.random.default_rng(3)
+  window, count = 5, 300
+  token_ids = rng.integers(1, 50, count).astype(np.int32)
+  document_ids = np.repeat(np.arange(20), rng.multinomial(count, [1 / 20] * 20)).astype(np.int32)
+  effective = rng.integers(1, window + 1, count).astype(np.int32)
+  contexts, mask = pipeline.window_contexts(tf.constant(token_ids), tf.constant(document_ids),
+                                            tf.constant(effective), window)
+  offsets = pipeline.window_offsets(window)
+  positions = np.arange(count)[:, None] + offsets[None, :]
+  inside = (positions >= 0) & (positions < count)
+  clipped = np.clip(positions, 0, count - 1)
+  expected_mask = (inside & (document_ids[clipped] == document_ids[:, None])
+                   & (np.abs(offsets)[None, :] <= effective[:, None]))
+  np.testing.assert_array_equal(mask.numpy(), expected_mask)
+  np.testing.assert_array_equal(np.where(expected_mask, contexts.numpy(), 0),
+                                np.where(expected_mask, token_ids[clipped], 0))
+  assert mask.numpy().any(axis=1).all() and not mask.numpy().all()
