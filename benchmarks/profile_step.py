@@ -38,7 +38,8 @@ from w2v_tf.errors import UsageError, UserError, run_main
 from w2v_tf.trainer import Trainer
 
 # The trainer's own flags for what this benchmark varies (same defaults and help).
-_TRAINER_FIELDS = ("train_csv", "max_reviews", "stopwords", "cache_dir", "batch_size")
+_TRAINER_FIELDS = ("train_csv", "max_reviews", "stopwords", "cache_dir", "batch_size", "model", "loss",
+                   "num_sampled", "negatives_per")
 
 
 def define_flags() -> None:
