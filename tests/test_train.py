@@ -322,3 +322,15 @@ def test_an_epoch_iterator_is_freed_before_the_epoch_end_work(planted, tmp_path)
   live = _LiveIterators()
   build_trainer(_configs(csv_path, tmp_path / "m", epochs=2), [live], log=lambda _: None).run()
   assert live.counts == [("begin", 1), ("end", 0), ("begin", 1), ("end", 0)]
+
+
+def test_a_line_every_step_still_shows_the_speed(planted, tmp_path):
+  """Lines closer than the rate's 0.5 s window: the window stays open across them, so no line
+  after the first shows 0 words/s (each kept the 0 it started with)."""
+  csv_path, _ = planted
+  experiment = _configs(csv_path, tmp_path / "m", epochs=1, eval_every_steps=100_000,
+                        log_every_steps=1)
+  _, messages = _train(experiment)
+  rates = [float(match.group(1)) for m in messages
+           for match in [re.match(r"^step (?!1 )\d+ \|.*\| ([\d.,]+)k words/s", m)] if match]
+  assert len(rates) > 5 and all(rate > 0 for rate in rates), messages

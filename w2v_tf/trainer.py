@@ -183,11 +183,13 @@ class Trainer:
       window_words += words_now - words_before
       words_before = words_now
       elapsed = time.time() - window_start
-      if elapsed > 0.5:
+      measured = elapsed > 0.5  # a shorter window's rate is noise; it stays open until then
+      if measured:
         self._words_per_sec = window_words / elapsed
       if batch is not None or step % train.log_every_steps == 0:
         self._point(step, summary, exact=batch is not None)
-        window_start, window_words = time.time(), 0.0
+        if measured:
+          window_start, window_words = time.time(), 0.0
       if step % train.checkpoint_every_steps == 0:
         self._save(step)
       if signals.received is not None:
