@@ -153,20 +153,3 @@ def test_importing_the_config_defines_no_flag():
                              "tensorflow\nprint(len(list(flags.FLAGS)))"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=120, check=False)
   assert result.stdout.strip() == baseline.stdout.strip()
-
-
-def test_flags_that_exclude_each_other_are_refused():
-  def parse(*args):
-    flag_values = flags.FlagValues()
-    config_flags.define_flags(flag_values)
-    flag_values(["prog", *args])
-    return flag_values
-  with pytest.raises(UsageError, match="--train_csv and --train_text exclude each other"):
-    config_flags.from_flags(parse("--train_csv=a.csv", "--train_text=b.txt"))
-  with pytest.raises(UsageError, match="--heldout_reviews is another name for --heldout_documents"):
-    config_flags.from_flags(parse("--heldout_documents=0.1", "--heldout_reviews=0.2"))
-  # One input, one name (given twice: absl keeps the last, as for any flag).
-  assert config_flags.from_flags(parse("--train_text=b.txt")).data.input_format == "text"
-  for name in ("max_reviews", "max_documents"):
-    repeated = parse(f"--{name}=3", f"--{name}=4")
-    assert config_flags.from_flags(repeated).data.max_documents == 4

@@ -13,7 +13,6 @@ import re
 from typing import Any, Iterable
 
 from w2v_tf.config import _OWNER, _RENAMED, _SECTIONS, ExperimentConfig
-from w2v_tf.errors import UsageError
 
 
 def field_help(config_class: type) -> dict[str, str]:
@@ -83,29 +82,6 @@ def from_flags(flag_values=None, base: ExperimentConfig | None = None,
   from absl import flags  # pylint: disable=import-outside-toplevel
   flag_values = flag_values if flag_values is not None else flags.FLAGS
   wanted = {_RENAMED.get(name, name) for name in names} if names is not None else set(_OWNER)
-  conflict = excluding_flags(flag_values)
-  if conflict:
-    raise UsageError(conflict)
   values = {name: flag_values[name].value for name in _OWNER
             if name in wanted and name in flag_values}
   return (base or ExperimentConfig()).replace(**values)
-
-
-def excluding_flags(flag_values) -> str | None:
-  """What is wrong when flags that exclude each other are both given (None: nothing).
-
-  Two inputs (`--train_csv` and `--train_text`: one would be dropped), or a field under its
-  new name and an old one (absl's alias would silently keep the last).
-  """
-  given = lambda name: name in flag_values and flag_values[name].present
-  inputs = [field.name for field, _ in _all_fields()
-            if "input_format" in field.metadata and given(field.name)]
-  if len(inputs) > 1:
-    return (f"{' and '.join('--' + name for name in inputs)} exclude each other: "
-            f"give one input")
-  for field, _ in _all_fields():
-    for alias in field.metadata.get("aliases", ()):
-      # absl counts an alias's use in its flag's `present` too.
-      if given(alias) and flag_values[field.name].present > flag_values[alias].present:
-        return (f"--{alias} is another name for --{field.name}: give one of them")
-  return None
