@@ -129,6 +129,29 @@ def test_the_imdb_names_of_renamed_fields_still_work():
   assert ExperimentConfig().replace(max_reviews=5).data.max_documents == 5
 
 
+def test_flags_that_exclude_each_other_are_refused():
+  """Two inputs, or an old name and its new name with different values (in either order)."""
+  def parse(*argv):
+    flag_values = flags.FlagValues()
+    config_flags.define_flags(flag_values)
+    flag_values(["prog", *argv])
+    return config_flags.from_flags(flag_values).data
+
+  for argv, message in (
+      (["--train_csv=a.csv", "--train_text=b.txt"], "--train_csv and --train_text each name"),
+      # The default's own value, given explicitly, still names a second input.
+      (["--train_csv=data/IMDB_Dataset.csv", "--train_text=b.txt"], "each name the input"),
+      (["--max_reviews=5", "--max_documents=9"], "--max_documents=9 and --max_reviews=5"),
+      (["--max_documents=9", "--max_reviews=5"], "--max_documents=9 and --max_reviews=5"),
+      (["--max_documents=5", "--max_reviews=5", "--max_reviews=7"], "--max_reviews=7"),
+      (["--heldout_reviews=3", "--heldout_documents=4"], "--heldout_documents=4.0 and")):
+    with pytest.raises(UsageError, match=message):
+      parse(*argv)
+  assert parse("--max_documents=5", "--max_reviews=5").max_documents == 5
+  assert parse("--max_reviews=5", "--max_reviews=7").max_documents == 7  # one name: last wins
+  assert parse("--train_text=b.txt").input_source == "b.txt"
+
+
 def test_train_helpshort_lists_every_field_with_its_default():
   result = subprocess.run([sys.executable, "-m", "w2v_tf.train", "--helpshort"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=120, check=False)

@@ -13,18 +13,25 @@ A live run deletes its oldest checkpoint when it saves a new one (`keep_checkpoi
 an exclusive `rotation_lock` on the model dir while saving, and readers (`python -m
 w2v_tf.export`) hold a shared one while they read, so the checkpoint they chose stays on disk.
 
+TensorFlow matches the checkpoint paths it is given as glob patterns (its readers look a prefix's
+`.index` up with GetMatchingPaths, CheckpointManager deletes old checkpoints by pattern), so a
+model dir named `run[1]` would write checkpoints it can never read or rotate: `tf_path` gives
+TensorFlow a pattern-free alias of such a directory instead.
+
 TensorFlow is imported where a checkpoint is read, not at import: `w2v_tf.model_dir` (which the
 eval binaries import) checks model dirs with this module.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import errno
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 
@@ -32,6 +39,38 @@ from w2v_tf.fileio import atomic_write_text, disk_errors
 
 STATE_FILE = "checkpoint"
 _CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
+
+
+# What TensorFlow's GetMatchingPaths treats as pattern syntax (tensorflow/tsl file_system_helper).
+_GLOB_CHARS = frozenset("*?[\\")
+_aliases: dict[str, str] = {}  # {absolute directory: its alias}, for this process
+
+
+def tf_path(path: str, is_directory: bool = False) -> str:
+  """`path` as TensorFlow's checkpoint code may be given it: itself, or a pattern-free alias.
+
+  A path holding glob characters gets its directory (`path` itself when `is_directory`, else
+  its parent, as for a checkpoint prefix `D/ckpt-N`) replaced by a symlink to it in a private
+  temporary folder, removed when the process exits. The link names the directory by its path
+  (not an open handle), so a model dir cleared and made again by --overwrite is still the one
+  reached, and it may not exist yet.
+  """
+  path = os.fspath(path)
+  if not _GLOB_CHARS.intersection(path):
+    return path
+  directory, name = (path, "") if is_directory else os.path.split(path)
+  if _GLOB_CHARS.intersection(name):
+    raise ValueError(f"{path}: only its directory may hold glob characters")
+  directory = os.path.abspath(directory)
+  if directory not in _aliases:
+    if not _aliases:
+      home = tempfile.mkdtemp(prefix="w2v-tf-paths-")  # [A-Za-z0-9_] names: no pattern
+      atexit.register(shutil.rmtree, home, True)  # removes the links, never their targets
+      _aliases[""] = home
+    alias = os.path.join(_aliases[""], f"dir{len(_aliases)}")
+    os.symlink(directory, alias)
+    _aliases[directory] = alias
+  return os.path.join(_aliases[directory], name) if name else _aliases[directory]
 
 
 def checkpoints_on_disk(model_dir: str) -> list[str]:
@@ -156,7 +195,7 @@ def damage(path: str) -> str | None:
   """Why checkpoint `path`'s files do not read (None: every tensor reads)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   try:
-    reader = tf.train.load_checkpoint(path)
+    reader = tf.train.load_checkpoint(tf_path(path))
     for key in reader.get_variable_to_shape_map():
       reader.get_tensor(key)
   except Exception as e:  # pylint: disable=broad-except  # TF raises many kinds for bad files
@@ -170,7 +209,7 @@ def peek(path: str, keys: tuple[str, ...]) -> tuple[dict[str, list[int]], dict[s
   Raises whatever TF raises for files that do not read.
   """
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  reader = tf.train.load_checkpoint(path)
+  reader = tf.train.load_checkpoint(tf_path(path))
   return reader.get_variable_to_shape_map(), {key: reader.get_tensor(key) for key in keys}
 
 
@@ -263,7 +302,7 @@ def make_restore(checkpoint, partial: bool = False) -> Callable[[str], None]:
       only the model is wanted).
   """
   def restore(path: str) -> None:
-    status = checkpoint.restore(path)
+    status = checkpoint.restore(tf_path(path))
     if partial:
       status.expect_partial()
     status.assert_existing_objects_matched()

@@ -3,7 +3,8 @@
 `define_flags` defines one flag per field of `w2v_tf.config` (a field with `choices` metadata
 becomes an enum flag; a renamed field's old names become aliases), with the help text of its
 class's `Attributes:` docstring; `from_flags` builds the `ExperimentConfig` the parsed flags
-describe. This module imports absl only when called, and defines no flag at import.
+describe, refusing flags that exclude each other (two inputs; an old name and its new name with
+different values). This module imports absl only when called, and defines no flag at import.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import dataclasses
 import re
 from typing import Any, Iterable
 
-from w2v_tf.config import _OWNER, _RENAMED, _SECTIONS, ExperimentConfig
+from w2v_tf.config import _OWNER, _RENAMED, _SECTIONS, DataConfig, ExperimentConfig
+from w2v_tf.errors import UsageError
 
 
 def field_help(config_class: type) -> dict[str, str]:
@@ -70,7 +72,66 @@ def define_flags(flag_values=None, names: Iterable[str] | None = None,
                 "float": flags.DEFINE_float, "bool": flags.DEFINE_bool}[kind]
       define(field.name, default, help_text, flag_values=flag_values)
     for alias in field.metadata.get("aliases", ()):
-      flags.DEFINE_alias(alias, field.name, flag_values=flag_values)
+      _define_alias(alias, flag_values[field.name], flag_values)
+
+
+def _define_alias(alias: str, flag, flag_values) -> None:
+  """Defines --`alias` for `flag` as absl's DEFINE_alias does (same value, same help), and
+  remembers what the alias said, so that `from_flags` can refuse it disagreeing with the name."""
+  from absl import flags  # pylint: disable=import-outside-toplevel
+
+  class _Alias(flags.Flag):
+    """Parsing --alias parses its flag; `disagreement` holds (the name's value, the alias's)
+    when the flag was given under its own name with another value."""
+
+    def parse(self, argument):
+      given_by_name, before = flag.present > self.present, flag.value
+      flag.parse(argument)
+      self.present += 1
+      self.given_value = flag.value
+      if given_by_name and before != flag.value:
+        self.disagreement = (before, flag.value)
+
+    def _parse_from_default(self, value):
+      return value  # parsed by the aliased flag already (see absl's DEFINE_alias)
+
+    @property
+    def value(self):
+      return flag.value
+
+    @value.setter
+    def value(self, value):
+      flag.value = value
+
+  alias_flag = _Alias(flag.parser, flag.serializer, alias, flag.default,
+                      f"Alias for --{flag.name}.", boolean=flag.boolean)
+  alias_flag.given_value, alias_flag.disagreement = None, None
+  flags.DEFINE_flag(alias_flag, flag_values)
+
+
+def check_exclusive(flag_values) -> None:
+  """Raises UsageError for flags given together that exclude each other.
+
+  Two inputs (--train_csv and --train_text: only one would be read), or a field's old name and
+  its name with different values (--max_reviews=5 --max_documents=9: only the last would count).
+  """
+  inputs = [field.name for field in dataclasses.fields(DataConfig)
+            if "input_format" in field.metadata and field.name in flag_values
+            and flag_values[field.name].present]
+  if len(inputs) > 1:
+    raise UsageError(f"{' and '.join('--' + name for name in inputs)} each name the input: "
+                     "give one")
+  for alias, name in _RENAMED.items():
+    if alias not in flag_values or not flag_values[alias].present:
+      continue
+    alias_flag, flag = flag_values[alias], flag_values[name]
+    by_name = flag.present > alias_flag.present
+    disagreement = alias_flag.disagreement or (
+        (flag.value, alias_flag.given_value) if by_name and flag.value != alias_flag.given_value
+        else None)
+    if disagreement:
+      raise UsageError(f"--{name}={disagreement[0]} and --{alias}={disagreement[1]} disagree: "
+                       f"--{alias} is the old name of --{name}; give one")
 
 
 def from_flags(flag_values=None, base: ExperimentConfig | None = None,
@@ -78,9 +139,13 @@ def from_flags(flag_values=None, base: ExperimentConfig | None = None,
   """The config the parsed flags describe (fields without a flag keep `base`'s values).
 
   Flags are read, never mutated. The result is not yet `resolved()`.
+
+  Raises:
+    UsageError: flags that exclude each other were given together (`check_exclusive`).
   """
   from absl import flags  # pylint: disable=import-outside-toplevel
   flag_values = flag_values if flag_values is not None else flags.FLAGS
+  check_exclusive(flag_values)
   wanted = {_RENAMED.get(name, name) for name in names} if names is not None else set(_OWNER)
   values = {name: flag_values[name].value for name in _OWNER
             if name in wanted and name in flag_values}

@@ -47,8 +47,7 @@ class RunState:
         model=model, optimizer=optimizer, step=self.step, epoch=self.epoch,
         batch_in_epoch=self.batch_in_epoch, words_done=self.words_done)
     self.keep_checkpoints = keep_checkpoints
-    self.manager = tf.train.CheckpointManager(self.checkpoint, model_dir,
-                                              max_to_keep=keep_checkpoints)
+    self.manager = self._open_manager()
     self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
     self.loss_count = tf.Variable(0.0, dtype=tf.float64, trainable=False)
     self.restored_checkpoint: str | None = None
@@ -56,8 +55,13 @@ class RunState:
 
   def reopen_manager(self) -> None:
     """Re-reads the state file (after `ModelDir.write` repaired it), so rotation sees all."""
-    self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir,
-                                              max_to_keep=self.keep_checkpoints)
+    self.manager = self._open_manager()
+
+  def _open_manager(self) -> tf.train.CheckpointManager:
+    # It rotates by glob: given a pattern-free alias of a model dir such as run[1].
+    return tf.train.CheckpointManager(
+        self.checkpoint, checkpoints.tf_path(self.model_dir, is_directory=True),
+        max_to_keep=self.keep_checkpoints)
 
   def advance(self, words) -> None:
     """The counters after one step on a batch of `words` corpus words (graph-safe)."""
@@ -117,6 +121,7 @@ class RunState:
       # Saving deletes the oldest checkpoint: not while a reader (export) is reading one.
       with checkpoints.rotation_lock(self.model_dir, True, self.log):
         path = self.manager.save(checkpoint_number=step)
+      path = os.path.join(self.model_dir, os.path.basename(path))  # the user's path, not the alias
     except (OSError, tf.errors.OpError) as e:
       # TF writes into ckpt-N_temp/ before moving the files into place: free that space.
       shutil.rmtree(os.path.join(self.model_dir, f"ckpt-{step}_temp"), ignore_errors=True)
