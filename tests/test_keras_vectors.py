@@ -119,6 +119,34 @@ def test_embedding_matrix_layout_and_mean_oov(word_vectors):
     keras_vectors.embedding_matrix(word_vectors, oov="random")
 
 
+def test_text_vectorization_and_the_embedding_give_each_word_its_vector(word_vectors):
+  """TextVectorization over text_vectorization_vocabulary, then the mask_zero embedding."""
+  words = word_vectors.restrict(5)  # without "[UNK]", which TextVectorization reserves
+  vocabulary = keras_vectors.text_vectorization_vocabulary(words)
+  assert vocabulary == ["", "[UNK]", *words.words]
+  _, embedding = keras_vectors.embedding_layers(words, mask_zero=True)
+  for given in (vocabulary, vocabulary[2:]):  # whole, or without the two reserved tokens
+    vectorize = keras.layers.TextVectorization(vocabulary=given, standardize=None)
+    assert vectorize.get_vocabulary() == vocabulary
+    ids = vectorize(tf.constant([" ".join(words.words), "movie nope"]))  # [2, 5], 0-padded
+    assert ids.numpy().tolist() == [[2, 3, 4, 5, 6], [3, 1, 0, 0, 0]]
+    got = embedding(ids).numpy()
+    np.testing.assert_array_equal(got[0], words.vectors)
+    np.testing.assert_array_equal(got[1, 1:], 0.0)
+  with pytest.raises(UserError, match=r"holds the word \[UNK\], which TextVectorization"):
+    keras_vectors.text_vectorization_vocabulary(word_vectors)
+
+
+def test_vectors_model_takes_words_of_any_rank(word_vectors):
+  model = keras_vectors.vectors_model(word_vectors)
+  got = model(tf.constant([["movie", "café"], ["the", ""]])).numpy()
+  assert got.shape == (2, 2, 7)
+  np.testing.assert_array_equal(got[0], word_vectors.vectors[[1, 2]])
+  np.testing.assert_array_equal(got[1, 0], word_vectors["the"])
+  np.testing.assert_array_equal(got[1, 1], 0.0)
+  np.testing.assert_array_equal(model(tf.constant(["日本"])).numpy(), [word_vectors["日本"]])
+
+
 def test_output_path_problems(tmp_path):
   assert keras_vectors.keras_path_problem(tmp_path / "v.keras") is None
   assert "must end in .keras" in keras_vectors.keras_path_problem(tmp_path / "v.h5")
@@ -151,16 +179,25 @@ assert importlib.util.find_spec("w2v_tf") is None, "the project must not be impo
 kind, path, words_path, out = sys.argv[1:]
 with open(words_path, encoding="utf-8") as f:
   queries = tf.constant(f.read().split("\n"))
+grid = tf.stack([queries, tf.fill(tf.shape(queries), "")])  # [2, L]: the queries, then padding
 if kind == "keras":
-  vectors = keras.models.load_model(path)(queries)
+  model = keras.models.load_model(path)
+  vectors, grid_vectors = model(queries), model(grid)
+  # TextVectorization's layout: ids 0 = "", 1 = unknown, i + 2 = word i (the embedding's rows).
+  vocabulary = model.get_layer("word_vectors_lookup").get_vocabulary()
+  rows = model.get_layer("word_vectors_embedding").get_weights()[0]
+  np.testing.assert_array_equal(rows[[vocabulary.index(w) for w in vocabulary[2:]]],
+                                np.asarray(model(tf.constant(vocabulary[2:]))))
+  np.save(out + ".vocabulary.npy", np.array(vocabulary))
 else:
   loaded = tf.saved_model.load(path)
   signature = loaded.signatures["serving_default"]
   assert list(signature.structured_input_signature[1]) == ["words"], signature
   assert list(signature.structured_outputs) == ["vectors"], signature.structured_outputs
-  vectors = signature(words=queries)["vectors"]
+  vectors, grid_vectors = (signature(words=words)["vectors"] for words in (queries, grid))
   np.testing.assert_array_equal(loaded.serve(queries)["vectors"], vectors)
 np.save(out, np.asarray(vectors))
+np.save(out + ".grid.npy", np.asarray(grid_vectors))
 assert not [m for m in sys.modules if m.split(".")[0] in ("w2v_tf", "eval", "tests")]
 """
 
@@ -213,6 +250,13 @@ def test_exported_model_in_a_fresh_process_equals_vectors_bin(tmp_path, word_vec
   assert got.shape == (len(queries), 7) and got.dtype == np.float32
   np.testing.assert_array_equal(got[:len(expected)], expected.vectors)  # every word, exactly
   np.testing.assert_array_equal(got[len(expected):], 0.0)  # unknown words: the OOV row
+  grid = np.load(fresh / "got.npy.grid.npy")  # [N, L] words -> [N, L, d]; "" is padding: zeros
+  assert grid.shape == (2, len(queries), 7)
+  np.testing.assert_array_equal(grid[0], got)
+  np.testing.assert_array_equal(grid[1], 0.0)
+  if fmt == "keras":  # the lookup's vocabulary is TextVectorization's: "", OOV, the words
+    vocabulary = np.load(fresh / "got.npy.vocabulary.npy").tolist()
+    assert vocabulary == ["", "[[UNK]]", *WORDS]  # the file holds "[UNK]": OOV is renamed
 
 
 def test_saved_model_is_replaced_in_place(tmp_path, word_vectors):

@@ -11,12 +11,16 @@ Index layout (what the lookup's integers mean, i.e. the embedding's rows):
   mask_zero=True:  0 = padding (the empty string maps to it; Keras masks it), 1 = OOV,
                    2..V+1 = the words.
 The OOV row is zeros by default (`oov="mean"`: the mean of all vectors); a padding row is zeros.
+The mask_zero=True layout is `keras.layers.TextVectorization`'s (0 = "", 1 = "[UNK]"), so
+`TextVectorization(vocabulary=text_vectorization_vocabulary(source))` and that embedding give
+each word its own vector.
 
-`vectors_model` is the string -> vector model ([N] words -> [N, d]); `save_keras_model` writes
-it as a `.keras` file (`keras.models.load_model`), `save_saved_model` as a TensorFlow SavedModel
-directory (`tf.saved_model.load`) whose serving signature `serving_default` takes
-`words` ([N] tf.string) and returns `{"vectors": [N, d] float32}`. Both are written beside the
-target and renamed into place, so a failed write leaves the previous model.
+`vectors_model` is the string -> vector model ([N] or [N, L] words -> [N, d] or [N, L, d], in
+the mask_zero=True layout: "" is padding, a zero vector); `save_keras_model` writes it as a
+`.keras` file (`keras.models.load_model`), `save_saved_model` as a TensorFlow SavedModel
+directory (`tf.saved_model.load`) whose serving signature `serving_default` takes `words`
+(tf.string of any shape [...]) and returns `{"vectors": [..., d] float32}`. Both are written
+beside the target and renamed into place, so a failed write leaves the previous model.
 """
 
 from __future__ import annotations
@@ -40,6 +44,13 @@ KERAS_SUFFIX = ".keras"
 SAVED_MODEL_FILE = "saved_model.pb"  # what makes a directory a SavedModel
 SIGNATURE_INPUT = "words"
 SIGNATURE_OUTPUT = "vectors"
+# TextVectorization's reserved tokens (indices 0 and 1), the mask_zero=True layout's.
+PADDING_TOKEN = ""
+UNKNOWN_TOKEN = "[UNK]"
+# The layers of `vectors_model`, by name (`model.get_layer(...)` in a program without us).
+MODEL_NAME = "word_vectors"
+LOOKUP_LAYER = f"{MODEL_NAME}_lookup"
+EMBEDDING_LAYER = f"{MODEL_NAME}_embedding"
 
 
 def as_word_vectors(source: WordVectors | str | os.PathLike) -> WordVectors:
@@ -83,7 +94,7 @@ def embedding_matrix(word_vectors: WordVectors, mask_zero: bool = False,
 def _oov_token(words) -> str:
   """A name for the OOV index that is not a word (Keras' "[UNK]" unless the file has it)."""
   vocabulary = set(words)
-  token = "[UNK]"
+  token = UNKNOWN_TOKEN
   while token in vocabulary:
     token = f"[{token}]"
   return token
@@ -118,7 +129,7 @@ def embedding_layers(source: WordVectors | str | os.PathLike, trainable: bool = 
   matrix = embedding_matrix(word_vectors, mask_zero, oov)  # [rows, d]
   lookup = keras.layers.StringLookup(
       vocabulary=list(word_vectors.words), num_oov_indices=1,
-      mask_token="" if mask_zero else None, oov_token=_oov_token(word_vectors.words),
+      mask_token=PADDING_TOKEN if mask_zero else None, oov_token=_oov_token(word_vectors.words),
       name=f"{name}_lookup" if name else None)
   embedding = keras.layers.Embedding(
       matrix.shape[0], matrix.shape[1], weights=[matrix], trainable=trainable,
@@ -126,16 +137,42 @@ def embedding_layers(source: WordVectors | str | os.PathLike, trainable: bool = 
   return lookup, embedding
 
 
+def text_vectorization_vocabulary(source: WordVectors | str | os.PathLike) -> list[str]:
+  """The vocabulary in `TextVectorization`'s order: ["", "[UNK]", word 0, word 1, ...].
+
+  Index i is row i of `embedding_layers(source, mask_zero=True)`'s embedding (and of the
+  exported model's); `TextVectorization(vocabulary=...)` takes the list whole or without its
+  two reserved tokens.
+
+  Raises:
+    UserError: the source cannot be read, or its vocabulary holds "[UNK]" (TextVectorization
+      reserves it for unknown words, so that word could not have its own row).
+  """
+  words = list(as_word_vectors(source).words)
+  if UNKNOWN_TOKEN in words:
+    raise UserError(f"the vocabulary holds the word {UNKNOWN_TOKEN}, which TextVectorization "
+                    "reserves for unknown words: use embedding_layers' StringLookup instead")
+  return [PADDING_TOKEN, UNKNOWN_TOKEN, *words]
+
+
 def vectors_model(source: WordVectors | str | os.PathLike, oov: str = "zeros") -> keras.Model:
-  """The string -> vector model: [N] tf.string words -> [N, d] float32 vectors (frozen).
+  """The string -> vector model: tf.string words [...] -> float32 vectors [..., d] (frozen).
+
+  [N] words give [N, d], [N, L] give [N, L, d] (masked where the word is "", whose vector is
+  zeros). Its layers, `LOOKUP_LAYER` and `EMBEDDING_LAYER`, are `embedding_layers(source,
+  mask_zero=True)`: TextVectorization's layout.
 
   Args:
     source: as for `embedding_layers`.
     oov: the vector unknown words get, "zeros" or "mean".
   """
-  lookup, embedding = embedding_layers(source, oov=oov, name="word_vectors")
-  words = keras.Input(shape=(), dtype="string", name=SIGNATURE_INPUT)
-  return keras.Model(words, embedding(lookup(words)), name="word_vectors")
+  lookup, embedding = embedding_layers(source, mask_zero=True, oov=oov, name=MODEL_NAME)
+  model = keras.Sequential([lookup, embedding], name=MODEL_NAME)
+  # Built without an input shape: a functional model (or a Sequential built on a shape) fixes
+  # the input's rank and refuses [N, L] when built for [N]; this one applies its two layers to
+  # any rank, also after `keras.models.load_model`.
+  model.build(None)
+  return model
 
 
 def keras_path_problem(path: str | os.PathLike) -> str | None:
@@ -212,10 +249,21 @@ def save_keras_model(model: keras.Model, path: str | os.PathLike) -> str:
   return path
 
 
+def _serve_function(model: keras.Model):
+  """The signature's function: words [...] -> {"vectors": [..., d]}, for a rank known only
+  when it is called (Keras layers need a known rank when traced, so the words go through flat)."""
+  def serve(words):
+    vectors = model(tf.reshape(words, [-1]))  # [n, d]
+    shape = tf.concat([tf.shape(words), tf.shape(vectors)[-1:]], axis=0)
+    return {SIGNATURE_OUTPUT: tf.reshape(vectors, shape)}
+  return serve
+
+
 def save_saved_model(model: keras.Model, path: str | os.PathLike) -> str:
   """Writes `model` as a SavedModel directory with a `serving_default` signature.
 
-  The signature takes `words` ([N] tf.string) and returns `{"vectors": [N, d]}`; the same
+  The signature takes `words` (tf.string, any shape [...]) and returns
+  `{"vectors": [..., d]}`; the same
   function is the `serve` attribute of `tf.saved_model.load(path)`. The directory is written
   beside `path` and renamed into place; an existing SavedModel there is replaced.
 
@@ -232,9 +280,8 @@ def save_saved_model(model: keras.Model, path: str | os.PathLike) -> str:
     raise UserError(f"{path}: {problem}")
   archive = keras.export.ExportArchive()
   archive.track(model)
-  archive.add_endpoint(
-      "serve", lambda words: {SIGNATURE_OUTPUT: model(words)},
-      input_signature=[tf.TensorSpec([None], tf.string, name=SIGNATURE_INPUT)])
+  archive.add_endpoint("serve", _serve_function(model),
+                       input_signature=[tf.TensorSpec(None, tf.string, name=SIGNATURE_INPUT)])
   parent = os.path.dirname(os.path.abspath(path))
   with _write_errors(path):
     os.makedirs(parent, exist_ok=True)
