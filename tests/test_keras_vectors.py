@@ -4,6 +4,9 @@ The round trips load the exported models in a fresh process that can import Tens
 Keras but not this project, and compare every word's vector with vectors.bin's.
 """
 
+import csv
+import gzip
+import itertools
 import os
 import subprocess
 import sys
@@ -268,3 +271,61 @@ def test_saved_model_is_replaced_in_place(tmp_path, word_vectors):
   got = serve(words=tf.constant(["日本", "nope"]))["vectors"].numpy()
   np.testing.assert_array_equal(got[0], word_vectors["日本"])
   np.testing.assert_allclose(got[1], word_vectors.vectors.mean(axis=0), rtol=1e-6)
+
+
+def _docs_classifier_example():
+  """The Python block of docs/training.md's TextVectorization classifier section."""
+  with open(os.path.join(REPO, "docs", "training.md"), encoding="utf-8") as f:
+    section = f.read().split("### A classifier on `TextVectorization`", 1)[1]
+  return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+# Run after the example, in its namespace: each vocabulary word's row through TextVectorization.
+_EXAMPLE_CHECK = r"""
+import sys
+expected = np.load(sys.argv[1])
+by_word = dict(zip(expected["words"].tolist(), expected["vectors"]))
+verbatim = keras.layers.TextVectorization(vocabulary=vocabulary[2:], standardize=None)
+ids = verbatim(tf.constant([" ".join(vocabulary[2:])]))[0]  # [V]
+assert ids.numpy().tolist() == list(range(2, len(vocabulary))), "each word its own id"
+rows = embedding(ids).numpy()
+assert len(by_word) == len(rows)
+for word, row in zip(vocabulary[2:], rows):
+  np.testing.assert_array_equal(row, by_word[word], err_msg=word)
+assert vectorize.get_vocabulary() == vocabulary
+np.testing.assert_array_equal(embedding(tf.constant([0, 1])).numpy(), 0.0)
+assert model.predict(texts[:4], verbose=0).shape == (4, 1)
+print("checked", len(rows), "words")
+"""
+
+
+@pytest.mark.slow
+def test_docs_classifier_example_on_imdb_reviews(tmp_path, imdb_csv):
+  """The docs' example: vectors of a short run on 300 reviews, exported as .keras, then
+  TextVectorization + the exported embedding; every word's row equals vectors.bin's."""
+  with gzip.open(imdb_csv, "rt", encoding="utf-8") as f:
+    rows = list(itertools.islice(csv.reader(f), 301))  # the header and 300 reviews
+  train_csv = tmp_path / "reviews.csv"
+  with open(train_csv, "w", encoding="utf-8", newline="") as f:
+    csv.writer(f).writerows(rows)
+  model_dir = tmp_path / "model"
+  run = subprocess.run(
+      [sys.executable, "-m", "w2v_tf.train", f"--train_csv={train_csv}", f"--model_dir={model_dir}",
+       "--stopwords=none", "--min_count=3", "--embedding_dim=8", "--epochs=1", "--cache_dir=",
+       "--analogies=none", "--noprogress", "--nojit_compile"],
+      cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+  assert run.returncode == 0, run.stderr
+  expected = WordVectors.load(model_dir / "vectors.bin")
+  assert len(expected) > 500  # a real vocabulary, not a handful of words
+
+  fresh = tmp_path / "fresh"
+  fresh.mkdir()
+  keras_vectors.save_keras_model(keras_vectors.vectors_model(model_dir), fresh / "vectors.keras")
+  os.symlink(imdb_csv, fresh / "IMDB_Dataset.csv.gz")
+  np.savez(fresh / "expected.npz", words=np.array(expected.words), vectors=expected.vectors)
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # without this project
+  run = subprocess.run([sys.executable, "-c", _docs_classifier_example() + _EXAMPLE_CHECK,
+                        str(fresh / "expected.npz")], cwd=fresh, env=env, capture_output=True,
+                       text=True, timeout=600, check=False)
+  assert run.returncode == 0, run.stderr
+  assert f"checked {len(expected)} words" in run.stdout
