@@ -40,8 +40,10 @@ def _configs(csv_path, model_dir, epochs=2, **overrides):
 
 
 def _flags(csv_path, model_dir, epochs=2, **extra):
-  """`python -m w2v_tf.train` arguments matching `_configs`."""
-  args = [sys.executable, "-m", "w2v_tf.train", f"--train_csv={csv_path}", "--stopwords=none",
+  """`python -m w2v_tf.train` arguments matching `_configs`; `train_text=` replaces the CSV."""
+  source = (f"--train_text={extra.pop('train_text')}" if "train_text" in extra
+            else f"--train_csv={csv_path}")
+  args = [sys.executable, "-m", "w2v_tf.train", source, "--stopwords=none",
           "--batch_size=256", "--cache_dir=", "--heldout_documents=0.02", "--embedding_dim=32",
           "--num_sampled=16", f"--epochs={epochs}", "--eval_every_steps=20",
           "--checkpoint_every_steps=50", f"--model_dir={model_dir}", "--noprogress",
