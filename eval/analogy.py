@@ -42,8 +42,8 @@ from typing import Sequence
 from absl import flags
 import numpy as np
 
-from eval import cli
-from eval.analogy_exact import ExactScorer, gensim_prediction
+from . import cli
+from .analogy_exact import ExactScorer, gensim_prediction
 from w2v_tf.errors import UserError, warn
 from w2v_tf.fileio import read_lines
 from w2v_tf.word_vectors import ANALOGY_METHODS, candidate_lookup

@@ -113,16 +113,20 @@ def run(main, define_flags) -> None:
   run_main(main)
 
 
-def _command(module_name: str):
-  """The console-script entry point of `python -m eval.NAME` (see pyproject.toml)."""
+def _command(name: str):
+  """The console-script entry point of `python -m eval.NAME` (see pyproject.toml).
+
+  This package is `eval` in a checkout and `w2v_tf.eval` in the wheel (one namespace installed),
+  so the binary is found relative to it.
+  """
   def command() -> None:
-    binary = importlib.import_module(module_name)
+    binary = importlib.import_module(f"{__package__}.{name}")
     run(binary.main, binary.define_flags)
-  command.__doc__ = f"The command that runs `python -m {module_name}`."
+  command.__doc__ = f"The command that runs `python -m eval.{name}`."
   return command
 
 
-analogy_command = _command("eval.analogy")
-similarity_command = _command("eval.similarity")
-neighbors_command = _command("eval.neighbors")
-sentiment_command = _command("eval.sentiment")
+analogy_command = _command("analogy")
+similarity_command = _command("similarity")
+neighbors_command = _command("neighbors")
+sentiment_command = _command("sentiment")

@@ -18,7 +18,7 @@ from typing import Sequence
 from absl import flags
 import numpy as np
 
-from eval import cli
+from . import cli
 from w2v_tf.errors import UsageError, UserError
 from w2v_tf.word_vectors import ANALOGY_METHODS, WordVectors
 

@@ -41,8 +41,8 @@ from typing import Callable, Sequence
 from absl import flags
 import numpy as np
 
-from eval import cli
-from eval.sentiment_classifier import ClassifierConfig, encode_reviews, random_like, train_variant
+from . import cli
+from .sentiment_classifier import ClassifierConfig, encode_reviews, random_like, train_variant
 from w2v_tf.errors import UsageError, UserError
 from w2v_tf.fileio import check_gzip_complete
 

@@ -27,7 +27,7 @@ from typing import Sequence
 from absl import flags
 import numpy as np
 
-from eval import cli
+from . import cli
 from w2v_tf.errors import UsageError, UserError, warn
 from w2v_tf.fileio import read_lines
 from w2v_tf.vector_files import is_float

@@ -8,6 +8,7 @@ trains a few steps and exports through the installed commands, run outside the r
 import os
 import subprocess
 import sys
+import tomllib
 import venv
 
 import pytest
@@ -37,6 +38,15 @@ def test_pip_install_gives_the_commands_that_train_and_export(tmp_path, planted)
     assert name in requires, requires
   for command in COMMANDS:
     assert (env_dir / "bin" / command).exists(), command
+  # One namespace installed: eval/ as w2v_tf.eval, no top-level eval or benchmarks.
+  files = subprocess.run(
+      [python, "-c", "import importlib.metadata as m; print('\\n'.join(str(f) for f in "
+       "m.files('w2v_tf')))"], capture_output=True, text=True, timeout=60, check=True,
+      cwd=tmp_path).stdout.split()
+  tops = {name.split("/")[0] for name in files if not name.startswith("..")}
+  assert tops == {"w2v_tf", next(t for t in tops if t.endswith(".dist-info"))}, tops
+  assert "w2v_tf/eval/analogy.py" in files and "w2v_tf/eval/cli.py" in files, files
+  assert any(name.endswith("licenses/LICENSE") for name in files), files
   # Outside the repository: the commands run the installed copy.
   env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
   env["TF_CPP_MIN_LOG_LEVEL"] = "2"
@@ -79,11 +89,24 @@ def test_pip_install_gives_the_commands_that_train_and_export(tmp_path, planted)
                           text=True, timeout=300, check=False)
   assert export.returncode == 0, export.stderr[-3000:]
   assert (work / "out" / "vectors.bin").exists() and (work / "out" / "vocab.tsv").exists()
-  analogy = subprocess.run([str(env_dir / "bin" / "w2v-analogy"), "--model_dir=model",
-                            "--analogies=data/questions-words.txt"], cwd=work, env=env,
-                           capture_output=True, text=True, timeout=300, check=False)
-  assert analogy.returncode == 0, analogy.stderr[-3000:]
-  assert "total" in analogy.stdout, analogy.stdout
+  for analogy_command in ([str(env_dir / "bin" / "w2v-analogy")],
+                          [python, "-m", "w2v_tf.eval.analogy"]):
+    analogy = subprocess.run(analogy_command + ["--model_dir=model",
+                                                "--analogies=data/questions-words.txt"],
+                             cwd=work, env=env, capture_output=True, text=True, timeout=300,
+                             check=False)
+    assert analogy.returncode == 0, analogy.stderr[-3000:]
+    assert "total" in analogy.stdout, analogy.stdout
+
+
+def test_the_wheel_lists_every_package_of_the_repository():
+  with open(os.path.join(REPO_ROOT, "pyproject.toml"), "rb") as f:
+    setuptools = tomllib.load(f)["tool"]["setuptools"]
+  on_disk = {os.path.relpath(root, REPO_ROOT).replace(os.sep, ".")
+             for root, _, names in os.walk(os.path.join(REPO_ROOT, "w2v_tf"))
+             if "__init__.py" in names}
+  assert set(setuptools["packages"]) == on_disk | {"w2v_tf.eval"}
+  assert setuptools["package-dir"] == {"w2v_tf.eval": "eval"}
 
 
 def test_analogies_none_turns_the_default_off(tmp_path, planted):

@@ -10,6 +10,8 @@ the end vectors.bin / vectors.txt (word2vec formats) and projector/ files.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import sys
 
@@ -23,7 +25,10 @@ DEFAULT_ANALOGIES = os.path.join("data", "questions-words.txt")
 
 def analogy_callback(path: str, log) -> monitor.AnalogyEvaluation:
   """Scores each epoch's vectors on the analogy file `path` (eval.analogy's 3CosAdd)."""
-  from eval.analogy import evaluate_analogies  # pylint: disable=import-outside-toplevel
+  # The wheel installs the repository's eval/ as w2v_tf.eval (one namespace); a checkout runs
+  # the top-level eval/.
+  package = "w2v_tf.eval" if importlib.util.find_spec("w2v_tf.eval") else "eval"
+  evaluate_analogies = importlib.import_module(f"{package}.analogy").evaluate_analogies
   return monitor.AnalogyEvaluation(
       lambda vectors: evaluate_analogies(vectors.vectors, list(vectors.words), path), log)
 
