@@ -14,6 +14,7 @@ from typing import Sequence
 
 from absl import flags
 
+from w2v_tf import data_home
 from w2v_tf.errors import UsageError, UserError
 from w2v_tf.model_dir import load_exported_vectors
 from w2v_tf.word_vectors import ANALOGY_METHODS, WordVectors
@@ -76,7 +77,8 @@ def check_query_flags(top_k: int, restrict_vocab: int, method: str) -> None:
 
 
 def find_data_file(name: str, explicit: str | None, flag: str, url: str) -> str:
-  """Resolves an evaluation file: the flag, else data/NAME, else gensim's bundled copy.
+  """Resolves an evaluation file: the flag, else the data folder's NAME (`w2v_tf.data_home`),
+  else gensim's bundled copy.
 
   Args:
     name: file name, e.g. "questions-words.txt".
@@ -90,11 +92,12 @@ def find_data_file(name: str, explicit: str | None, flag: str, url: str) -> str:
   Raises:
     UserError: an explicit path is missing, or no default copy exists.
   """
+  default = data_home.path(name)
   if explicit:
     if not os.path.exists(explicit):
-      raise UserError(f"{flag} file {explicit} not found: check the path (default: data/{name})")
+      raise UserError(f"{flag} file {explicit} not found: check the path (default: {default})")
     return explicit
-  candidates = [os.path.join("data", name), os.path.join(_REPO_ROOT, "data", name)]
+  candidates = [default, os.path.join(_REPO_ROOT, "data", name)]
   spec = importlib.util.find_spec("gensim")  # finds the package without importing it
   if spec is not None and spec.submodule_search_locations:
     for location in spec.submodule_search_locations:
@@ -102,8 +105,9 @@ def find_data_file(name: str, explicit: str | None, flag: str, url: str) -> str:
   for candidate in candidates:
     if os.path.exists(candidate):
       return candidate
-  raise UserError(f"no {name}: put it at data/{name} (download {url}), pass {flag}=PATH, or "
-                  "`pip install gensim` (which ships a copy)")
+  raise UserError(f"no {name}: fetch it with `python -m w2v_tf.get_data --skip_imdb` (into "
+                  f"{default}; or download {url}), pass {flag}=PATH, or `pip install gensim` "
+                  "(which ships a copy)")
 
 
 def run(main, define_flags) -> None:

@@ -43,10 +43,11 @@ import numpy as np
 
 from . import cli
 from .sentiment_classifier import ClassifierConfig, encode_reviews, random_like, train_variant
+from w2v_tf import data_home
 from w2v_tf.errors import UsageError, UserError
 from w2v_tf.fileio import check_gzip_complete
 
-DEFAULT_CSV = os.path.join("data", "IMDB_Dataset.csv")
+CSV_NAME = "IMDB_Dataset.csv"  # in the data folder (`w2v_tf.data_home`)
 LABELS = {"positive": 1, "negative": 0}
 VARIANTS = ("frozen", "random", "trainable")
 VARIANT_NAMES = {"frozen": "pre-trained, frozen", "random": "random, frozen (control)",
@@ -193,7 +194,8 @@ def define_flags() -> None:
   defaults = ClassifierConfig()
   flags.DEFINE_string("csv", None,
                       f"IMDB CSV with 'review' and 'sentiment' columns (.csv or .csv.gz). "
-                      f"Default: {DEFAULT_CSV}, else {DEFAULT_CSV}.gz.")
+                      f"Default: {data_home.path(CSV_NAME)}, else its .gz. "
+                      + data_home.describe())
   flags.DEFINE_integer("max_reviews", 0,
                        "Use only the first N rows (half train, half test); 0 = all.")
   flags.DEFINE_string("stopwords", "nltk",
@@ -223,10 +225,12 @@ def define_flags() -> None:
 def _csv_path(explicit: str | None) -> str:
   if explicit:
     return explicit
-  for candidate in (DEFAULT_CSV, DEFAULT_CSV + ".gz"):
+  default = data_home.path(CSV_NAME)
+  for candidate in (default, default + ".gz"):
     if os.path.exists(candidate):
       return candidate
-  raise UserError(f"no {DEFAULT_CSV}[.gz]: pass --csv with the IMDB 'review,sentiment' CSV")
+  raise UserError(f"no {default}[.gz]: pass --csv with the IMDB 'review,sentiment' CSV, or "
+                  "fetch it with `python -m w2v_tf.get_data`")
 
 
 def _config_from_flags(f) -> ClassifierConfig:

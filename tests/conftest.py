@@ -14,6 +14,11 @@ NLTK_DATA = os.path.join(SHARED_DATA, "nltk_data")
 if os.path.isdir(NLTK_DATA) and "NLTK_DATA" not in os.environ:
   os.environ["NLTK_DATA"] = NLTK_DATA
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Commands run outside a data/ folder keep their data in the user's cache directory
+# (w2v_tf.data_home): the tests' runs (and their subprocesses) use a folder of their own.
+os.environ.pop("W2V_TF_DATA", None)
+os.environ["XDG_CACHE_HOME"] = os.path.join(
+    os.environ.get("TMPDIR", "/tmp"), f"w2v_tf-tests-cache-{os.getuid()}")
 
 
 def _require(path):

@@ -182,7 +182,7 @@ def test_find_data_file(tmp_path):
   assert cli.find_data_file("q.txt", str(existing), "--x", "url") == str(existing)
   with pytest.raises(UserError, match="not found"):
     cli.find_data_file("q.txt", str(tmp_path / "nope"), "--x", "url")
-  with pytest.raises(UserError, match="put it at data/no-such-file.txt"):
+  with pytest.raises(UserError, match=r"fetch it with .* \(into data/no-such-file.txt"):
     cli.find_data_file("no-such-file.txt", None, "--x", "url")
 
 

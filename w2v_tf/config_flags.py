@@ -13,6 +13,7 @@ import dataclasses
 import re
 from typing import Any, Iterable
 
+from w2v_tf import data_home
 from w2v_tf.config import _OWNER, _RENAMED, _SECTIONS, DataConfig, ExperimentConfig
 from w2v_tf.errors import UsageError
 
@@ -58,7 +59,9 @@ def define_flags(flag_values=None, names: Iterable[str] | None = None,
   from absl import flags  # pylint: disable=import-outside-toplevel
   flag_values = flag_values if flag_values is not None else flags.FLAGS
   wanted = {_RENAMED.get(name, name) for name in names} if names is not None else None
-  defaults = {_RENAMED.get(name, name): value for name, value in (defaults or {}).items()}
+  # The paths of the data folder (`data_home`: ./data when it exists, else the user's cache).
+  defaults = {"train_csv": data_home.path("IMDB_Dataset.csv"), "cache_dir": data_home.path("cache"),
+              **{_RENAMED.get(name, name): value for name, value in (defaults or {}).items()}}
   for field, help_text in _all_fields():
     if wanted is not None and field.name not in wanted:
       continue

@@ -21,7 +21,7 @@ import sys
 
 from absl import flags
 
-from w2v_tf import download, imdb
+from w2v_tf import data_home, download, imdb
 from w2v_tf.errors import UsageError, UserError, run_main
 from w2v_tf.fileio import atomic_open, disk_errors
 
@@ -47,9 +47,10 @@ def define_flags() -> None:
   flags.DEFINE_string("source", imdb.IMDB_URL,
                       "Where the reviews come from: a URL of aclImdb_v1.tar.gz (http, https or "
                       "file://), a local aclImdb_v1.tar.gz, or an unpacked aclImdb/ folder.")
-  flags.DEFINE_string("data_dir", "data",
+  flags.DEFINE_string("data_dir", data_home.data_dir(),
                       "Output folder for IMDB_Dataset.csv, the eval sets and a downloaded "
-                      "tarball.")
+                      "tarball: where the other commands look by default. "
+                      + data_home.describe())
   flags.DEFINE_integer("seed", 0, "Seed of the row shuffle (same seed, same file).")
   flags.DEFINE_bool("skip_eval_sets", False,
                     "Do not fetch questions-words.txt and wordsim353.tsv.")

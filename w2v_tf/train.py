@@ -15,12 +15,12 @@ import importlib.util
 import os
 import sys
 
-from w2v_tf import cluster, config_flags, monitor, strategies
+from w2v_tf import cluster, config_flags, data_home, monitor, strategies
 from w2v_tf.build import build_trainer
 from w2v_tf.errors import UsageError, run_main
 
 # What `python -m w2v_tf.get_data` fetches; scored at each epoch end unless --analogies says.
-DEFAULT_ANALOGIES = os.path.join("data", "questions-words.txt")
+ANALOGIES_NAME = "questions-words.txt"
 
 
 def analogy_callback(path: str, log) -> monitor.AnalogyEvaluation:
@@ -41,10 +41,14 @@ def main(argv):
   if cluster.serve_if_server_task(experiment.runtime.strategy):  # a parameter-server server
     return
   analogies = experiment.train.analogies
-  if analogies is None and os.path.isfile(DEFAULT_ANALOGIES):
-    analogies = DEFAULT_ANALOGIES
+  default_analogies = data_home.path(ANALOGIES_NAME)
+  if analogies is None and os.path.isfile(default_analogies):
+    analogies = default_analogies
     print(f"analogies: {analogies} at each epoch end (--analogies=none to skip)",
           file=sys.stderr)
+  elif analogies is None:
+    print(f"analogies: none scored (no {default_analogies}: `python -m w2v_tf.get_data "
+          "--skip_imdb` fetches it, --analogies=PATH names another)", file=sys.stderr)
   elif analogies in ("none", ""):
     analogies = None
   experiment = experiment.replace(analogies=analogies)
