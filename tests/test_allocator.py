@@ -187,3 +187,33 @@ def test_periodic_release_waits_its_interval(monkeypatch):
   assert not release() and calls == [130.0]  # 20 s since the last release
   now[0] = 160.5
   assert release() and calls == [130.0, 160.5]
+
+
+# In a fresh process: what the train binary imports, then its runner (the first TensorFlow work
+# of a run), then a tensor; TF's BFC pool answers `get_memory_info`, plain malloc raises.
+_POOL_PROBE = r"""
+import json
+import w2v_tf.train  # everything the binary imports: none may allocate a tensor
+from w2v_tf import config, strategies
+strategies.make_runner(config.RuntimeConfig(), print)
+import tensorflow as tf
+tf.ones([1000])
+try:
+  pooled = tf.config.experimental.get_memory_info("CPU:0")["peak"] > 0
+except ValueError:  # "Allocator stats not available": the malloc allocator
+  pooled = False
+print(json.dumps({"pooled": pooled}))
+"""
+
+
+def _pool_probe(**env):
+  base = {key: value for key, value in os.environ.items()
+          if key != allocator.TF_BFC_VARIABLE}
+  result = subprocess.run([sys.executable, "-c", _POOL_PROBE], capture_output=True, text=True,
+                          check=True, timeout=120, env={**base, **env})
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_training_uses_tensorflows_pool_unless_the_environment_says_otherwise():
+  assert _pool_probe() == {"pooled": True}
+  assert _pool_probe(**{allocator.TF_BFC_VARIABLE: "false"}) == {"pooled": False}

@@ -1,5 +1,6 @@
-"""glibc malloc settings for training: large buffers stay in the heap, free pages go back now and
-then, and TensorFlow's threads share a few heaps (arenas), not one each.
+"""Memory settings for training: TensorFlow's own pool for its CPU tensors (`prepare_process`, see
+`pool_tensorflow_memory`), and glibc malloc's: large buffers stay in the heap, free pages go back
+now and then, and TensorFlow's threads share a few heaps (arenas), not one each.
 
 TensorFlow's `GeneratorDatasetOp` (built by any `tf.data.Dataset.from_generator`, as the corpus
 pass streams its text) calls `mallopt(M_MMAP_THRESHOLD, 128 KiB)` once per process
@@ -132,6 +133,38 @@ def arenas_per_process() -> int:
   """The arena limit `limit_arenas` sets: one per core this process may run on (at least 2)."""
   cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
   return max(2, cores or 1)
+
+
+# TensorFlow's CPU allocator is plain malloc unless TF_CPU_ALLOCATOR_USE_BFC says otherwise. Each
+# compiled step mallocs and frees XLA's temporary buffer (~23 MB at 4,096 centers), so glibc
+# either maps it afresh every step (a threshold under its size: 8.6M page faults an epoch) or keeps
+# it in an arena, where the freed blocks of two arenas fragment (peak RSS 1,219 MiB). TF's BFC pool
+# keeps the buffers it has handed out and reuses them. 1 epoch of IMDB, warm, both cores, AMD EPYC
+# with AVX2, one run each on a host shared with test runs: glibc's heap 1,219 MiB peak, 1.60M
+# minor faults, 5.8 s system time, 134k words/s; the BFC pool 957 MiB, 0.23M, 1.7 s, 169k.
+TF_BFC_VARIABLE = "TF_CPU_ALLOCATOR_USE_BFC"
+
+
+def pool_tensorflow_memory() -> bool:
+  """Asks TensorFlow for its BFC pool as the CPU allocator (`TF_CPU_ALLOCATOR_USE_BFC`).
+
+  TensorFlow reads the variable when it creates its CPU allocator, at the first tensor it
+  allocates, so call this before any TensorFlow work (importing TensorFlow allocates none). A
+  value already in the environment is left alone.
+
+  Returns:
+    True if set here; False if the environment had chosen.
+  """
+  if TF_BFC_VARIABLE in os.environ:
+    return False
+  os.environ[TF_BFC_VARIABLE] = "true"
+  return True
+
+
+def prepare_process() -> None:
+  """What a process that trains or reads a corpus sets first: TF's pool and the arena limit."""
+  pool_tensorflow_memory()
+  limit_arenas()
 
 
 @functools.cache

@@ -190,7 +190,7 @@ def tokenize(spec: CorpusSpec, target: str, progress: bool = True,
 
   `paths`: the input's files as `check_input` gave them (None: checked here).
   """
-  allocator.limit_arenas()  # before tf.data's threads first allocate
+  allocator.prepare_process()  # before tf.data's threads first allocate
   paths = check_input(spec) if paths is None else paths
   input_format = sources.format_of(spec)
   reader_errors: list[UserError] = []

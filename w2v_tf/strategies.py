@@ -364,7 +364,7 @@ def _lost_task(error, step: int, restart: str, model_dir: str) -> UserError | No
 
 def make_runner(runtime: RuntimeConfig, log: Callable[[str], None]) -> Runner:
   """The runner for `runtime.strategy` (creates the strategy: call before other TF work)."""
-  allocator.limit_arenas()  # before TensorFlow's threads first allocate
+  allocator.prepare_process()  # before TensorFlow's threads first allocate
   if runtime.strategy == "default":
     return Runner(runtime, log)
   if runtime.strategy == "parameter_server":

@@ -92,7 +92,7 @@ def _load(data: DataConfig, progress: bool, with_fingerprint: bool):
   The input is checked once, before the stopwords are read, and its files hashed at most once
   (for the cache and the fingerprint both).
   """
-  allocator.limit_arenas()  # before TensorFlow's threads first allocate
+  allocator.prepare_process()  # before TensorFlow's threads first allocate
   paths = corpus_lib.check_input(corpus_lib.spec_of(data, frozenset()))
   spec = corpus_lib.spec_of(data, text.load_stopwords(data.stopwords))
   key = corpus_lib.spec_key(spec, paths) if with_fingerprint or data.cache_dir else None
