@@ -64,6 +64,9 @@ def test_other_losses_and_cbow_learn(planted, tmp_path, loss, model):
   _train(_configs(csv_path, tmp_path / "m", epochs=2, loss=loss, model=model))
   words, vectors = load_model_dir(str(tmp_path / "m"))
   assert evaluate_analogies(vectors, words, questions)["total"]["accuracy"] >= 0.5
+  # The projector labels the output table's rows with words unless they are the tree's nodes.
+  config = (tmp_path / "m" / "projector_config.pbtxt").read_text(encoding="utf-8")
+  assert config.count("metadata_path") == (1 if loss == "hierarchical_softmax" else 2), config
 
 
 def test_resume_continues_the_step_count(planted, tmp_path):
@@ -154,6 +157,12 @@ def test_event_files_have_the_tags(planted, tmp_path):
   projector = tmp_path / "m" / "projector"
   assert (projector / "projector_config.pbtxt").exists()
   assert (projector / "metadata.tsv").exists()
+  # The model dir's own config labels the checkpoint's tables, the input table first.
+  config = (tmp_path / "m" / "projector_config.pbtxt").read_text(encoding="utf-8")
+  assert config.index("model/input_embeddings/") < config.index("model/output_weights/"), config
+  metadata = (tmp_path / "m" / "projector_metadata.tsv").read_text(encoding="utf-8")
+  vocab = (tmp_path / "m" / "vocab.tsv").read_text(encoding="utf-8")
+  assert metadata == "word\tcount\n" + vocab
 
 
 def test_export_round_trips_through_gensim(planted, tmp_path):

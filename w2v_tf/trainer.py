@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
-from w2v_tf import allocator, export, monitor, run_state, strategies, training_data
+from w2v_tf import allocator, export, losses, monitor, run_state, strategies, training_data
 from w2v_tf.config import ExperimentConfig
 from w2v_tf.errors import UserError
 from w2v_tf.model_dir import ModelDir
@@ -115,6 +115,8 @@ class Trainer:
         "batch_in_epoch": int(state.batch_in_epoch.numpy()), "vocabulary size": len(data.vocab),
         "training tokens": data.tokens.num_tokens, "batch_size": experiment.data.batch_size,
         "embedding_dim": experiment.model.embedding_dim, "epochs": experiment.train.epochs})
+    if self.runner.is_chief:  # before this run's first checkpoint, which the projector shows
+      self._label_checkpoint_tables()
     model, train, source = experiment.model, experiment.train, experiment.data
     phrases = f", {source.phrases} phrase pass(es)" if source.phrases else ""
     self.callbacks.on_run_begin({"message": (
@@ -289,6 +291,16 @@ class Trainer:
     """The current input embeddings with the vocabulary."""
     vocab = self.data.vocab
     return WordVectors(vocab.words, self.step.model.input_embeddings.numpy(), vocab.counts)
+
+  def _label_checkpoint_tables(self) -> None:
+    """The projector of `tensorboard --logdir model_dir`: the input table first, then the
+    output one, both with the vocabulary (the output rows of hierarchical softmax are the
+    tree's inner nodes: no words)."""
+    vocab = self.data.vocab
+    words_out = not losses.get(self.experiment.model.loss).needs_tree
+    export.write_checkpoint_projector(self.model_dir.path, vocab.words, vocab.counts, [
+        (run_state.model_key("input_embeddings"), True),
+        (run_state.model_key("output_weights"), words_out)])
 
   def export(self) -> dict:
     """Writes vectors.txt, vectors.bin and projector files into model_dir (vocab.tsv is there)."""
