@@ -78,7 +78,12 @@ class Trainer:
     self._mid_first_epoch = max(2, data.estimated_steps_per_epoch // 2)
     self._last_batch = None  # the latest batch held in Python (its comparisons reuse it)
     self._last_point = (-1, False)  # (step, exact) of the latest loss point
-    self._last_train_loss, self._learning_rate, self._words_per_sec = float("nan"), (0, 0.0), 0.0
+    self._last_train_loss, self._learning_rate = float("nan"), (0, 0.0)
+    # words/s over the latest window of steps; NaN until one step after the run's first (which
+    # compiles: the first point of a run was ~694 words/s against 190k after it).
+    self._words_per_sec = float("nan")
+    self._rate_windows = 0  # windows measured so far (0: the rate is provisional)
+    self._warm = False  # the run's first call (which compiles) is done
 
   def learning_rate(self) -> tf.Tensor:
     """The rate for the next step (float32), from the words processed so far (linear decay)."""
@@ -186,12 +191,17 @@ class Trainer:
       words_before = words_now
       elapsed = time.time() - window_start
       measured = elapsed > 0.5  # a shorter window's rate is noise; it stays open until then
-      if measured:
+      # Until a window has been measured, the open one's rate stands in (a short epoch's ETA).
+      if self._warm and window_words > 0 and (measured or not self._rate_windows):
         self._words_per_sec = window_words / elapsed
+        self._rate_windows += measured
       if batch is not None or step % train.log_every_steps == 0:
         self._point(step, summary, exact=batch is not None)
         if measured:
           window_start, window_words = time.time(), 0.0
+      if not self._warm:  # the window starts after the compiling call and its comparison
+        self._warm = True
+        window_start, window_words = time.time(), 0.0
       if step % train.checkpoint_every_steps == 0:
         self._save(step)
       if signals.received is not None:
@@ -211,7 +221,7 @@ class Trainer:
     step = int(state.step.numpy())
     self._point(step, summary, exact=True)
     path = self._save(step)
-    logs = {"step": step, "checkpoint": path, "words_per_sec": self._words_per_sec,
+    logs = {"step": step, "checkpoint": path, **self._rate_logs(),
             "seconds": time.time() - self._run_started - self._untimed_seconds,
             "vectors": self.word_vectors()}
     started = time.time()
@@ -220,6 +230,10 @@ class Trainer:
     summary.epochs.append({"epoch": epoch + 1, **{key: value for key, value in logs.items()
                                                   if key not in ("vectors", "checkpoint")}})
     return True
+
+  def _rate_logs(self) -> dict:
+    """{"words_per_sec"} once a rate is known, else {} (nothing is logged or drawn for it)."""
+    return {"words_per_sec": self._words_per_sec} if math.isfinite(self._words_per_sec) else {}
 
   def _evaluates_at(self, step: int) -> bool:
     """The exact comparison runs at step 1, every `eval_every_steps`, and mid first epoch."""
@@ -259,7 +273,7 @@ class Trainer:
     learning_rate = (self._learning_rate[1] if self._learning_rate[0] == step
                      else float(self.learning_rate().numpy()))
     logs = {"loss_name": self.experiment.model.loss.replace("_", " "), "loss/train": train_loss,
-            "learning_rate": learning_rate, "words_per_sec": self._words_per_sec}
+            "learning_rate": learning_rate, **self._rate_logs()}
     self._last_point = (step, exact)
     if not exact:
       self.callbacks.on_log(step, logs)
