@@ -10,7 +10,9 @@ scores it; `random_like` draws the control's vectors. Keras is imported on first
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import time
 from typing import Callable, Sequence
 
@@ -156,8 +158,40 @@ def _accuracies(model, data: dict) -> dict:
   return result
 
 
+class _DropRetracing(logging.Filter):
+  """Drops TF's "N out of the last N calls to <function ...> triggered tf.function retracing"."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def quiet_retracing():
+  """Within it, TF's retracing warnings are dropped (its other messages pass).
+
+  Each variant builds new Keras models, whose predict functions are traced once each, as they
+  must be; TF counts those traces across models and printed two ~600-character warnings per
+  run (TF's logger and absl's), which pointed at nothing to fix.
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  logger, dropping = tf.get_logger(), _DropRetracing()
+  logger.addFilter(dropping)
+  try:
+    yield
+  finally:
+    logger.removeFilter(dropping)
+
+
 def train_variant(name: str, embedding, data: dict, config: ClassifierConfig,
                   log: Callable[[str], None]) -> dict:
+  """Trains one classifier with early stopping and scores it (`_train_variant`), without TF's
+  retracing warnings (`quiet_retracing`)."""
+  with quiet_retracing():
+    return _train_variant(name, embedding, data, config, log)
+
+
+def _train_variant(name: str, embedding, data: dict, config: ClassifierConfig,
+                   log: Callable[[str], None]) -> dict:
   """Trains one classifier with early stopping and scores it.
 
   Args:

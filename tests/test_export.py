@@ -169,6 +169,29 @@ def test_projector_config_parses_as_projector_proto(tmp_path, vectors):
   assert config.embeddings[0].metadata_path == "metadata.tsv"
 
 
+def test_checkpoint_projector_labels_the_tables_in_order(tmp_path):
+  """The model dir's config: the tables the trainer names, first first, labelled or not, and
+  no checkpoint path (the plugin follows the newest checkpoint); the metadata has a header, as
+  the projector reads a file of two columns."""
+  projector = pytest.importorskip("tensorboard.plugins.projector")
+  text_format = pytest.importorskip("google.protobuf.text_format")
+  path = export.write_checkpoint_projector(tmp_path, WORDS[:3], np.array([9, 4, 1]), [
+      ("model/input_embeddings/.ATTRIBUTES/VARIABLE_VALUE", True),
+      ("model/output_weights/.ATTRIBUTES/VARIABLE_VALUE", False)])
+  assert path == os.path.join(tmp_path, "projector_config.pbtxt")
+  config = text_format.Parse((tmp_path / "projector_config.pbtxt").read_text(encoding="utf-8"),
+                             projector.ProjectorConfig())
+  assert [(e.tensor_name, e.metadata_path) for e in config.embeddings] == [
+      ("model/input_embeddings/.ATTRIBUTES/VARIABLE_VALUE", "projector_metadata.tsv"),
+      ("model/output_weights/.ATTRIBUTES/VARIABLE_VALUE", "")]
+  assert config.model_checkpoint_path == ""
+  assert (tmp_path / "projector_metadata.tsv").read_text(encoding="utf-8") == (
+      "word\tcount\nthe\t9\ncafé\t4\nnaïve\t1\n")
+  assert _leftovers(tmp_path) == []
+  with pytest.raises(ValueError, match="3 words but 2 vector rows"):
+    export.write_checkpoint_projector(tmp_path / "bad", WORDS[:3], [1, 2], [])
+
+
 def test_projector_max_rows_and_rewrite(tmp_path, vectors):
   tf = pytest.importorskip("tensorflow")
   export.write_projector(tmp_path, WORDS, vectors, max_rows=4)

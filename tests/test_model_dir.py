@@ -377,7 +377,8 @@ def test_prepare_refuses_a_file_and_overwrite_clears_only_our_files(tmp_path):
   (folder / "projector").mkdir(parents=True)
   (folder / "ckpt-7_temp").mkdir()  # left by a save that was killed
   ours = ["checkpoint", "config.json", "vocab.tsv", "vectors.bin", "vectors.txt", "ckpt-7.index",
-          "events.out.tfevents.1.host", "projector/metadata.tsv"]
+          "events.out.tfevents.1.host", "projector/metadata.tsv", "projector_config.pbtxt",
+          "projector_metadata.tsv"]
   theirs = ["notes.txt", "vocab.tsv.bak", "data/vectors.bin"]
   for name in ours + theirs:
     (folder / name).parent.mkdir(parents=True, exist_ok=True)

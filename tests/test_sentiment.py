@@ -119,6 +119,26 @@ def test_only_words_in_the_reviews_enter_the_embedding():
   assert result["gap"] is None
 
 
+def test_quiet_retracing_drops_only_the_retracing_warnings():
+  import logging  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  seen = []
+  handler = logging.Handler()
+  handler.emit = lambda record: seen.append(record.getMessage())
+  logger = tf.get_logger()
+  logger.addHandler(handler)
+  retracing = ("5 out of the last 5 calls to <function f at 0x1> triggered tf.function "
+               "retracing. Tracing is expensive")
+  try:
+    with classifier.quiet_retracing():
+      logger.warning(retracing)
+      logger.warning("another warning")
+    logger.warning(retracing)  # only within
+  finally:
+    logger.removeHandler(handler)
+  assert seen == ["another warning", retracing]
+
+
 def _write_csv(path, rows, header="review,sentiment"):
   text = header + "\n" + "".join(f'"{r}",{s}\n' for r, s in rows)
   if str(path).endswith(".gz"):
@@ -181,6 +201,8 @@ def test_binary_end_to_end(tmp_path):
                "gap, pre-trained frozen - random frozen"):
     assert name in run.stdout, run.stdout
   assert "frozen: epoch 1/30 | loss " in run.stderr
+  # TF's two ~600-character warnings about the variants' predict functions are silenced.
+  assert "retracing" not in run.stderr, run.stderr
   result = json.loads(out_json.read_text())
   assert result["variants"]["frozen"]["test_accuracy"] == 1.0
   assert result["variants"]["trainable"]["test_accuracy"] >= 0.9

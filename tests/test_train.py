@@ -64,6 +64,9 @@ def test_other_losses_and_cbow_learn(planted, tmp_path, loss, model):
   _train(_configs(csv_path, tmp_path / "m", epochs=2, loss=loss, model=model))
   words, vectors = load_model_dir(str(tmp_path / "m"))
   assert evaluate_analogies(vectors, words, questions)["total"]["accuracy"] >= 0.5
+  # The projector labels the output table's rows with words unless they are the tree's nodes.
+  config = (tmp_path / "m" / "projector_config.pbtxt").read_text(encoding="utf-8")
+  assert config.count("metadata_path") == (1 if loss == "hierarchical_softmax" else 2), config
 
 
 def test_resume_continues_the_step_count(planted, tmp_path):
@@ -136,24 +139,48 @@ def test_compiled_step_adds_the_labels_expected_counts_itself(planted, tmp_path)
 
 def test_event_files_have_the_tags(planted, tmp_path):
   from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=import-outside-toplevel
+  from tensorboard.plugins.custom_scalar import layout_pb2  # pylint: disable=import-outside-toplevel
   csv_path, questions = planted
-  _train(_configs(csv_path, tmp_path / "m", epochs=1, analogies=questions))
+  summary, messages = _train(_configs(csv_path, tmp_path / "m", epochs=1, analogies=questions))
   accumulator = event_accumulator.EventAccumulator(str(tmp_path / "m"),
                                                    size_guidance={"tensors": 0})
   accumulator.Reload()
   tags = set(accumulator.Tags()["tensors"])
   expected = {"loss/train", "loss/full_softmax_batch", "loss/full_softmax_heldout",
-              "grad_cosine/heldout", "learning_rate", "words_per_sec", "analogy/total", "analogy/semantic",
-              "analogy/syntactic", "nearest_neighbors"}
+              "grad_cosine/heldout", "learning_rate", "words_per_sec", "analogy_percent/total",
+              "analogy_percent/semantic", "analogy_percent/syntactic", "nearest_neighbors",
+              "custom_scalars__config__"}
   assert expected <= tags, expected - tags
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  learning_rates = [float(tf.make_ndarray(e.tensor_proto))
-                    for e in accumulator.Tensors("learning_rate")]
+
+  def values(tag):
+    return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in accumulator.Tensors(tag)]
+
+  learning_rates = [value for _, value in values("learning_rate")]
   assert len(learning_rates) >= 2
   assert learning_rates == sorted(learning_rates, reverse=True)  # linear decay
+  # Percentages, as the console prints them (and the run's summary's fractions x 100).
+  assert values("analogy_percent/total") == [
+      (summary.step, pytest.approx(100 * summary.analogy[-1]["total"]["accuracy"]))]
+  assert any(f"total {values('analogy_percent/total')[0][1]:.1f}%" in m for m in messages)
+  # No rate for step 1: it includes the compilation (~694 words/s against ~100k after it).
+  rates = values("words_per_sec")
+  assert rates and rates[0][0] > 1 and min(value for _, value in rates) > 0, rates
+  step_1 = [m for m in messages if m.startswith("step 1 |")]
+  assert step_1 and "words/s" not in step_1[0], step_1
+  layout = layout_pb2.Layout.FromString(tf.make_ndarray(
+      accumulator.Tensors("custom_scalars__config__")[0].tensor_proto).item())
+  assert [chart.title for chart in layout.category[0].chart] == [
+      "training loss and exact full-softmax losses (batch, held-out)",
+      "gradient cosine: training loss vs exact loss (held-out)", "analogy accuracy (%)"]
   projector = tmp_path / "m" / "projector"
   assert (projector / "projector_config.pbtxt").exists()
   assert (projector / "metadata.tsv").exists()
+  # The model dir's own config labels the checkpoint's tables, the input table first.
+  config = (tmp_path / "m" / "projector_config.pbtxt").read_text(encoding="utf-8")
+  assert config.index("model/input_embeddings/") < config.index("model/output_weights/"), config
+  metadata = (tmp_path / "m" / "projector_metadata.tsv").read_text(encoding="utf-8")
+  vocab = (tmp_path / "m" / "vocab.tsv").read_text(encoding="utf-8")
+  assert metadata == "word\tcount\n" + vocab
 
 
 def test_export_round_trips_through_gensim(planted, tmp_path):

@@ -4,7 +4,8 @@ The product of training is the input embedding matrix [V, d] and its vocabulary,
 `WordVectors`. `export_vectors` writes them in the formats other tools read: the C word2vec
 text and binary formats (gensim's `KeyedVectors.load_word2vec_format`, the C `distance` /
 `compute-accuracy`; written by `WordVectors.save`) and the TensorBoard embedding projector
-files. `vocab.tsv` is `Vocab`'s (the trainer writes it once per run). Every file is written
+files. `write_checkpoint_projector` labels the training checkpoints' tables for the projector
+of `tensorboard --logdir model_dir` (the trainer writes it at the start of each run). `vocab.tsv` is `Vocab`'s (the trainer writes it once per run). Every file is written
 through `fileio.atomic_open` (temp file + rename); a full disk raises a one-line `UserError`
 and leaves the previous file in place.
 
@@ -29,7 +30,8 @@ import numpy as np
 from w2v_tf.errors import UserError
 from w2v_tf.fileio import atomic_open, disk_errors
 from w2v_tf import vector_files
-from w2v_tf.model_dir import BINARY_FILE, PROJECTOR_DIR, TEXT_FILE, VOCAB_FILE
+from w2v_tf.model_dir import (BINARY_FILE, CHECKPOINT_PROJECTOR_CONFIG,
+                              CHECKPOINT_PROJECTOR_METADATA, PROJECTOR_DIR, TEXT_FILE, VOCAB_FILE)
 from w2v_tf.vector_files import as_matrix, check_words
 from w2v_tf.vocab import Vocab
 from w2v_tf.word_vectors import WordVectors
@@ -40,12 +42,15 @@ PROJECTOR_METADATA = "metadata.tsv"
 PROJECTOR_VECTORS = "vectors.tsv"
 
 
-def _projector_config_text(tensor_name: str, metadata_path: str) -> str:
-  """The `ProjectorConfig` proto in text format, as `projector.visualize_embeddings` writes it."""
-  return ("embeddings {\n"
-          f'  tensor_name: "{tensor_name}"\n'
-          f'  metadata_path: "{metadata_path}"\n'
-          "}\n")
+def _projector_config_text(embeddings: Sequence[tuple[str, str | None]]) -> str:
+  """The `ProjectorConfig` proto in text format, as `projector.visualize_embeddings` writes it:
+  one `embeddings` entry per (tensor name, metadata path or None), in the order given."""
+  entries = []
+  for name, metadata in embeddings:
+    lines = [f'  tensor_name: "{name}"'] + (
+        [f'  metadata_path: "{metadata}"'] if metadata is not None else [])
+    entries.append("embeddings {\n" + "".join(line + "\n" for line in lines) + "}\n")
+  return "".join(entries)
 
 
 def write_projector(log_dir: str | os.PathLike, words: Sequence[str], vectors: np.ndarray,
@@ -140,8 +145,45 @@ def write_projector(log_dir: str | os.PathLike, words: Sequence[str], vectors: n
 
   config_path = os.path.join(log_dir, PROJECTOR_CONFIG)
   with disk_errors(config_path), atomic_open(config_path, "w") as f:
-    f.write(_projector_config_text(checkpoint_key, PROJECTOR_METADATA))
+    f.write(_projector_config_text([(checkpoint_key, PROJECTOR_METADATA)]))
   return checkpoint_key
+
+
+def write_checkpoint_projector(model_dir: str | os.PathLike, words: Sequence[str],
+                               counts: Sequence[int], tables: Sequence[tuple[str, bool]]) -> str:
+  """Makes `tensorboard --logdir model_dir` show the checkpoints' tables labelled, in one view
+  with the scalars (the event files are there too).
+
+  The projector plugin lists every 2-D tensor of the newest checkpoint of each run directory;
+  without a config beside them it showed them unlabelled and in the checkpoint's order. This
+  writes `projector_config.pbtxt` (no checkpoint path in it: the plugin follows the newest
+  checkpoint as training goes) naming `tables` in their order, and `projector_metadata.tsv`
+  (`word<TAB>count` with a header line, as the projector reads a file of several columns).
+  Tensors not named (e.g. an optimizer's slots) are still listed by the plugin, after these.
+
+  Args:
+    model_dir: the trainer's `--model_dir`.
+    words, counts: the vocabulary, in id order (the tables' rows).
+    tables: (checkpoint key, labelled) per table, first shown first; `labelled` when row i is
+      word i (not so for hierarchical softmax's inner nodes).
+
+  Returns:
+    The path of the config.
+  """
+  model_dir = os.fspath(model_dir)
+  check_words(words, len(counts))
+  metadata_path = os.path.join(model_dir, CHECKPOINT_PROJECTOR_METADATA)
+  with disk_errors(metadata_path), atomic_open(metadata_path, "w") as f:
+    f.write("word\tcount\n")
+    for start in range(0, len(words), vector_files.CHUNK_ROWS):
+      end = start + vector_files.CHUNK_ROWS
+      f.write("".join(f"{word}\t{int(count)}\n"
+                      for word, count in zip(words[start:end], counts[start:end])))
+  config_path = os.path.join(model_dir, CHECKPOINT_PROJECTOR_CONFIG)  # last: it names the rest
+  with disk_errors(config_path), atomic_open(config_path, "w") as f:
+    f.write(_projector_config_text([(key, CHECKPOINT_PROJECTOR_METADATA if labelled else None)
+                                    for key, labelled in tables]))
+  return config_path
 
 
 def export_vectors(out_dir: str | os.PathLike, word_vectors: WordVectors,

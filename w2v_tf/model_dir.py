@@ -7,6 +7,8 @@ What a training run's `--model_dir` holds, and who writes it:
   vocab.tsv                the vocabulary, most frequent first, with counts (`Vocab.save_tsv`)
   checkpoint, ckpt-N.*     the checkpoints (`run_state.RunState`, `w2v_tf.checkpoints`)
   vectors.bin, vectors.txt, projector/   the exported vectors (`w2v_tf.export`)
+  projector_config.pbtxt, projector_metadata.tsv   what TensorBoard's projector shows of the
+                           checkpoints, labelled (`export.write_checkpoint_projector`)
 
 A model dir belongs to one run at a time. `prepare_model_dir` takes the lock and checks, reading
 only, that this run may continue what the dir holds: its config.json must agree on everything
@@ -43,6 +45,9 @@ VOCAB_FILE = "vocab.tsv"
 BINARY_FILE = "vectors.bin"  # the exported vectors (w2v_tf.export)
 TEXT_FILE = "vectors.txt"
 PROJECTOR_DIR = "projector"
+# `tensorboard --logdir model_dir` reads these beside the checkpoints (`w2v_tf.export`).
+CHECKPOINT_PROJECTOR_CONFIG = "projector_config.pbtxt"
+CHECKPOINT_PROJECTOR_METADATA = "projector_metadata.tsv"
 FINGERPRINT_KEY = "data_fingerprint"  # in config.json: `PreparedData.fingerprint`
 # Config keys that change shapes or data: a model_dir trained with other values is refused.
 # The data's: each input format's own fields (`sources.config_fields`) and these, in the order
@@ -244,7 +249,8 @@ def clear_model_dir(model_dir: str) -> None:
   for name in os.listdir(model_dir):
     path = os.path.join(model_dir, name)
     if (name.startswith(("ckpt-", "events.out.tfevents.", "vectors.")) or name in (
-        checkpoints.STATE_FILE, CONFIG_FILE, VOCAB_FILE)):
+        checkpoints.STATE_FILE, CONFIG_FILE, VOCAB_FILE, CHECKPOINT_PROJECTOR_CONFIG,
+        CHECKPOINT_PROJECTOR_METADATA)):
       if os.path.isdir(path):  # ckpt-N_temp/ left by a save that was killed
         shutil.rmtree(path)
       else:

@@ -2,13 +2,15 @@
 
 The trainer calls each callback's hooks in list order, as Keras does, passing a `logs` dict that
 earlier callbacks may add to (the per-epoch analogy evaluation, which the binary passes in, adds
-"analogy/total" etc.; `TensorBoard`, placed after it, writes every "name/part" scalar it finds).
+"analogy_percent/total" etc.; `TensorBoard`, placed after it, writes every "name/part" scalar it
+finds).
 
   on_run_begin(logs)                 {"message": the run's opening line}
   on_epoch_begin(epoch, logs)        {"epochs", "epoch_words"}
-  on_progress(logs)                  {"epoch_words_done", "words_per_sec"}
-  on_log(step, logs)                 {"loss/train", "learning_rate", "words_per_sec",
-                                      "loss_name"}  (every log_every_steps)
+  on_progress(logs)                  {"epoch_words_done", "words_per_sec" (NaN: none yet)}
+  on_log(step, logs)                 {"loss/train", "learning_rate", "words_per_sec" (absent
+                                      until measured: the run's first step, which compiles,
+                                      has none), "loss_name"}  (every log_every_steps)
   on_evaluation(step, logs)          on_log's, "loss/full_softmax_batch",
                                      "loss/full_softmax_heldout", "grad_cosine/heldout"
   on_epoch_end(epoch, logs)          {"step", "checkpoint", "vectors": WordVectors}
@@ -19,6 +21,7 @@ earlier callbacks may add to (the per-epoch analogy evaluation, which the binary
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 from typing import Callable, Sequence
@@ -27,6 +30,10 @@ import numpy as np
 import tensorflow as tf
 
 NUM_VALIDATION_WORDS = 16
+# The scalars' tags (the trainer's logs keys), which the custom-scalars layout charts.
+LOSS_TAGS = ("loss/train", "loss/full_softmax_batch", "loss/full_softmax_heldout")
+GRAD_COSINE_TAG = "grad_cosine/heldout"
+ANALOGY_PREFIX = "analogy_percent/"  # percentages, as on the console (`AnalogyEvaluation`)
 
 
 class Callback:
@@ -77,9 +84,10 @@ class ProgressBar(Callback):
   """One line per epoch on stderr: bar, percent, words/s, ETA of the epoch and of the run
   (redrawn at most 4 times/s). Cleared before any other line is printed.
 
-  The ETAs use the rate the bar itself measures from its first draw of the epoch on, which
-  comes after the epoch's first step: the trainer's rate right after the first step includes
-  the step's compilation, and gave an ETA of 0:23:23 for an epoch that took 6 s.
+  The ETAs use the rate the bar itself measures from its first draw of the epoch on (after
+  the epoch's first step, which may compile: a rate including it gave an ETA of 0:23:23 for an
+  epoch of 6 s) once it spans 1 s; until then the trainer's rate, which never includes a
+  compilation (short epochs showed "ETA --:--" at 60% waiting for the bar's own).
   """
 
   def __init__(self, stream=None):
@@ -97,12 +105,17 @@ class ProgressBar(Callback):
   def on_progress(self, logs):
     self._draw(logs["epoch_words_done"], logs["words_per_sec"], force=False)
 
-  def etas(self, done_words: float, now: float) -> tuple[float, float]:
-    """(seconds left in the epoch, in the run) at the bar's own rate; NaN until it has one."""
+  def etas(self, done_words: float, now: float,
+           words_per_sec: float = float("nan")) -> tuple[float, float]:
+    """(seconds left in the epoch, in the run) at the bar's own rate, else at `words_per_sec`
+    (the trainer's); NaN while neither is known."""
     if self.start is None:
       self.start = (now, done_words)
     elapsed, words = now - self.start[0], done_words - self.start[1]
-    rate = words / elapsed if elapsed >= 1.0 and words > 0 else float("nan")
+    if elapsed >= 1.0 and words > 0:
+      rate = words / elapsed
+    else:
+      rate = words_per_sec if words_per_sec > 0 else float("nan")  # NaN > 0 is False
     epoch_left = max(self.total - done_words, 0.0) / rate
     return epoch_left, epoch_left + self.epochs_after * self.total / rate
 
@@ -110,14 +123,14 @@ class ProgressBar(Callback):
     now = time.time()
     fraction = min(done_words / self.total, 1.0)
     percent = int(fraction * 100)
-    epoch_eta, run_eta = self.etas(done_words, now)
+    epoch_eta, run_eta = self.etas(done_words, now, words_per_sec)
     if self.tty and not force and now - self.last_draw < 0.25:
       return
     if not self.tty and not force and percent < self.last_percent + 10:
       return
     self.last_draw, self.last_percent = now, percent
     bar = "#" * int(fraction * 30)
-    line = (f"{self.title} [{bar:<30}] {percent:3d}% {words_per_sec / 1e3:,.0f}k words/s "
+    line = (f"{self.title} [{bar:<30}] {percent:3d}% {format_rate(words_per_sec)} words/s "
             f"ETA {format_seconds(epoch_eta)} (run {format_seconds(run_eta)})")
     print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=self.stream,
           flush=True)
@@ -133,7 +146,7 @@ class ProgressBar(Callback):
 
   def on_epoch_end(self, epoch, logs):
     if self.last_percent < 100:  # the bar's last state: 100%
-      self._draw(self.total, logs.get("words_per_sec", 0.0), force=True)
+      self._draw(self.total, logs.get("words_per_sec", float("nan")), force=True)
     self.clear()
 
   def on_interrupt(self, step, logs):
@@ -151,14 +164,13 @@ class ConsoleLog(Callback):
 
   def on_log(self, step, logs):
     self.log(f"step {step} | {logs['loss_name']} {logs['loss/train']:.2f} | "
-             f"{logs['words_per_sec'] / 1e3:,.0f}k words/s | lr {logs['learning_rate']:.5f}")
+             f"{_rate_and_lr(logs)}")
 
   def on_evaluation(self, step, logs):
     self.log(f"step {step} | {logs['loss_name']} {logs['loss/train']:.2f} | full softmax "
              f"(batch) {logs['loss/full_softmax_batch']:.2f} | full softmax (held-out) "
              f"{logs['loss/full_softmax_heldout']:.2f} | grad cosine "
-             f"{logs['grad_cosine/heldout']:.3f} | {logs['words_per_sec'] / 1e3:,.0f}k "
-             f"words/s | lr {logs['learning_rate']:.5f}")
+             f"{logs['grad_cosine/heldout']:.3f} | {_rate_and_lr(logs)}")
 
   def on_epoch_end(self, epoch, logs):
     self.log(f"epoch {epoch + 1} done at step {logs['step']}; checkpoint {logs['checkpoint']}")
@@ -173,16 +185,55 @@ class ConsoleLog(Callback):
              f"{logs['eval_seconds'] / max(seconds, 1e-9):.1%} of {seconds:.0f}s of training")
 
 
+def _rate_and_lr(logs: dict) -> str:
+  """"352k words/s | lr 0.02462" (no rate before one is measured; 4 significant digits, so
+  the end of the decay reads lr 2.5e-06, not lr 0.00000)."""
+  rate = (f"{format_rate(logs['words_per_sec'])} words/s | " if "words_per_sec" in logs
+          else "")
+  return f"{rate}lr {logs['learning_rate']:.4g}"
+
+
+def format_rate(words_per_sec: float) -> str:
+  """"352k" ("--" when unknown)."""
+  return f"{words_per_sec / 1e3:,.0f}k" if math.isfinite(words_per_sec) else "--"
+
+
+def scalars_layout():
+  """The custom-scalars dashboard: the losses in one chart, the gradient cosine, the analogies.
+
+  Returns:
+    A `tensorboard.plugins.custom_scalar.layout_pb2.Layout`.
+  """
+  from tensorboard.plugins.custom_scalar import layout_pb2  # pylint: disable=import-outside-toplevel
+
+  def chart(title, pattern):
+    return layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(
+        tag=[pattern]))
+
+  exact = "|".join(re.escape(tag) for tag in LOSS_TAGS)
+  return layout_pb2.Layout(category=[layout_pb2.Category(title="word2vec", chart=[
+      chart("training loss and exact full-softmax losses (batch, held-out)", f"^({exact})$"),
+      chart("gradient cosine: training loss vs exact loss (held-out)",
+            f"^{re.escape(GRAD_COSINE_TAG)}$"),
+      chart("analogy accuracy (%)", f"^{re.escape(ANALOGY_PREFIX)}"),
+  ])])
+
+
 class TensorBoard(Callback):
   """Event files in `log_dir`: every "name/part" scalar of the evaluations and epoch ends,
-  "learning_rate" and "words_per_sec", and a text table of 16 frequent words' neighbours."""
+  "learning_rate" and "words_per_sec", a text table of 16 frequent words' neighbours, and
+  with each run the custom-scalars layout (`scalars_layout`)."""
 
   def __init__(self, log_dir: str):
     self.log_dir = log_dir
     self.writer = None
 
   def on_run_begin(self, logs):
+    from tensorboard.plugins.custom_scalar import summary  # pylint: disable=import-outside-toplevel
     self.writer = tf.summary.create_file_writer(self.log_dir)
+    with self.writer.as_default():  # the plugin reads the first point of any run's layout
+      tf.summary.experimental.write_raw_pb(summary.pb(scalars_layout()).SerializeToString(),
+                                           step=0)
 
   def _scalars(self, step: int, logs: dict) -> None:
     with self.writer.as_default():
@@ -238,8 +289,9 @@ def default_callbacks(model_dir: str, progress: bool, log: Callable[[str], None]
 
 
 class AnalogyEvaluation(Callback):
-  """Scores each epoch's vectors on analogies and adds "analogy/total", ".../semantic",
-  ".../syntactic" (accuracies) and "analogy" (the counts) to the epoch's logs.
+  """Scores each epoch's vectors on analogies and adds "analogy_percent/total", ".../semantic",
+  ".../syntactic" (accuracies in percent, as the console line; before 2026-12-07 TensorBoard got
+  fractions under "analogy/...") and "analogy" (the counts, fractions) to the epoch's logs.
 
   Args:
     evaluate: WordVectors -> a result with "total", "semantic" and "syntactic" parts, each
@@ -255,7 +307,7 @@ class AnalogyEvaluation(Callback):
     result = self.evaluate(logs["vectors"])
     parts = ("total", "semantic", "syntactic")
     for part in parts:
-      logs[f"analogy/{part}"] = result[part]["accuracy"]
+      logs[f"{ANALOGY_PREFIX}{part}"] = 100.0 * result[part]["accuracy"]
     logs["analogy"] = {part: result[part] for part in parts}
     total = result["total"]
     self.log(f"epoch {epoch + 1} analogies: total {total['accuracy']:.1%} "

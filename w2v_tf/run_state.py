@@ -24,6 +24,11 @@ from w2v_tf import checkpoints
 from w2v_tf.errors import UserError
 
 
+def model_key(name: str) -> str:
+  """The checkpoint key of the model's variable `name` (e.g. "input_embeddings")."""
+  return f"model/{name}/.ATTRIBUTES/VARIABLE_VALUE"
+
+
 class RunState:
   """Counters, the loss sums since the last log line, and the checkpoint of model + optimizer.
 

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
-from w2v_tf import allocator, export, monitor, run_state, strategies, training_data
+from w2v_tf import allocator, export, losses, monitor, run_state, strategies, training_data
 from w2v_tf.config import ExperimentConfig
 from w2v_tf.errors import UserError
 from w2v_tf.model_dir import ModelDir
@@ -78,7 +78,12 @@ class Trainer:
     self._mid_first_epoch = max(2, data.estimated_steps_per_epoch // 2)
     self._last_batch = None  # the latest batch held in Python (its comparisons reuse it)
     self._last_point = (-1, False)  # (step, exact) of the latest loss point
-    self._last_train_loss, self._learning_rate, self._words_per_sec = float("nan"), (0, 0.0), 0.0
+    self._last_train_loss, self._learning_rate = float("nan"), (0, 0.0)
+    # words/s over the latest window of steps; NaN until one step after the run's first (which
+    # compiles: the first point of a run was ~694 words/s against 190k after it).
+    self._words_per_sec = float("nan")
+    self._rate_windows = 0  # windows measured so far (0: the rate is provisional)
+    self._warm = False  # the run's first call (which compiles) is done
 
   def learning_rate(self) -> tf.Tensor:
     """The rate for the next step (float32), from the words processed so far (linear decay)."""
@@ -115,6 +120,8 @@ class Trainer:
         "batch_in_epoch": int(state.batch_in_epoch.numpy()), "vocabulary size": len(data.vocab),
         "training tokens": data.tokens.num_tokens, "batch_size": experiment.data.batch_size,
         "embedding_dim": experiment.model.embedding_dim, "epochs": experiment.train.epochs})
+    if self.runner.is_chief:  # before this run's first checkpoint, which the projector shows
+      self._label_checkpoint_tables()
     model, train, source = experiment.model, experiment.train, experiment.data
     phrases = f", {source.phrases} phrase pass(es)" if source.phrases else ""
     self.callbacks.on_run_begin({"message": (
@@ -184,12 +191,17 @@ class Trainer:
       words_before = words_now
       elapsed = time.time() - window_start
       measured = elapsed > 0.5  # a shorter window's rate is noise; it stays open until then
-      if measured:
+      # Until a window has been measured, the open one's rate stands in (a short epoch's ETA).
+      if self._warm and window_words > 0 and (measured or not self._rate_windows):
         self._words_per_sec = window_words / elapsed
+        self._rate_windows += measured
       if batch is not None or step % train.log_every_steps == 0:
         self._point(step, summary, exact=batch is not None)
         if measured:
           window_start, window_words = time.time(), 0.0
+      if not self._warm:  # the window starts after the compiling call and its comparison
+        self._warm = True
+        window_start, window_words = time.time(), 0.0
       if step % train.checkpoint_every_steps == 0:
         self._save(step)
       if signals.received is not None:
@@ -209,7 +221,7 @@ class Trainer:
     step = int(state.step.numpy())
     self._point(step, summary, exact=True)
     path = self._save(step)
-    logs = {"step": step, "checkpoint": path, "words_per_sec": self._words_per_sec,
+    logs = {"step": step, "checkpoint": path, **self._rate_logs(),
             "seconds": time.time() - self._run_started - self._untimed_seconds,
             "vectors": self.word_vectors()}
     started = time.time()
@@ -218,6 +230,10 @@ class Trainer:
     summary.epochs.append({"epoch": epoch + 1, **{key: value for key, value in logs.items()
                                                   if key not in ("vectors", "checkpoint")}})
     return True
+
+  def _rate_logs(self) -> dict:
+    """{"words_per_sec"} once a rate is known, else {} (nothing is logged or drawn for it)."""
+    return {"words_per_sec": self._words_per_sec} if math.isfinite(self._words_per_sec) else {}
 
   def _evaluates_at(self, step: int) -> bool:
     """The exact comparison runs at step 1, every `eval_every_steps`, and mid first epoch."""
@@ -257,7 +273,7 @@ class Trainer:
     learning_rate = (self._learning_rate[1] if self._learning_rate[0] == step
                      else float(self.learning_rate().numpy()))
     logs = {"loss_name": self.experiment.model.loss.replace("_", " "), "loss/train": train_loss,
-            "learning_rate": learning_rate, "words_per_sec": self._words_per_sec}
+            "learning_rate": learning_rate, **self._rate_logs()}
     self._last_point = (step, exact)
     if not exact:
       self.callbacks.on_log(step, logs)
@@ -289,6 +305,16 @@ class Trainer:
     """The current input embeddings with the vocabulary."""
     vocab = self.data.vocab
     return WordVectors(vocab.words, self.step.model.input_embeddings.numpy(), vocab.counts)
+
+  def _label_checkpoint_tables(self) -> None:
+    """The projector of `tensorboard --logdir model_dir`: the input table first, then the
+    output one, both with the vocabulary (the output rows of hierarchical softmax are the
+    tree's inner nodes: no words)."""
+    vocab = self.data.vocab
+    words_out = not losses.get(self.experiment.model.loss).needs_tree
+    export.write_checkpoint_projector(self.model_dir.path, vocab.words, vocab.counts, [
+        (run_state.model_key("input_embeddings"), True),
+        (run_state.model_key("output_weights"), words_out)])
 
   def export(self) -> dict:
     """Writes vectors.txt, vectors.bin and projector files into model_dir (vocab.tsv is there)."""
