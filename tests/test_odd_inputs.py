@@ -1,0 +1,155 @@
+"""Odd but valid-looking inputs, through the binaries: they end honestly (one line), or work.
+
+Table-driven like tests/test_errors.py: each case runs `python -m MODULE` (through
+`tests/binaries.Runner`) and checks the exit status, the `error:` / `warning:` lines on stderr
+(regexes, in order, and no other line) and, where given, a regex on stdout. Covers: human scores
+that are NaN or infinity, zero vectors and undefined scores in the eval binaries.
+"""
+
+import dataclasses
+import os
+import re
+
+import numpy as np
+import pytest
+
+from tests.binaries import Runner
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+       "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+WORDS = ["man", "king", "woman", "queen", "good", "bad", "zero", "nil"]
+
+
+def _text_vectors(words, rows):
+  return f"{len(words)} {rows.shape[1]}\n" + "".join(
+      w + " " + " ".join(f"{v:.5f}" for v in row) + "\n" for w, row in zip(words, rows))
+
+
+@pytest.fixture(name="files", scope="module")
+def fixture_files(tmp_path_factory):
+  """Input files; returns {name: path} for the argument templates."""
+  tmp = tmp_path_factory.mktemp("odd")
+  files = {"tmp": str(tmp)}
+
+  def write(name, content):
+    path = tmp / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    files[name.replace(".", "_").replace("-", "_")] = str(path)
+    return path
+
+  rows = np.random.default_rng(0).standard_normal((len(WORDS), 4))
+  write("good.txt", _text_vectors(WORDS, rows))
+  zero = rows.copy()
+  zero[6:] = 0.0  # "zero" and "nil"
+  write("zero.txt", _text_vectors(WORDS, zero))
+  write("allzero.txt", _text_vectors(WORDS, np.zeros_like(rows)))
+  write("p_nan.tsv", "man\tking\t5\nwoman\tqueen\tnan\ngood\tbad\t1\nman\tqueen\t3\n")
+  write("p_inf.tsv", "# comment\nman king 5\nwoman queen -inf\n")
+  write("p_good.tsv", "man\tking\t5\nwoman\tqueen\t6\ngood\tbad\t1\n")
+  write("p_same.tsv", "man\tking\t5\nwoman\tqueen\t5\ngood\tbad\t5\n")
+  write("q_oov.txt", ": family\nman king woman emperor\n")
+  return files
+
+
+@pytest.fixture(name="runner", scope="module")
+def fixture_runner():
+  runner = Runner(REPO, ENV, workers=2, preload=("numpy", "absl.flags", "eval.cli"))
+  yield runner
+  runner.close()
+
+
+@dataclasses.dataclass
+class Case:
+  """One binary run: `args` are templates over `files` and `{out}` (a fresh, empty folder).
+
+  Attributes:
+    stderr: regexes, one per stderr line, in order (no other line may appear).
+    stdout: a regex searched in stdout (None: not checked).
+  """
+  name: str
+  module: str
+  args: list
+  code: int
+  stderr: list
+  stdout: str | None = None
+
+
+CASES = [
+    # --- item: eval numbers are checked as vectors are -------------------------------------
+    Case("pairs-nan-score", "eval.similarity", ["--vectors={good_txt}", "--pairs={p_nan_tsv}"],
+         1, [r"^error: \S*p_nan\.tsv:2: the score of 'woman' and 'queen' is 'nan', not a finite "
+             r"number: fix the line or remove it$"]),
+    Case("pairs-inf-score", "eval.similarity", ["--vectors={good_txt}", "--pairs={p_inf_tsv}"],
+         1, [r"^error: \S*p_inf\.tsv:3: the score of 'woman' and 'queen' is '-inf'"]),
+    # --- item: zero vectors and undefined scores are said so -------------------------------
+    Case("neighbors-of-a-zero-vector", "eval.neighbors", ["--vectors={zero_txt}", "--word=zero"],
+         0, [r"^warning: \S*zero\.txt: 2 of 8 rows are all zeros \(the first is row 7, 'zero'\): "
+             r"a zero vector has no direction"],
+         stdout=r"nearest to 'zero' \(row 7\), cosine: n/a \(its vector is all zeros"),
+    Case("analogy-with-a-zero-vector", "eval.neighbors",
+         ["--vectors={zero_txt}", "--analogy=man king nil"], 0, [r"^warning: .*all zeros"],
+         stdout=r"man : king :: nil : \?  n/a \('nil' has an all-zero vector"),
+    Case("neighbors-unaffected", "eval.neighbors", ["--vectors={good_txt}", "--word=man"], 0, [],
+         stdout=r"nearest to 'man' \(row 1\), cosine:\n   1\. "),
+    Case("similarity-all-zero-vectors", "eval.similarity",
+         ["--vectors={allzero_txt}", "--pairs={p_good_tsv}", "--output_json={out}/r.json"], 0,
+         [r"^warning: .*8 of 8 rows are all zeros",
+          r"^warning: \S*p_good\.tsv: spearman and pearson undefined over the 3 pairs used: the "
+          r"model's similarities are all equal; 6 of the words have all-zero vectors"],
+         stdout=r"p_good\.tsv\s+n/a\s+n/a\s+3/3 "),
+    Case("similarity-constant-human-scores", "eval.similarity",
+         ["--vectors={good_txt}", "--pairs={p_same_tsv}"], 0,
+         [r"^warning: .*spearman and pearson undefined over the 3 pairs used: every human score "
+          r"is the same"], stdout=r"n/a\s+n/a"),
+    Case("analogy-none-seen", "eval.analogy",
+         ["--vectors={good_txt}", "--analogies={q_oov_txt}", "--output_json={out}/r.json"], 0,
+         [r"^warning: \S*q_oov\.txt: none of its 1 questions has all four words among the first "
+          r"8 words of the vocabulary: the accuracy is undefined \(n/a\)"],
+         stdout=r"total\s+0/0\s+n/a\s+0\.0%"),
+]
+
+
+@pytest.fixture(name="results", scope="module")
+def fixture_results(runner, files, tmp_path_factory, request):
+  """Runs the selected cases; returns {name: (run, out folder)}."""
+  selected = {item.callspec.params["case"].name for item in request.session.items
+              if getattr(item, "originalname", None) == "test_odd_input"
+              and hasattr(item, "callspec")}
+  selected |= {"similarity-all-zero-vectors", "analogy-none-seen"}  # the JSON test reads them
+  outs = tmp_path_factory.mktemp("outs")
+  results = {}
+  for case in CASES:
+    if case.name in selected:
+      out = outs / case.name
+      out.mkdir()
+      argv = [a.format(out=out, **files) for a in case.args]
+      results[case.name] = (runner.run(case.module, argv), out)
+  return results
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_odd_input(results, case):
+  run, out = results[case.name]
+  assert "Traceback" not in run.stderr, run.stderr
+  assert run.returncode == case.code, run.stderr
+  lines = [line for line in run.stderr.splitlines() if line.strip()]
+  assert len(lines) == len(case.stderr), run.stderr
+  for line, pattern in zip(lines, case.stderr):
+    assert re.search(pattern, line), (pattern, line)
+  if case.stdout is not None:
+    assert re.search(case.stdout, run.stdout), run.stdout
+  if case.code:
+    assert not os.listdir(out), "an error left files behind"
+
+
+def test_undefined_scores_are_null_in_the_json(results):
+  """JSON has no NaN: an undefined correlation or accuracy is null, not NaN or 0."""
+  import json  # pylint: disable=import-outside-toplevel
+  _, out = results["similarity-all-zero-vectors"]
+  result = json.loads((out / "r.json").read_text())["results"][0]
+  assert result["spearman"] is None and result["pearson"] is None and result["used"] == 3
+  _, out = results["analogy-none-seen"]
+  total = json.loads((out / "r.json").read_text())["total"]
+  assert total["accuracy"] is None and total["seen"] == 0
