@@ -153,3 +153,74 @@ def test_undefined_scores_are_null_in_the_json(results):
   _, out = results["analogy-none-seen"]
   total = json.loads((out / "r.json").read_text())["total"]
   assert total["accuracy"] is None and total["seen"] == 0
+
+
+# --- Text shards: what the cleaning keeps round-trips through every export -------------------
+
+# Every kind of character that is no word character but that str.split() / splitlines() or a
+# binary vectors reader treats specially: NUL and other C0 controls, DEL, C1 (U+0080, U+0085),
+# the whitespace \x0b \x0c \x1c-\x1f, U+2028, a byte-order mark. The first line has none (a NUL
+# there is refused: the file looks binary).
+_ODD = ["\x00", "\x01", "\x08", "\x1b", "\x7f", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f",
+        "\u0080", "\u0085", "\u2028", "\ufeff"]
+_PLAIN = ["alpha", "beta", "gamma", "delta", "omega", "kappa", "sigma", "theta"]
+_TRAIN_FAST = ["--stopwords=none", "--epochs=1", "--batch_size=64", "--sample_group_centers=64",
+               "--embedding_dim=8", "--min_count=1", "--num_sampled=4", "--nojit_compile",
+               "--noprogress", "--heldout_documents=0"]
+
+
+@pytest.fixture(name="train_runner", scope="module")
+def fixture_train_runner():
+  runner = Runner(REPO, ENV, workers=2)
+  yield runner
+  runner.close()
+
+
+def _odd_shard(path):
+  words = _PLAIN
+  lines = [" ".join(words)] + [
+      f"{words[i % 8]}{c}{words[(i + 1) % 8]} {words[(i + 2) % 8]} x{c}y" for i, c in
+      enumerate(_ODD * 4)] + ["only\x00zeta"]  # zeta is nowhere else: nothing after a NUL is lost
+  path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+
+
+@pytest.mark.parametrize("cleaning", ["none", "none --lowercase", "imdb"])
+def test_control_characters_separate_words_and_every_export_reads_back(
+    train_runner, tmp_path, cleaning):
+  """A NUL, another control character or odd whitespace inside a line separates two words.
+
+  (`foo\0bar` was one word that vectors.bin could not be read back with; with --lowercase,
+  tf.strings.lower dropped the rest of a line after a NUL.)
+  """
+  from w2v_tf.word_vectors import WordVectors  # pylint: disable=import-outside-toplevel
+  shard = tmp_path / "odd.txt"
+  _odd_shard(shard)
+  model = tmp_path / "m"
+  run = train_runner.run("w2v_tf.train", [*_TRAIN_FAST, f"--train_text={shard}",
+                                          f"--cleaning={cleaning.split()[0]}",
+                                          *cleaning.split()[1:], f"--model_dir={model}",
+                                          f"--cache_dir={tmp_path / 'cache'}"])
+  assert run.returncode == 0, run.stderr
+  assert "warning" not in run.stderr and "error" not in run.stderr, run.stderr
+  exported = tmp_path / "e"
+  run = train_runner.run("w2v_tf.export", [f"--model_dir={model}", f"--output_dir={exported}"])
+  assert run.returncode == 0, run.stderr
+  vocab = [line.split("\t")[0] for line in
+           (model / "vocab.tsv").read_text(encoding="utf-8").splitlines()]
+  # Every odd character separated two words: only the plain words are left.
+  expected = set(_PLAIN) | {"only", "zeta"} | (
+      {"x", "y"} if cleaning != "imdb" else set())  # imdb drops one-letter tokens
+  assert set(vocab) == expected, vocab
+  metadata = (exported / "projector" / "metadata.tsv").read_text(encoding="utf-8")
+  assert set(metadata.split()) >= expected
+  for folder in (model, exported):
+    for name in ("vectors.bin", "vectors.txt"):
+      loaded = WordVectors.load(folder / name)
+      assert list(loaded.words) == vocab, (name, loaded.words)
+      # The eval binaries read it too.
+      run = train_runner.run("eval.neighbors", [f"--vectors={folder / name}", "--word=alpha"])
+      assert run.returncode == 0 and not run.stderr.strip(), run.stderr
+  gensim = pytest.importorskip("gensim")
+  for name, binary in (("vectors.bin", True), ("vectors.txt", False)):
+    keyed = gensim.models.KeyedVectors.load_word2vec_format(str(exported / name), binary=binary)
+    assert list(keyed.index_to_key) == vocab

@@ -40,7 +40,7 @@ from w2v_tf.fileio import disk_errors
 from w2v_tf.sources import CorpusSpec
 
 # Bump when the cleaning rules or the cache layout change.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 @dataclasses.dataclass(frozen=True)

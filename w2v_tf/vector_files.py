@@ -37,7 +37,9 @@ from w2v_tf.fileio import atomic_open, decode_utf8, disk_errors
 
 _HEADER = re.compile(rb"^\s*(\d+)\s+(\d+)\s*$")
 _CONTROL = re.compile(rb"[\x00-\x1f]")  # never inside a word; common in float32 bytes
-_WHITESPACE = re.compile(r"\s")
+# What no exported word may hold: whitespace (Python's, which str.split / splitlines cut at) and
+# control characters (the binary readers refuse them in a word); the cleaning splits on both.
+_NOT_IN_A_WORD = re.compile(r"[\s\x00-\x1f\x7f-\x9f\ufeff]")
 
 # Rows formatted or packed per write call: bounds memory for large vocabularies. A text chunk is
 # Python floats and strings (~5 KB a row at d = 100): exporting IMDB's 42k x 100 vectors peaked
@@ -267,9 +269,10 @@ def check_words(words: Sequence[str], num_rows: int | None = None) -> None:
   if num_rows is not None and len(words) != num_rows:
     raise ValueError(f"{len(words)} words but {num_rows} vector rows")
   for i, word in enumerate(words):
-    if not isinstance(word, str) or not word or _WHITESPACE.search(word):
-      raise ValueError(f"word {i} ({word!r}) is empty or contains whitespace: the word2vec "
-                       "and TSV formats separate fields with spaces/tabs and lines with newlines")
+    if not isinstance(word, str) or not word or _NOT_IN_A_WORD.search(word):
+      raise ValueError(f"word {i} ({word!r}) is empty or holds whitespace or a control "
+                       "character: the word2vec and TSV formats separate fields with spaces/tabs "
+                       "and lines with newlines, and their readers refuse control characters")
 
 
 def as_matrix(vectors: np.ndarray) -> np.ndarray:
