@@ -224,3 +224,21 @@ def test_control_characters_separate_words_and_every_export_reads_back(
   for name, binary in (("vectors.bin", True), ("vectors.txt", False)):
     keyed = gensim.models.KeyedVectors.load_word2vec_format(str(exported / name), binary=binary)
     assert list(keyed.index_to_key) == vocab
+
+
+def _dump(train_runner, tmp_path, spec, *flags):
+  """Runs `w2v_tf.data --dump_tokens` on `spec`; returns (run, the dumped documents or None)."""
+  out = tmp_path / "tokens.txt"
+  run = train_runner.run("w2v_tf.data", [f"--train_text={spec}", "--stopwords=none",
+                                         "--cache_dir=", f"--dump_tokens={out}", *flags])
+  return run, (out.read_text(encoding="utf-8").splitlines() if out.exists() else None)
+
+
+def test_cr_only_line_ends_are_documents(train_runner, tmp_path):
+  """A lone "\\r" ends a line (document): the file was one document before."""
+  shard = tmp_path / "mac.txt"
+  shard.write_bytes(b"one two\rthree four\r\rfive six\r")
+  run, documents = _dump(train_runner, tmp_path, shard, "--cleaning=none")
+  assert run.returncode == 0 and "4 documents, 6 tokens" in run.stderr, run.stderr
+  assert not re.search(r"^(warning|error):", run.stderr, re.M), run.stderr
+  assert documents == ["one two", "three four", "", "five six"]

@@ -255,3 +255,20 @@ def test_a_binary_file_is_refused(tmp_path, name, data):
   with pytest.raises(UserError, match="not a text file") as error:
     list(text_source.read_pieces([path]))
   assert str(error.value).startswith(path + ": ")
+
+
+def test_a_lone_cr_ends_a_line(tmp_path):
+  """Classic Mac OS line ends ("\\r" alone) are line ends, as in str.splitlines: one document each."""
+  path = str(tmp_path / "t.txt")
+  assert _pieces(tmp_path, b"a b\rc d\r\re f", 1000) == [
+      (b"a b", False, path, 1), (b"c d", False, path, 2), (b"", False, path, 3),
+      (b"e f", False, path, 4)]
+  # Mixed with "\n" and "\r\n"; a "\r\n" counts once, also when a piece boundary splits it.
+  data = b"one\rtwo\r\nthree\nfour\r"
+  assert [p[0] for p in _pieces(tmp_path, data, 1000)] == data.splitlines()
+  for piece_bytes in range(3, 12):
+    line = b"word " * 7 + b"end"
+    pieces = _pieces(tmp_path, line + b"\r\n" + line + b"\r" + b"last", piece_bytes)
+    lines = _lines_of(pieces)
+    assert [number for number, _, _ in lines] == [1, 2, 3], (piece_bytes, pieces)
+    assert [data.split() for _, data, _ in lines] == [line.split(), line.split(), [b"last"]]

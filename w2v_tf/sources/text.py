@@ -52,9 +52,38 @@ def _cut(piece: bytes) -> int:
   return cut
 
 
+def _fragments(f, piece_bytes: int) -> Iterator[tuple[bytes, bool]]:
+  """(bytes, ends a line) from a binary file: lines end at "\n", "\r\n" or a lone "\r".
+
+  A lone "\r" (classic Mac OS files) ends a line as "\n" does (`str.splitlines`, Python's
+  universal newlines): before, such a file was one document. A fragment that does not end a
+  line is at most `piece_bytes` long (readline's limit).
+  """
+  after_cr = False  # the previous fragment ended at a "\r": a "\n" now is the same line end
+  while True:
+    chunk = f.readline(piece_bytes)
+    if not chunk:
+      return
+    if after_cr and chunk.startswith(b"\n"):
+      chunk = chunk[1:]  # the "\n" of a "\r\n" that readline's limit cut in two
+      if not chunk:
+        after_cr = False
+        continue
+    ended = chunk.endswith(b"\n")
+    body = chunk[:-2] if chunk.endswith(b"\r\n") else chunk[:-1] if ended else chunk
+    parts = body.split(b"\r")
+    for part in parts[:-1]:
+      yield part, True
+    after_cr = not ended and body.endswith(b"\r")
+    if ended or parts[-1]:  # an empty part after a lone "\r" is no fragment yet
+      yield parts[-1], ended
+
+
 def read_pieces(paths: list[str], piece_bytes: int = PIECE_BYTES
                 ) -> Iterator[tuple[bytes, bool, str, int]]:
   """Streams the files' lines as pieces of at most about `piece_bytes` bytes.
+
+  Lines end at "\n", "\r\n" or a lone "\r".
 
   Yields:
     (piece, continues, path, line): the bytes (without the line end); whether the next piece
@@ -69,29 +98,25 @@ def read_pieces(paths: list[str], piece_bytes: int = PIECE_BYTES
       with _open_binary(path) as f:
         carry = b""
         open_line = False  # a piece with continues=True was the last one handed on
-        while True:
-          chunk = f.readline(piece_bytes)
-          if not chunk:
-            if carry or open_line:  # the last line, without a line end: close its document
-              yield carry, False, path, line_number + 1
-            break
-          if line_number == 0 and not open_line and b"\0" in chunk:
+        first = True
+        for fragment, ended in _fragments(f, piece_bytes):
+          if first and b"\0" in fragment:
             raise UserError(f"{path}: is not a text file (a NUL byte near its start): "
                             "--train_text reads text, one document per line (.txt, .gz, .bz2)")
-          piece = carry + chunk
-          if piece.endswith(b"\n"):
-            line_number += 1
-            carry, open_line = b"", False
-            yield piece.rstrip(b"\r\n"), False, path, line_number
-            continue
-          if len(chunk) < piece_bytes:  # the file's last line, without a line end
+          first = False
+          piece = carry + fragment
+          if ended:
             line_number += 1
             carry, open_line = b"", False
             yield piece, False, path, line_number
-            continue
-          cut = _cut(piece)
-          carry, open_line = piece[cut:], True
-          yield piece[:cut], True, path, line_number + 1
+          elif len(piece) < piece_bytes:
+            carry = piece  # the rest of the line follows (or the file ends)
+          else:
+            cut = _cut(piece)
+            carry, open_line = piece[cut:], True
+            yield piece[:cut], True, path, line_number + 1
+        if carry or open_line:  # the last line, without a line end: close its document
+          yield carry, False, path, line_number + 1
     except EOFError as e:
       raise UserError(f"{path}: the compressed stream is truncated (after line {line_number:,};"
                       f" {e}): download or copy the file again") from e
