@@ -242,3 +242,20 @@ def test_cr_only_line_ends_are_documents(train_runner, tmp_path):
   assert run.returncode == 0 and "4 documents, 6 tokens" in run.stderr, run.stderr
   assert not re.search(r"^(warning|error):", run.stderr, re.M), run.stderr
   assert documents == ["one two", "three four", "", "five six"]
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz", ".bz2"])
+def test_an_empty_shard_is_empty_whatever_its_compression(train_runner, tmp_path, suffix):
+  """A 0-byte shard adds no line, like an empty plain file (a 0-byte .bz2 was 'truncated')."""
+  folder = tmp_path / "shards"
+  folder.mkdir()
+  (folder / "a.txt").write_bytes(b"one two\nthree\n")
+  (folder / f"b.txt{suffix}").write_bytes(b"")
+  run, documents = _dump(train_runner, tmp_path, folder, "--cleaning=none")
+  assert run.returncode == 0, run.stderr
+  assert not re.search(r"^(warning|error):", run.stderr, re.M), run.stderr
+  assert documents == ["one two", "three"]
+  run, _ = _dump(train_runner, tmp_path, folder / f"b.txt{suffix}", "--cleaning=none")
+  assert run.returncode == 1, run.stderr  # alone, it is an empty corpus, as a plain empty file
+  assert re.search(r"^error: \S*b\.txt\S*: no tokens left after cleaning \(0 lines read\)",
+                   run.stderr, re.M), run.stderr

@@ -4,7 +4,7 @@
 streams their lines as bytes in bounded pieces, so a corpus of any size (text8 is one 100 MB
 line) is read in bounded memory. Files ending in `.gz` or `.bz2` are decompressed as they are
 read; a stream that ends early is refused as truncated, naming the file (gzip and bz2 both
-notice the missing end-of-stream marker).
+notice the missing end-of-stream marker). A 0-byte file is empty, whatever its suffix.
 
 Bad input is one line (`UserError`): no file matches, a folder without files, a file that
 cannot be read, a binary file (a NUL byte), a truncated compressed shard.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import os
 from typing import Iterator
 
 import tensorflow as tf
@@ -95,6 +96,11 @@ def read_pieces(paths: list[str], piece_bytes: int = PIECE_BYTES
   for path in paths:
     line_number = 0
     try:
+      if os.path.getsize(path) == 0:
+        # 0 bytes are an empty file whatever the name says: no lines, as a plain empty file
+        # (gzip read it as empty, bz2 as a truncated stream). A truncated stream that holds
+        # bytes is still refused.
+        continue
       with _open_binary(path) as f:
         carry = b""
         open_line = False  # a piece with continues=True was the last one handed on
