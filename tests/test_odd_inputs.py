@@ -259,3 +259,18 @@ def test_an_empty_shard_is_empty_whatever_its_compression(train_runner, tmp_path
   assert run.returncode == 1, run.stderr  # alone, it is an empty corpus, as a plain empty file
   assert re.search(r"^error: \S*b\.txt\S*: no tokens left after cleaning \(0 lines read\)",
                    run.stderr, re.M), run.stderr
+
+
+def test_max_vocab_size_says_what_its_prunes_dropped(train_runner, tmp_path):
+  """One prune drops nothing (gensim's rule): the warning says so (it said words were dropped)."""
+  shard = tmp_path / "small.txt"
+  shard.write_bytes(b"one two three\nfour one\n")
+  run, documents = _dump(train_runner, tmp_path, shard, "--cleaning=none",
+                         "--max_vocab_size=1")
+  assert run.returncode == 0, run.stderr
+  warnings = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+  assert len(warnings) == 1, run.stderr
+  assert re.search(r"outgrew --max_vocab_size=1 1 time\(s\) \(checked after each batch of "
+                   r"documents\), but no word was dropped: .* the table kept all its 4 words",
+                   warnings[0]), warnings[0]
+  assert documents == ["one two three", "four one"]
