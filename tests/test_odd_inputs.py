@@ -274,3 +274,49 @@ def test_max_vocab_size_says_what_its_prunes_dropped(train_runner, tmp_path):
                    r"documents\), but no word was dropped: .* the table kept all its 4 words",
                    warnings[0]), warnings[0]
   assert documents == ["one two three", "four one"]
+
+
+def test_a_glob_through_directory_symlink_loops_ends(train_runner, tmp_path):
+  """`d/**` with `d/loop -> .` and `d/up -> ../d` ran for over 10 minutes to 4.3 GB of RSS:
+  each real directory is now visited once, and each file read once."""
+  root = tmp_path / "d"
+  (root / "sub").mkdir(parents=True)
+  (root / "a.txt").write_bytes(b"one two\n")
+  (root / "sub" / "b.txt").write_bytes(b"three four\n")
+  os.symlink(".", root / "loop")
+  os.symlink("../d", root / "up")
+  os.symlink("..", root / "sub" / "parent")
+  for spec in (f"{root}/**", f"{root}/**/*.txt", str(root)):
+    run, documents = _dump(train_runner, tmp_path, spec, "--cleaning=none")
+    assert run.returncode == 0, run.stderr
+    assert documents == ["one two", "three four"], (spec, documents)
+
+
+def test_glob_paths_matches_glob_on_trees_without_loops(tmp_path):
+  import glob  # pylint: disable=import-outside-toplevel
+  from w2v_tf.sources import base  # pylint: disable=import-outside-toplevel
+  for name in ("a.txt", "b.gz", ".h.txt", "s/c.txt", "s/.hid/d.txt", "s/t/e.txt", "x/s/f.txt"):
+    path = tmp_path / "r" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x\n")
+  os.symlink(tmp_path / "r" / "s" / "t", tmp_path / "r" / "link")  # a folder's second name
+  os.symlink(tmp_path / "r" / "x", tmp_path / "r" / "s" / "xlink")  # a folder's second name
+  base_dir = str(tmp_path / "r")
+  for pattern in ("**", "**/*.txt", "*/*.txt", "**/.hid/*", "**/s/*.txt", "s/**", "s*/**/*",
+                  "**/e.txt", "link/**"):
+    spec = os.path.join(base_dir, pattern)
+    # glob's, but for what `**` reaches under a folder's second name (walked under its own
+    # where the walk's root holds it: r/x is outside `s/**`'s).
+    second = {"s/": r"/link/.", "link/": r"^$"}.get(pattern[:pattern.find("/") + 1],
+                                                     r"/(link|xlink)/.")
+    expected = [p for p in glob.glob(spec, recursive=True)
+                if "**" not in pattern or not re.search(second, p[len(base_dir):])]
+    assert sorted(base.glob_paths(spec)) == sorted(expected), pattern
+  outside = tmp_path / "outside"
+  (outside / "o").mkdir(parents=True)
+  (outside / "o" / "g.txt").write_bytes(b"x\n")
+  os.symlink(outside, tmp_path / "r" / "out1")  # reached through the first link only
+  os.symlink(outside, tmp_path / "r" / "s" / "out2")
+  os.symlink(outside / "o", outside / "o" / "self")
+  assert [os.path.relpath(p, base_dir) for p in base.glob_paths(base_dir + "/**/g.txt")] == [
+      "out1/o/g.txt"]
