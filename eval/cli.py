@@ -16,6 +16,7 @@ from absl import flags
 import numpy as np
 
 from w2v_tf.errors import UsageError, UserError, warn
+from w2v_tf.fileio import not_a_file
 from w2v_tf.model_dir import load_exported_vectors
 from w2v_tf.word_vectors import ANALOGY_METHODS, WordVectors
 
@@ -109,8 +110,9 @@ def find_data_file(name: str, explicit: str | None, flag: str, url: str) -> str:
     UserError: an explicit path is missing, or no default copy exists.
   """
   if explicit:
-    if not os.path.exists(explicit):
-      raise UserError(f"{flag} file {explicit} not found: check the path (default: data/{name})")
+    if not os.path.isfile(explicit):
+      raise UserError(f"{flag} file {explicit} {not_a_file(explicit)}: check the path "
+                      f"(default: data/{name})")
     return explicit
   candidates = [os.path.join("data", name), os.path.join(_REPO_ROOT, "data", name)]
   spec = importlib.util.find_spec("gensim")  # finds the package without importing it

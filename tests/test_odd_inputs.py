@@ -320,3 +320,65 @@ def test_glob_paths_matches_glob_on_trees_without_loops(tmp_path):
   os.symlink(outside / "o", outside / "o" / "self")
   assert [os.path.relpath(p, base_dir) for p in base.glob_paths(base_dir + "/**/g.txt")] == [
       "out1/o/g.txt"]
+
+
+# --- Messages that named the wrong problem ----------------------------------------------------
+
+
+def _one_error(run, pattern):
+  lines = [line for line in run.stderr.splitlines() if line.strip()]
+  assert "Traceback" not in run.stderr, run.stderr
+  assert run.returncode == 1, run.stderr
+  errors = [line for line in lines if line.startswith("error: ")]
+  assert len(errors) == 1 and re.search(pattern, errors[0]), run.stderr
+
+
+def test_message_slips_in_inputs(train_runner, runner, files, tmp_path):
+  """A dangling symlink, a folder as --pairs, a compressed or UTF-16 shard under a text name."""
+  os.symlink(tmp_path / "gone.txt", tmp_path / "link.txt")
+  run, _ = _dump(train_runner, tmp_path, tmp_path / "link.txt", "--cleaning=none")
+  _one_error(run, r"link\.txt: is a symlink to \S*gone\.txt, which does not exist \(a dangling "
+                  r"link\)")  # it said "a pipe or a device"
+  run = runner.run("eval.similarity", [f"--vectors={files['good_txt']}",
+                                       f"--pairs={tmp_path}"])
+  _one_error(run, r"--pairs file \S+ is a directory, not a file")  # it said "not found"
+  run = runner.run("eval.similarity", [f"--vectors={files['good_txt']}",
+                                       f"--pairs={tmp_path / 'link.txt'}"])
+  _one_error(run, r"--pairs file \S*link\.txt is a symlink to \S*gone\.txt, which does not")
+  run = runner.run("eval.neighbors", [f"--vectors={tmp_path / 'link.txt'}", "--word=man"])
+  _one_error(run, r"vectors file \S*link\.txt is a symlink to .*dangling link")
+  import gzip  # pylint: disable=import-outside-toplevel
+  (tmp_path / "packed.txt").write_bytes(gzip.compress(b"one two\n"))
+  run, _ = _dump(train_runner, tmp_path, tmp_path / "packed.txt", "--cleaning=none")
+  _one_error(run, r"packed\.txt: is gzip data, not text: name it \*\.gz")
+  (tmp_path / "wide.txt").write_bytes("one two three\n".encode("utf-16-le"))
+  run, _ = _dump(train_runner, tmp_path, tmp_path / "wide.txt", "--cleaning=none")
+  _one_error(run, r"wide\.txt: is not UTF-8 text .* probably UTF-16 without a byte-order mark")
+
+
+def test_export_output_names(train_runner, tmp_path):
+  """`--output newdir/` is refused as a folder name; `--output v.txt.gz` is gzip, read back."""
+  from w2v_tf.word_vectors import WordVectors  # pylint: disable=import-outside-toplevel
+  shard = tmp_path / "t.txt"
+  rng = np.random.default_rng(0)
+  words = [f"w{i}" for i in range(30)]
+  shard.write_bytes("".join(" ".join(rng.choice(words, 20)) + "\n" for _ in range(60)).encode())
+  model = tmp_path / "m"
+  run = train_runner.run("w2v_tf.train", [*_TRAIN_FAST, f"--train_text={shard}",
+                                          f"--model_dir={model}", "--cache_dir="])
+  assert run.returncode == 0, run.stderr
+  run = train_runner.run("w2v_tf.export", [f"--model_dir={model}", "--format=word2vec_txt",
+                                           f"--output={tmp_path}/newdir/"])
+  assert run.returncode == 2 and re.search(  # it said "Not a directory"
+      r"^error: --output=\S*newdir/: names a directory \(it ends with /\); give a file name",
+      run.stderr.strip()), run.stderr
+  assert not (tmp_path / "newdir").exists()
+  reference = WordVectors.load(model / "vectors.bin")
+  for fmt, name in (("word2vec_txt", "v.txt.gz"), ("word2vec_bin", "v.bin.gz")):
+    run = train_runner.run("w2v_tf.export", [f"--model_dir={model}", f"--format={fmt}",
+                                             f"--output={tmp_path / name}"])
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / name).read_bytes()[:2] == b"\x1f\x8b"  # gzip, as the name says
+    loaded = WordVectors.load(tmp_path / name)
+    assert list(loaded.words) == list(reference.words)
+    np.testing.assert_allclose(loaded.vectors, reference.vectors, atol=1e-5)

@@ -21,6 +21,7 @@ import os
 import tensorflow as tf
 
 from w2v_tf.errors import UserError
+from w2v_tf.fileio import not_a_file
 
 # Documents (rows, pieces of lines) cleaned together, and for text at most about this many bytes
 # (so a batch of text8's 1 MiB pieces stays small). 2048 against 512: IMDB's pass 3.9 s against
@@ -139,6 +140,9 @@ def resolve_paths(spec: str, flag: str, wanted: str) -> list[str]:
     if not paths:
       raise UserError(f"{spec}: the glob matches only folders; name the files (e.g. 'dir/*.txt')")
   for path in paths:
+    if os.path.islink(path) and not os.path.exists(path):
+      raise UserError(f"{path}: {not_a_file(path)}: {flag} wants {wanted}; fix or remove the "
+                      "link")
     if not os.path.isfile(path):
       raise UserError(f"{path}: is a pipe or a device, not a file: the corpus is read more "
                       "than once; write it to a file first")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import os
+import re
 from typing import Iterator
 
 import tensorflow as tf
@@ -51,6 +52,38 @@ def _cut(piece: bytes) -> int:
   if piece[:cut - 1].endswith(b"<br"):
     cut = max(cut - 4, 0) or cut
   return cut
+
+
+# What a file that is not text usually is, by its first bytes (none of them starts UTF-8 text:
+# each holds a byte that is invalid there or a control character), and what to do about it.
+_SIGNATURES = ((re.compile(b"\x1f\x8b"), "gzip data", "name it *.gz"),
+               (re.compile(b"BZh[1-9]1AY&SY"), "bzip2 data", "name it *.bz2"),
+               (re.compile(b"PK\x03\x04"), "a zip archive", "unzip it"),
+               (re.compile(b"\xfd7zXZ\x00"), "xz data", "decompress it (unxz)"),
+               (re.compile(b"\xff\xfe|\xfe\xff"), "UTF-16 text",
+                "convert it: iconv -f utf-16 -t utf-8"))
+
+
+def _check_text(path: str, start: bytes) -> None:
+  """UserError when the first line (`start`) says the file is not UTF-8 text, naming what it is.
+
+  A NUL byte there is never text; a compressed stream under a plain name or UTF-16 was only
+  called "a NUL byte" before.
+  """
+  for signature, what, fix in _SIGNATURES:
+    if signature.match(start):
+      raise UserError(f"{path}: is {what}, not text: {fix} (--train_text reads UTF-8 text, one "
+                      "document per line; .gz and .bz2 names are decompressed)")
+  if b"\0" not in start:
+    return
+  pairs = start[:200]
+  if len(pairs) >= 4 and (pairs[1::2].count(0) > len(pairs) // 4 or
+                          pairs[0::2].count(0) > len(pairs) // 4):
+    raise UserError(f"{path}: is not UTF-8 text (NUL bytes between the characters near its "
+                    "start): probably UTF-16 without a byte-order mark; convert it: iconv -f "
+                    "utf-16le -t utf-8 (or utf-16be)")
+  raise UserError(f"{path}: is not a text file (a NUL byte near its start): "
+                  "--train_text reads text, one document per line (.txt, .gz, .bz2)")
 
 
 def _fragments(f, piece_bytes: int) -> Iterator[tuple[bytes, bool]]:
@@ -106,9 +139,8 @@ def read_pieces(paths: list[str], piece_bytes: int = PIECE_BYTES
         open_line = False  # a piece with continues=True was the last one handed on
         first = True
         for fragment, ended in _fragments(f, piece_bytes):
-          if first and b"\0" in fragment:
-            raise UserError(f"{path}: is not a text file (a NUL byte near its start): "
-                            "--train_text reads text, one document per line (.txt, .gz, .bz2)")
+          if first:
+            _check_text(path, fragment)
           first = False
           piece = carry + fragment
           if ended:
