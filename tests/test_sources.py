@@ -258,7 +258,7 @@ def test_a_binary_file_is_refused(tmp_path, name, data):
 
 
 def test_a_lone_cr_ends_a_line(tmp_path):
-  """Classic Mac OS line ends ("\\r" alone) are line ends, as in str.splitlines: one document each."""
+  """Classic Mac OS line ends ("\\r" alone) end lines, as in str.splitlines: a document each."""
   path = str(tmp_path / "t.txt")
   assert _pieces(tmp_path, b"a b\rc d\r\re f", 1000) == [
       (b"a b", False, path, 1), (b"c d", False, path, 2), (b"", False, path, 3),
