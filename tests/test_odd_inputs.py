@@ -3,7 +3,11 @@
 Table-driven like tests/test_errors.py: each case runs `python -m MODULE` (through
 `tests/binaries.Runner`) and checks the exit status, the `error:` / `warning:` lines on stderr
 (regexes, in order, and no other line) and, where given, a regex on stdout. Covers: human scores
-that are NaN or infinity, zero vectors and undefined scores in the eval binaries.
+that are NaN or infinity, zero vectors and undefined scores in the eval binaries. The tests
+after the table run the trainer, `w2v_tf.data` and `w2v_tf.export` on text shards holding
+control characters, lone CR line ends, empty compressed shards, symlink loops, a tiny
+`--max_vocab_size`, a corpus that subsampling empties, and the inputs whose messages named
+the wrong problem (docs/reliability.md has a row for each).
 """
 
 import dataclasses
@@ -382,3 +386,18 @@ def test_export_output_names(train_runner, tmp_path):
     loaded = WordVectors.load(tmp_path / name)
     assert list(loaded.words) == list(reference.words)
     np.testing.assert_allclose(loaded.vectors, reference.vectors, atol=1e-5)
+
+
+def test_a_corpus_that_subsampling_empties_says_so(train_runner, tmp_path):
+  """8 words seen 8 times each: subsampling keeps ~10% of the tokens, no pair is left, and the
+  loss over no pair (NaN) read as "non-finite loss at step 0 ...: lower --learning_rate"."""
+  shard = tmp_path / "tiny.txt"
+  shard.write_bytes(("\n".join(" ".join(_PLAIN[i:] + _PLAIN[:i]) for i in range(8)) + "\n")
+                    .encode())
+  run = train_runner.run("w2v_tf.train", [*_TRAIN_FAST, f"--train_text={shard}", "--cache_dir=",
+                                          f"--model_dir={tmp_path / 'm'}"])
+  _one_error(run, r"^error: epoch 1 gave no training pair: of the corpus's 64 tokens, "
+                  r"subsampling \(--subsample=0\.001\) kept none .*lower --subsample")
+  run = train_runner.run("w2v_tf.train", [*_TRAIN_FAST, f"--train_text={shard}", "--cache_dir=",
+                                          f"--model_dir={tmp_path / 'm0'}", "--subsample=0"])
+  assert run.returncode == 0, run.stderr
