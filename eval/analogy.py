@@ -133,11 +133,11 @@ def read_analogies(path: str | os.PathLike) -> AnalogySet:
 def _summary(sections: list[dict], top_k: int) -> dict:
   """Adds up per-section counts into one summary dict."""
   out = {key: sum(s[key] for s in sections) for key in ("correct", "seen", "questions")}
-  out["accuracy"] = out["correct"] / out["seen"] if out["seen"] else 0.0
+  out["accuracy"] = out["correct"] / out["seen"] if out["seen"] else None
   out["coverage"] = out["seen"] / out["questions"] if out["questions"] else 0.0
   if top_k > 1:
     out["correct_at_k"] = sum(s["correct_at_k"] for s in sections)
-    out["accuracy_at_k"] = out["correct_at_k"] / out["seen"] if out["seen"] else 0.0
+    out["accuracy_at_k"] = out["correct_at_k"] / out["seen"] if out["seen"] else None
   return out
 
 
@@ -162,7 +162,7 @@ def evaluate_analogies(vectors: np.ndarray, words: Sequence[str],
     {"total": {...}, "semantic": {...}, "syntactic": {...}, "sections": [{"name": ..., ...}],
      "method", "restrict_vocab", "top_k", "candidates", "malformed_lines", "seconds"}, where
     every summary and section has "correct", "seen", "questions", "accuracy" (correct / seen,
-    0 when nothing was seen), "coverage" (seen / questions) and, when top_k > 1,
+    None when nothing was seen), "coverage" (seen / questions) and, when top_k > 1,
     "correct_at_k" and "accuracy_at_k".
 
   Raises:
@@ -196,11 +196,14 @@ def evaluate_analogies(vectors: np.ndarray, words: Sequence[str],
     mine = owner == s_index
     entry = {"name": section.name, "correct": int(correct[mine].sum()),
              "seen": int(mine.sum()), "questions": len(section.questions)}
-    entry["accuracy"] = entry["correct"] / entry["seen"] if entry["seen"] else 0.0
+    # None, not 0, when no question was seen: an accuracy over nothing is undefined (null in
+    # the JSON, n/a in the table), and 0% would read as a bad model.
+    entry["accuracy"] = entry["correct"] / entry["seen"] if entry["seen"] else None
     entry["coverage"] = entry["seen"] / entry["questions"] if entry["questions"] else 0.0
     if top_k > 1:
       entry["correct_at_k"] = int(correct_k[mine].sum())
-      entry["accuracy_at_k"] = entry["correct_at_k"] / entry["seen"] if entry["seen"] else 0.0
+      entry["accuracy_at_k"] = (entry["correct_at_k"] / entry["seen"] if entry["seen"]
+                                else None)
     sections.append(entry)
   return {
       "total": _summary(sections, top_k),
@@ -343,11 +346,14 @@ def format_table(result: dict) -> str:
     header += f" {'acc@' + str(result['top_k']):>9}"
   lines = [header, "-" * len(header)]
 
+  def percent(value: float | None) -> str:
+    return f"{'n/a':>9}" if value is None else f"{100 * value:>8.2f}%"
+
   def row(name: str, entry: dict) -> str:
     text = (f"{name:<34} {entry['correct']:>6}/{entry['seen']:<6} "
-            f"{100 * entry['accuracy']:>8.2f}% {100 * entry['coverage']:>8.1f}%")
+            f"{percent(entry['accuracy'])} {100 * entry['coverage']:>8.1f}%")
     if at_k:
-      text += f" {100 * entry['accuracy_at_k']:>8.2f}%"
+      text += f" {percent(entry['accuracy_at_k'])}"
     return text
 
   for section in result["sections"]:
@@ -396,6 +402,11 @@ def main(argv: Sequence[str]) -> None:
                               restrict_vocab=f.restrict_vocab, method=f.method, top_k=f.top_k,
                               case_insensitive=f.case_insensitive)
   result["vectors"] = source
+  if not result["total"]["seen"]:
+    warn(f"{analogy_path}: none of its {result['total']['questions']:,} questions has all four "
+         f"words among the first {result['candidates']:,} words of the vocabulary: the accuracy "
+         "is undefined (n/a); raise --restrict_vocab or use vectors trained on a corpus that "
+         "has these words")
   print(f"vectors: {source} ({len(word_vectors)} x {word_vectors.dim}); analogies: "
         f"{analogy_path}; method: {f.method}; candidates: first {result['candidates']} words")
   print(format_table(result))

@@ -13,9 +13,11 @@ import os
 from typing import Sequence
 
 from absl import flags
+import numpy as np
 
 from w2v_tf import data_home
-from w2v_tf.errors import UsageError, UserError
+from w2v_tf.errors import UsageError, UserError, warn
+from w2v_tf.fileio import not_a_file
 from w2v_tf.model_dir import load_exported_vectors
 from w2v_tf.word_vectors import ANALOGY_METHODS, WordVectors
 
@@ -55,8 +57,25 @@ def load_from_flags(vectors_path: str | None, model_dir: str | None,
     raise UsageError("give exactly one of --vectors=PATH (word2vec .bin/.txt or GloVe .txt) "
                      "and --model_dir=DIR (a trained model)")
   if vectors_path:
-    return WordVectors.load(vectors_path, drop_nonfinite), vectors_path
-  return load_exported_vectors(model_dir, drop_nonfinite), model_dir
+    loaded, source = WordVectors.load(vectors_path, drop_nonfinite), vectors_path
+  else:
+    loaded, source = load_exported_vectors(model_dir, drop_nonfinite), model_dir
+  warn_zero_rows(loaded, source)
+  return loaded, source
+
+
+def warn_zero_rows(word_vectors: WordVectors, source: str) -> None:
+  """One warning when some rows are all zeros: their cosine with any word is 0, a made-up score.
+
+  A zero vector has no direction; the scores it takes part in (a neighbour at cosine 0, a
+  word pair at similarity 0) say nothing about the word, so the user is told once.
+  """
+  zero = ~np.any(word_vectors.vectors, axis=1)  # [V]
+  if zero.any():
+    first = int(np.argmax(zero))
+    warn(f"{source}: {int(zero.sum()):,} of {len(zero):,} rows are all zeros (the first is row "
+         f"{first + 1}, {word_vectors.words[first][:30]!r}): a zero vector has no direction, so "
+         "its cosine with any word is 0 and says nothing; retrain or drop those words")
 
 
 def check_no_args(argv: Sequence[str]) -> None:
@@ -94,8 +113,9 @@ def find_data_file(name: str, explicit: str | None, flag: str, url: str) -> str:
   """
   default = data_home.path(name)
   if explicit:
-    if not os.path.exists(explicit):
-      raise UserError(f"{flag} file {explicit} not found: check the path (default: {default})")
+    if not os.path.isfile(explicit):
+      raise UserError(f"{flag} file {explicit} {not_a_file(explicit)}: check the path "
+                      f"(default: {default})")
     return explicit
   candidates = [default, os.path.join(_REPO_ROOT, "data", name)]
   spec = importlib.util.find_spec("gensim")  # finds the package without importing it

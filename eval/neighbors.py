@@ -116,11 +116,17 @@ def answer(index: Neighbors, query: Sequence[str], top_k: int, method: str) -> s
     UsageError: not one or three words.
   """
   if len(query) == 1:
-    results = index.nearest(query[0], top_k)
     row = index.row(query[0])
-    return format_results(f"nearest to {index.words[row]!r} (row {row + 1}), cosine:", results)
+    title = f"nearest to {index.words[row]!r} (row {row + 1}), cosine:"
+    if not np.any(index.word_vectors.vectors[row]):  # every cosine would be 0: no ranking
+      return f"{title} n/a (its vector is all zeros, so it has no direction and no neighbours)"
+    return format_results(title, index.nearest(query[0], top_k))
   if len(query) == 3:
     a, b, c = query
+    zero = [w for w in query if not np.any(index.word_vectors.vectors[index.row(w)])]
+    if zero:  # the answer would come from the other words alone
+      return (f"{a} : {b} :: {c} : ?  n/a ({', '.join(map(repr, zero))} has an all-zero "
+              "vector: no direction to reason with)")
     results = index.analogy(a, b, c, top_k, method)
     score = "cosine with b - a + c" if method == "3cosadd" else "3CosMul score"
     return format_results(f"{a} : {b} :: {c} : ?  ({score}):", results)

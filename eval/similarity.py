@@ -15,12 +15,17 @@ when a line has no tab); `#` lines are comments. Extra columns are allowed (SimL
 original file): the score is the column named by `--score_column`, or, by default, the third
 one, or the column whose header is "SimLex999" when the file starts with a header row (a first
 row whose score is not a number). Malformed lines (fewer columns, a score that is not a number)
-are skipped and counted (`malformed_lines`); the binary prints one warning naming the first.
+are skipped and counted (`malformed_lines`); the binary prints one warning naming the first. A
+score of NaN or infinity is refused (naming the file and line), as vectors holding them are: it
+would count as a judgement and shift every rank. A correlation that is undefined (all scores, or
+all the model's similarities, equal: zero vectors, say) is printed as n/a with one warning, and
+written to --output_json as null.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Sequence
 
@@ -70,7 +75,8 @@ def read_word_pairs(path: str | os.PathLike, score_column: int | None = None) ->
     The pairs; malformed lines are skipped and counted.
 
   Raises:
-    UserError: missing, unreadable or empty file, or no valid pair in it.
+    UserError: missing, unreadable or empty file, no valid pair in it, or a score that is NaN
+      or infinite (file:line).
   """
   path = os.fspath(path)
   lines = read_lines(
@@ -97,7 +103,12 @@ def read_word_pairs(path: str | os.PathLike, score_column: int | None = None) ->
       if result.first_malformed is None:
         result.first_malformed = (line_number, line.strip()[:60])
       continue
-    result.pairs.append((fields[0], fields[1], float(fields[col])))
+    score = float(fields[col])
+    if not math.isfinite(score):  # float() parses "nan" and "inf"; they are no judgement
+      raise UserError(f"{path}:{line_number}: the score of {fields[0][:30]!r} and "
+                      f"{fields[1][:30]!r} is {fields[col][:30]!r}, not a finite number: fix "
+                      "the line or remove it")
+    result.pairs.append((fields[0], fields[1], score))
   if not result.pairs:
     what = "is empty" if not any(l.strip() for l in lines) else "holds no valid pair"
     raise UserError(f"word-pair file {path} {what}: expected 'word1<TAB>word2<TAB>score' "
@@ -202,6 +213,27 @@ def define_flags() -> None:
   flags.DEFINE_string("output_json", None, "Write the results as JSON here.")
 
 
+def _correlation(value: float | None) -> str:
+  return f"{'n/a':>9}" if value is None else f"{value:>9.4f}"
+
+
+def _why_constant(data: WordPairs, word_vectors, restrict_vocab: int,
+                  case_insensitive: bool) -> str:
+  """Why a correlation is undefined: which side is constant over the pairs used."""
+  vectors, _, fold, ok_vocab = candidate_lookup(word_vectors.vectors, word_vectors.words,
+                                                restrict_vocab, case_insensitive)
+  used = [(ok_vocab[fold(a)], ok_vocab[fold(b)], score) for a, b, score in data.pairs
+          if fold(a) in ok_vocab and fold(b) in ok_vocab]
+  rows = {row for i, j, _ in used for row in (i, j)}
+  zero = sorted(word_vectors.words[row] for row in rows if not np.any(vectors[row]))
+  if len({score for _, _, score in used}) < 2:
+    return "every human score is the same (a correlation needs two different ones)"
+  if zero:
+    return (f"the model's similarities are all equal; {len(zero)} of the words have all-zero "
+            f"vectors (first: {zero[0][:30]!r}), whose cosine with any word is 0")
+  return "the model's similarities are all equal (a correlation needs two different ones)"
+
+
 def main(argv: Sequence[str]) -> None:
   from w2v_tf.fileio import atomic_write_json  # pylint: disable=import-outside-toplevel
   cli.check_no_args(argv)
@@ -229,10 +261,16 @@ def main(argv: Sequence[str]) -> None:
     result = evaluate_word_pairs(word_vectors.vectors, word_vectors.words, data,
                                  restrict_vocab=f.restrict_vocab,
                                  case_insensitive=f.case_insensitive)
-    results.append(result)
     name = os.path.basename(data.path)
-    print(f"{name:<40} {result['spearman']:>9.4f} {result['pearson']:>9.4f} "
+    undefined = [key for key in ("spearman", "pearson") if math.isnan(result[key])]
+    if undefined:
+      warn(f"{data.path}: {' and '.join(undefined)} undefined over the {result['used']} pairs "
+           f"used: {_why_constant(data, word_vectors, f.restrict_vocab, f.case_insensitive)}")
+    for key in undefined:
+      result[key] = None  # JSON has no NaN
+    print(f"{name:<40} {_correlation(result['spearman'])} {_correlation(result['pearson'])} "
           f"{result['used']:>5}/{result['pairs']:<5} {100 * result['oov_ratio']:>6.1f}%")
+    results.append(result)
   if f.output_json:
     atomic_write_json(f.output_json, {"vectors": source, "results": results})
 

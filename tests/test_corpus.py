@@ -148,4 +148,5 @@ def test_cache_keys_are_those_of_earlier_versions(tmp_path):
       "csv, no cleaning": "93b1569080bd2eac269024e6", "text file": "c96a711f3a3b91d2304c07e7",
       "text glob": "6250a25d62abd687df1f4c9f"}
   corpus_lib.load(keys["csv"], str(tmp_path / "cache"), progress=False)
-  assert os.listdir(tmp_path / "cache") == ["corpus-v3-0d597e008bfe964303ee25dd"]
+  # v4: control characters separate words (the keys are unchanged, the folders' names not).
+  assert os.listdir(tmp_path / "cache") == ["corpus-v4-0d597e008bfe964303ee25dd"]

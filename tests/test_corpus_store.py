@@ -149,6 +149,7 @@ def test_pruning_matches_gensim_one_document_per_batch(tmp_path, max_types, adde
   writer, corpus = _write(tmp_path / "corpus-x", documents, max_types=max_types, adder=adder)
   assert writer.prune_events >= 3  # pruning happened several times
   assert corpus.meta["prune_events"] == writer.prune_events
+  assert writer.pruned_words > 0
   assert dict(zip(corpus.types, corpus.type_counts.tolist())) == expected
 
 

@@ -252,6 +252,40 @@ def test_a_gz_that_is_not_gzip_is_refused(tmp_path):
 ], ids=["model.bin", "archive.txt", "packed.txt.gz"])
 def test_a_binary_file_is_refused(tmp_path, name, data):
   path = _write(tmp_path / name, data)
-  with pytest.raises(UserError, match="not a text file") as error:
+  with pytest.raises(UserError, match="not a text file|is a zip archive, not text") as error:
     list(text_source.read_pieces([path]))
   assert str(error.value).startswith(path + ": ")
+
+
+def test_a_lone_cr_ends_a_line(tmp_path):
+  """Classic Mac OS line ends ("\\r" alone) end lines, as in str.splitlines: a document each."""
+  path = str(tmp_path / "t.txt")
+  assert _pieces(tmp_path, b"a b\rc d\r\re f", 1000) == [
+      (b"a b", False, path, 1), (b"c d", False, path, 2), (b"", False, path, 3),
+      (b"e f", False, path, 4)]
+  # Mixed with "\n" and "\r\n"; a "\r\n" counts once, also when a piece boundary splits it.
+  data = b"one\rtwo\r\nthree\nfour\r"
+  assert [p[0] for p in _pieces(tmp_path, data, 1000)] == data.splitlines()
+  for piece_bytes in range(3, 12):
+    line = b"word " * 7 + b"end"
+    pieces = _pieces(tmp_path, line + b"\r\n" + line + b"\r" + b"last", piece_bytes)
+    lines = _lines_of(pieces)
+    assert [number for number, _, _ in lines] == [1, 2, 3], (piece_bytes, pieces)
+    assert [data.split() for _, data, _ in lines] == [line.split(), line.split(), [b"last"]]
+
+
+@pytest.mark.parametrize("data,message", [
+    (gzip.compress(b"words and more words\n", mtime=0), r"is gzip data, not text: name it \*\.gz"),
+    (bz2.compress(b"words and more words\n"), r"is bzip2 data, not text: name it \*\.bz2"),
+    ("words and more\n".encode("utf-16"), r"is UTF-16 text, not text: convert it: iconv"),
+    ("words and more\n".encode("utf-16-le"), r"probably UTF-16 without a byte-order mark"),
+    (b"BZh is a word\n", None),  # text that starts like a signature is text
+], ids=["gzip", "bzip2", "utf16-bom", "utf16-no-bom", "text"])
+def test_a_file_that_is_not_text_says_what_it_probably_is(tmp_path, data, message):
+  path = _write(tmp_path / "shard.txt", data)
+  if message is None:
+    assert [p[0] for p in text_source.read_pieces([path])] == [data.rstrip(b"\n")]
+    return
+  with pytest.raises(UserError, match=message) as error:
+    list(text_source.read_pieces([path]))
+  assert str(error.value).startswith(path + ": ") and "\n" not in str(error.value)

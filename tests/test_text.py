@@ -5,6 +5,7 @@ import string
 import subprocess
 import sys
 import types
+import unicodedata
 import zipfile
 
 import pandas as pd
@@ -19,6 +20,8 @@ def python_twin(review: str, stopwords: frozenset[str]) -> list[str]:
   """The cleaning rules in plain Python (see w2v_tf/text.py)."""
   review = review.replace("<br />", " ")
   review = review.translate(str.maketrans("", "", string.punctuation))
+  review = "".join(" " if unicodedata.category(c) == "Cc" or c == "\ufeff" else c
+                   for c in review)  # control characters separate words
   tokens = [token.lower() for token in review.split() if token.isalpha()]
   return [token for token in tokens if token not in stopwords and len(token) > 1]
 
@@ -41,6 +44,7 @@ EDGE_CASES = [
     "under_score hyphen-ated slash/ed",
     "file\x1cgroup\x1drecord\x1eunit\x1fsep\x0bvt\x0cff\rcr",
     "ΣΟΦΟΣ. ΟΔΟΣ123 ΣΣ",
+    "foo\x00bar nul\x07bel esc\x1b[0m del\x7fete c1\x80\x9fxy bom\ufeffxy line\u2028sep",
 ]
 
 

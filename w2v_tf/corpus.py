@@ -40,7 +40,7 @@ from w2v_tf.fileio import disk_errors
 from w2v_tf.sources import CorpusSpec
 
 # Bump when the cleaning rules or the cache layout change.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +108,24 @@ def _file_digest(path: str) -> str:
     for block in iter(lambda: f.read(1 << 20), b""):
       digest.update(block)
   return digest.hexdigest()
+
+
+def prune_message(name: str, max_vocab_size: int, events: int, dropped: int, kept: int) -> str:
+  """The warning after the word table outgrew --max_vocab_size: what the prunes really did.
+
+  gensim's rule drops, at the k-th prune, the words seen fewer than k times, so the first prune
+  drops nothing: a corpus whose table outgrew the bound once kept every word (the warning said
+  words "seen fewer than 1 time(s)" were dropped).
+  """
+  checked = (f"{name}: the word table outgrew --max_vocab_size={max_vocab_size:,} "
+             f"{events} time(s) (checked after each batch of documents)")
+  if not dropped:
+    return (f"{checked}, but no word was dropped: gensim's rule drops, at the k-th prune, the "
+            f"words seen fewer than k times, and the first prune drops none; the table kept "
+            f"all its {kept:,} words. Counts are exact; the bound was not enforced")
+  return (f"{checked}: {dropped:,} words were dropped (the k-th prune drops those seen fewer "
+          f"than k times so far, as gensim's max_vocab_size does; the last, fewer than "
+          f"{events}), {kept:,} kept; raise it for exact counts")
 
 
 def spec_key(spec: CorpusSpec, paths: list[str] | None = None) -> str:
@@ -271,10 +289,8 @@ def tokenize(spec: CorpusSpec, target: str, progress: bool = True,
                     f"{input_format.records} read); check --text_column, --cleaning, --stopwords "
                     "and the file's content")
   if writer.prune_events:
-    text.warn(f"{spec.name}: the word table outgrew --max_vocab_size={spec.max_vocab_size:,} "
-              f"{writer.prune_events} time(s): words seen fewer than {writer.min_reduce - 1} "
-              "time(s) at those points were dropped (as gensim's max_vocab_size does); raise it "
-              "for exact counts")
+    text.warn(prune_message(spec.name, spec.max_vocab_size, writer.prune_events,
+                            writer.pruned_words, writer.num_types))
   # meta.json keeps the keys of earlier versions: their caches are read as they are.
   return writer.finish({"invalid_utf8_reviews": invalid_utf8,
                         "first_invalid_utf8_review": first_invalid,

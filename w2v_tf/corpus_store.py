@@ -214,6 +214,7 @@ class CorpusWriter:
     self.num_documents = 0
     self.min_reduce = 1
     self.prune_events = 0
+    self.pruned_words = 0  # words the prunes dropped (the first prune drops none)
     self.meta: dict = {}
 
   @property
@@ -343,6 +344,7 @@ class CorpusWriter:
     self._alive[dropped] = False
     self._counts[dropped] = 0
     self._live -= len(dropped)
+    self.pruned_words += len(dropped)
     self.min_reduce += 1
     self.prune_events += 1
 

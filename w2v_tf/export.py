@@ -221,7 +221,12 @@ def export_vectors(out_dir: str | os.PathLike, word_vectors: WordVectors,
 
 
 def _file_problem(output: str) -> str | None:
-  return "is a directory; give a file name" if os.path.isdir(output) else None
+  if os.path.isdir(output):
+    return "is a directory; give a file name"
+  if output.endswith(os.sep):  # a folder to be ("Not a directory" came from the OS)
+    return "names a directory (it ends with /); give a file name, e.g. " + os.path.join(
+        output, "vectors.txt")
+  return None
 
 
 def _projector_problem(output: str) -> str | None:

@@ -168,6 +168,17 @@ def decode_utf8(data: bytes, path: str | os.PathLike, what: str = "") -> str:
                     f"{fix.format('latin1')}") from e
 
 
+def not_a_file(path: str) -> str:
+  """Why an input path that is not a regular file is none: "not found", "is a directory", ..."""
+  if os.path.islink(path) and not os.path.exists(path):
+    return f"is a symlink to {os.readlink(path)}, which does not exist (a dangling link)"
+  if os.path.isdir(path):
+    return "is a directory, not a file"
+  if os.path.exists(path):
+    return "is a pipe or a device, not a file"
+  return "not found"
+
+
 def read_lines(path: str | os.PathLike, what: str, hint: str) -> list[str]:
   """The lines of a UTF-8 text file; one-line UserError if it is missing, unreadable or not UTF-8.
 
@@ -181,7 +192,7 @@ def read_lines(path: str | os.PathLike, what: str, hint: str) -> list[str]:
   """
   path = os.fspath(path)
   if not os.path.isfile(path):
-    raise UserError(f"{what} {path} not found: {hint}")
+    raise UserError(f"{what} {path} {not_a_file(path)}: {hint}")
   try:
     with open(path, "rb") as f:
       data = f.read()

@@ -307,10 +307,12 @@ class AnalogyEvaluation(Callback):
     result = self.evaluate(logs["vectors"])
     parts = ("total", "semantic", "syntactic")
     for part in parts:
-      logs[f"{ANALOGY_PREFIX}{part}"] = 100.0 * result[part]["accuracy"]
+      if result[part]["accuracy"] is not None:  # None: no question seen, no scalar to plot
+        logs[f"{ANALOGY_PREFIX}{part}"] = 100.0 * result[part]["accuracy"]
     logs["analogy"] = {part: result[part] for part in parts}
     total = result["total"]
-    self.log(f"epoch {epoch + 1} analogies: total {total['accuracy']:.1%} "
+    percent = lambda value: "n/a" if value is None else f"{value:.1%}"
+    self.log(f"epoch {epoch + 1} analogies: total {percent(total['accuracy'])} "
              f"({total['correct']}/{total['seen']} seen of {total['questions']}), "
-             f"semantic {result['semantic']['accuracy']:.1%}, "
-             f"syntactic {result['syntactic']['accuracy']:.1%}")
+             f"semantic {percent(result['semantic']['accuracy'])}, "
+             f"syntactic {percent(result['syntactic']['accuracy'])}")

@@ -5,7 +5,8 @@ Rules, in order (the plain-Python twin in tests/test_text.py applies the same on
   2. every `<br />` becomes a space;
   3. ASCII punctuation (Python's `string.punctuation`) is deleted, so `don't` -> `dont`,
      `x-men` -> `xmen`;
-  4. split on whitespace (the characters Python's `str.split()` splits on);
+  4. split on whitespace (the characters Python's `str.split()` splits on) and on control
+     characters (Unicode category Cc: NUL, ESC, DEL, the C1 range, ...) and U+FEFF;
   5. keep tokens made only of letters (Unicode category L*, as `str.isalpha`);
   6. lowercase;
   7. drop stopwords (NLTK English by default; the list is applied as is, after rule 3, so
@@ -20,6 +21,7 @@ import io
 import os
 import re
 import string
+import unicodedata
 import zipfile
 from typing import Iterable, Sequence
 
@@ -28,13 +30,22 @@ import tensorflow as tf
 from w2v_tf.errors import UsageError, UserError, warn  # noqa: F401  (callers use text.warn)
 from w2v_tf.fileio import read_lines
 
-# Python's str.split() whitespace that tf.strings.split(sep=None) does not split on (it splits on
-# ASCII " \t\n\v\f\r"), computed, not typed by hand: replaced by a space first. A regex over
-# these rare characters and the C split took 0.32 s per 10k reviews where the whole class plus a
-# split on " " took 0.73 s.
-_OTHER_WHITESPACE = "[" + "".join(
+# Separators that tf.strings.split(sep=None) does not split on (it splits on ASCII
+# " \t\n\v\f\r"), computed, not typed by hand: replaced by a space first. A regex over these
+# rare characters and the C split took 0.32 s per 10k reviews where the whole class plus a split
+# on " " took 0.73 s. They are Python's str.split() whitespace (\x1c-\x1f, U+0085, U+2028, ...),
+# which `str.splitlines` and the vectors readers treat as line or field ends, and every control
+# character (category Cc: NUL, \x01-\x08, ESC, DEL, C1) and U+FEFF (a byte-order mark in the
+# middle of a file). Splitting on them, in every --cleaning, is the class fix for words the
+# export formats cannot hold: a word then never holds a byte that a line- or space-based reader
+# (ours, gensim's, the C tool's, a TSV) reads as a separator or refuses (`foo\0bar` made
+# vectors.bin unreadable), and the exported files stay what the C tool writes. No real word
+# holds a control character, so nothing of value is lost; escaping them in every writer and
+# reader instead would make files other tools misread.
+_SEPARATORS = "[" + "".join(
     f"\\x{{{ord(c):x}}}" for c in map(chr, range(0x110000))
-    if c.isspace() and c not in " \t\n\v\f\r") + "]"
+    if (c.isspace() or unicodedata.category(c) == "Cc" or c == "\ufeff")
+    and c not in " \t\n\v\f\r") + "]"
 # The one letter whose lowercase is not letters only (U+0130 -> "i" + U+0307, a combining mark):
 # where it occurs, rule 5 must see the token before rule 6 (the slow order).
 _DOTTED_CAPITAL_I = "\u0130".encode("utf-8")
@@ -181,12 +192,13 @@ def candidate_tokens(texts: tf.Tensor) -> tuple[tf.RaggedTensor, tf.Tensor]:
     # holding a non-letter are cut out of the text before the split: 0.08 s per 10k reviews
     # where matching each token (`regex_full_match`) took 0.20 s, and the split that follows
     # then makes no string for them.
-    lowered = tf.strings.lower(texts, encoding="utf-8")
-    lowered = tf.strings.regex_replace(lowered, _OTHER_WHITESPACE, " ")
+    # Separators first: tf.strings.lower(encoding="utf-8") drops everything after a NUL.
+    lowered = tf.strings.lower(tf.strings.regex_replace(texts, _SEPARATORS, " "),
+                               encoding="utf-8")
     return tf.strings.split(tf.strings.regex_replace(lowered, _TOKEN_WITH_A_NON_LETTER, ""))
 
   def split_then_lowercase():
-    tokens = tf.strings.split(tf.strings.regex_replace(texts, _OTHER_WHITESPACE, " "))
+    tokens = tf.strings.split(tf.strings.regex_replace(texts, _SEPARATORS, " "))
     alphabetic = tf.strings.regex_full_match(tokens.flat_values, _LETTERS_ONLY)
     tokens = tf.ragged.boolean_mask(tokens, tokens.with_flat_values(alphabetic))
     return tokens.with_flat_values(tf.strings.lower(tokens.flat_values, encoding="utf-8"))
@@ -245,7 +257,7 @@ def tokenize_texts(texts: Sequence[str], stopwords: frozenset[str] | Iterable[st
 
 
 def whitespace_tokens(texts: tf.Tensor, lowercase: bool) -> tuple[tf.RaggedTensor, tf.Tensor]:
-  """`--cleaning=none` before the stopwords: split on whitespace (as `str.split()`).
+  """`--cleaning=none` before the stopwords: split on whitespace (as `str.split()`) and controls.
 
   Args:
     texts: [batch] tf.string documents (any bytes; invalid UTF-8 is replaced by U+FFFD).
@@ -255,6 +267,8 @@ def whitespace_tokens(texts: tf.Tensor, lowercase: bool) -> tuple[tf.RaggedTenso
     ([batch, (tokens)] tf.string tokens, [batch] bool: the document had invalid UTF-8).
   """
   texts, invalid_utf8, _ = _replace_invalid_utf8(texts)
+  # Separators first: tf.strings.lower(encoding="utf-8") drops everything after a NUL.
+  texts = tf.strings.regex_replace(texts, _SEPARATORS, " ")
   if lowercase:
     texts = tf.strings.lower(texts, encoding="utf-8")
-  return tf.strings.split(tf.strings.regex_replace(texts, _OTHER_WHITESPACE, " ")), invalid_utf8
+  return tf.strings.split(texts), invalid_utf8

@@ -161,7 +161,8 @@ class Trainer:
     """
     train, state = self.experiment.train, self.state
     epoch = int(state.epoch.numpy())
-    iterator = iter(self.epoch_batches(epoch, skip=int(state.batch_in_epoch.numpy())))
+    skip = int(state.batch_in_epoch.numpy())
+    iterator = iter(self.epoch_batches(epoch, skip=skip))
     epoch_words = self.data.tokens.num_tokens
     words_before = float(state.words_done.numpy()) - epoch * epoch_words
     self.callbacks.on_epoch_begin(epoch, {"epochs": train.epochs, "epoch_words": epoch_words})
@@ -216,6 +217,15 @@ class Trainer:
     # batches) otherwise sat beside the epoch end's comparisons, checkpoint and vectors.
     # 5 epochs of IMDB, two runs each: peak RSS 1,017 / 1,018 MiB against 1,040 / 1,041.
     del iterator
+    if self._last_batch is None and not skip:
+      # No batch at all: a tiny corpus whose subsampling kept no pair. The loss over no pair is
+      # NaN, which read as "non-finite loss at step 0 ...: lower --learning_rate".
+      subsample = self.experiment.data.subsample
+      why = (f"subsampling (--subsample={subsample:g}) kept none with a context word in its "
+             "window; lower --subsample (0 = off) or use a larger corpus" if subsample else
+             "none has a context word in its document; use a larger corpus")
+      raise UserError(f"epoch {epoch + 1} gave no training pair: of the corpus's "
+                      f"{self.data.tokens.num_tokens:,} tokens, {why}")
     state.epoch.assign_add(1)
     state.batch_in_epoch.assign(0)
     step = int(state.step.numpy())

@@ -18,13 +18,16 @@ Repeated words keep their first row (a warning says how many were dropped), like
 
 The writers produce what the C tool writes (binary records end with a newline; text uses
 `%.6f`), in chunks of rows (bounded memory for large vocabularies), through
-`fileio.atomic_open`: a crash or a full disk leaves the previous file in place.
+`fileio.atomic_open`: a crash or a full disk leaves the previous file in place. A `.gz` name is
+written gzip-compressed, as it is read.
 `w2v_tf.word_vectors.WordVectors` is the interface; these are its pure functions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import os
 import re
 import warnings
@@ -33,11 +36,13 @@ from typing import Sequence
 import numpy as np
 
 from w2v_tf.errors import UserError, warn
-from w2v_tf.fileio import atomic_open, decode_utf8, disk_errors
+from w2v_tf.fileio import atomic_open, decode_utf8, disk_errors, not_a_file
 
 _HEADER = re.compile(rb"^\s*(\d+)\s+(\d+)\s*$")
 _CONTROL = re.compile(rb"[\x00-\x1f]")  # never inside a word; common in float32 bytes
-_WHITESPACE = re.compile(r"\s")
+# What no exported word may hold: whitespace (Python's, which str.split / splitlines cut at) and
+# control characters (the binary readers refuse them in a word); the cleaning splits on both.
+_NOT_IN_A_WORD = re.compile(r"[\s\x00-\x1f\x7f-\x9f\ufeff]")
 
 # Rows formatted or packed per write call: bounds memory for large vocabularies. A text chunk is
 # Python floats and strings (~5 KB a row at d = 100): exporting IMDB's 42k x 100 vectors peaked
@@ -51,8 +56,8 @@ CHUNK_ROWS = 512
 def _read_bytes(path: str) -> bytes:
   """Returns the whole (possibly gzipped) file; UserError for missing / unreadable / empty."""
   if not os.path.exists(path):
-    raise UserError(f"vectors file {path} not found: pass --vectors with a word2vec .bin/.txt "
-                    "or GloVe .txt file, or --model_dir with a trained model")
+    raise UserError(f"vectors file {path} {not_a_file(path)}: pass --vectors with a word2vec "
+                    ".bin/.txt or GloVe .txt file, or --model_dir with a trained model")
   if os.path.isdir(path):
     raise UserError(f"{path} is a directory, not a vectors file: pass it as --model_dir, or "
                     "pass --vectors with a file")
@@ -267,9 +272,10 @@ def check_words(words: Sequence[str], num_rows: int | None = None) -> None:
   if num_rows is not None and len(words) != num_rows:
     raise ValueError(f"{len(words)} words but {num_rows} vector rows")
   for i, word in enumerate(words):
-    if not isinstance(word, str) or not word or _WHITESPACE.search(word):
-      raise ValueError(f"word {i} ({word!r}) is empty or contains whitespace: the word2vec "
-                       "and TSV formats separate fields with spaces/tabs and lines with newlines")
+    if not isinstance(word, str) or not word or _NOT_IN_A_WORD.search(word):
+      raise ValueError(f"word {i} ({word!r}) is empty or holds whitespace or a control "
+                       "character: the word2vec and TSV formats separate fields with spaces/tabs "
+                       "and lines with newlines, and their readers refuse control characters")
 
 
 def as_matrix(vectors: np.ndarray) -> np.ndarray:
@@ -278,6 +284,25 @@ def as_matrix(vectors: np.ndarray) -> np.ndarray:
   if vectors.ndim != 2:
     raise ValueError(f"vectors must be 2-D [V, d], got shape {vectors.shape}")
   return vectors.astype(np.float32, copy=False)
+
+
+@contextlib.contextmanager
+def _open_for_writing(path: str | os.PathLike, mode: str):
+  """`atomic_open(path, mode)`, gzip-compressed when the name ends in `.gz`.
+
+  The readers take a `.gz` name to mean gzip; writing plain bytes under one made a file that
+  nothing could read back (`--output v.txt.gz`). `mtime=0`: the same vectors, the same bytes.
+  """
+  if not os.fspath(path).endswith(".gz"):
+    with atomic_open(path, mode) as f:
+      yield f
+    return
+  with atomic_open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
+    if mode == "wb":
+      yield packed
+    else:
+      with io.TextIOWrapper(packed, encoding="utf-8", newline="\n") as text:
+        yield text
 
 
 def write_word2vec_text(path: str | os.PathLike, words: Sequence[str], vectors: np.ndarray,
@@ -295,7 +320,7 @@ def write_word2vec_text(path: str | os.PathLike, words: Sequence[str], vectors: 
   num_words, dim = vectors.shape
   check_words(words, num_words)
   row_format = " ".join([float_format] * dim)
-  with disk_errors(path), atomic_open(path, "w") as f:
+  with disk_errors(path), _open_for_writing(path, "w") as f:
     f.write(f"{num_words} {dim}\n")
     for start in range(0, num_words, CHUNK_ROWS):
       rows = vectors[start:start + CHUNK_ROWS].tolist()  # Python floats format fastest
@@ -318,7 +343,7 @@ def write_word2vec_binary(path: str | os.PathLike, words: Sequence[str],
   num_words, dim = vectors.shape
   check_words(words, num_words)
   row_bytes = 4 * dim
-  with disk_errors(path), atomic_open(path, "wb") as f:
+  with disk_errors(path), _open_for_writing(path, "wb") as f:
     f.write(f"{num_words} {dim}\n".encode("ascii"))
     for start in range(0, num_words, CHUNK_ROWS):
       block = vectors[start:start + CHUNK_ROWS].tobytes()  # rows packed back to back

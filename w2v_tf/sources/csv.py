@@ -17,7 +17,7 @@ import os
 import tensorflow as tf
 
 from w2v_tf.errors import UserError
-from w2v_tf.fileio import check_gzip_complete
+from w2v_tf.fileio import check_gzip_complete, not_a_file
 from w2v_tf.sources import base
 
 
@@ -29,6 +29,8 @@ def _open_text(path: str):
 
 def read_header(path: str) -> list[str]:
   """The CSV's column names. Raises UserError for a missing, unreadable, empty or truncated file."""
+  if os.path.islink(path) and not os.path.exists(path):
+    raise UserError(f"{path}: {not_a_file(path)}: fix the link, or pass another --train_csv")
   if not os.path.exists(path):
     raise UserError(f"{path}: no such file: pass --train_csv, or fetch the data with "
                     "`python -m w2v_tf.get_data`")
