@@ -42,13 +42,15 @@ def main(argv):
     return
   analogies = experiment.train.analogies
   default_analogies = data_home.path(ANALOGIES_NAME)
+  # Said once the run is built (its input and model dir checked), so a refused run stays one
+  # line; then it is the first line of the run.
+  note = None
   if analogies is None and os.path.isfile(default_analogies):
     analogies = default_analogies
-    print(f"analogies: {analogies} at each epoch end (--analogies=none to skip)",
-          file=sys.stderr)
+    note = f"analogies: {analogies} at each epoch end (--analogies=none to skip)"
   elif analogies is None:
-    print(f"analogies: none scored (no {default_analogies}: `python -m w2v_tf.get_data "
-          "--skip_imdb` fetches it, --analogies=PATH names another)", file=sys.stderr)
+    note = (f"analogies: none scored (no {default_analogies}: `python -m w2v_tf.get_data "
+            "--skip_imdb` fetches it, --analogies=PATH names another)")
   elif analogies in ("none", ""):
     analogies = None
   experiment = experiment.replace(analogies=analogies)
@@ -60,7 +62,10 @@ def main(argv):
   runner = strategies.make_runner(experiment.runtime, log)
   # Only the chief evaluates and writes.
   extra = [analogy_callback(analogies, log)] if analogies and runner.is_chief else []
-  summary = build_trainer(experiment, extra, log, runner).run()
+  trainer = build_trainer(experiment, extra, log, runner)
+  if note and runner.is_chief:
+    log(note)
+  summary = trainer.run()
   if summary.interrupted:
     sys.exit(0)
   print(f"done: {summary.step} steps, {summary.words_per_sec / 1e3:,.0f}k words/s; "
