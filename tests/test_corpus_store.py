@@ -298,13 +298,22 @@ def test_finish_publishes_the_folder_at_once(tmp_path):
   assert [name.startswith("corpus-x.tmp-") for name in os.listdir(cache)] == [True]
   corpus = writer.finish({"seconds": 1.5})
   assert os.listdir(cache) == ["corpus-x"]  # no .tmp- folder left
-  assert sorted(os.listdir(final)) == ["counts.i64", "meta.json", "offsets.i64", "tokens.i32",
-                                       "types.txt"]
+  assert sorted(os.listdir(final)) == ["counts.i64", "manifest.json", "meta.json", "offsets.i64",
+                                       "tokens.i32", "types.txt"]
   assert corpus.path == str(final)
   meta = json.loads((final / "meta.json").read_text(encoding="utf-8"))
   assert meta["seconds"] == 1.5 and meta["num_tokens"] == corpus.num_tokens
   assert meta["num_documents"] == len(DOCUMENTS)
-  # A folder already there (a bad one, or another process's) is replaced by the new one.
+  corpus_store.StoredCorpus(str(final))  # passes its checks
+  # A valid folder already there (another builder's, perhaps open in a reader) is kept.
+  inode = os.stat(final).st_ino
+  writer = corpus_store.CorpusWriter(str(final))
+  _add_batch(writer, [["only", "this"]])
+  kept = writer.finish({})
+  assert os.listdir(cache) == ["corpus-x"] and os.stat(final).st_ino == inode
+  assert _documents(kept) == _documents(corpus)
+  # A damaged one is replaced.
+  os.truncate(final / "tokens.i32", 4)
   writer = corpus_store.CorpusWriter(str(final))
   _add_batch(writer, [["only", "this"]])
   replaced = writer.finish({})
@@ -316,10 +325,11 @@ def test_a_damaged_cache_is_refused(tmp_path):
   _, corpus = _write(tmp_path / "corpus-x", DOCUMENTS)
   tokens = os.path.join(corpus.path, "tokens.i32")
   os.truncate(tokens, os.path.getsize(tokens) - 4)
-  with pytest.raises(ValueError, match="disagree on their sizes"):
+  with pytest.raises(corpus_store.CacheError, match="disagree on the token count"):
     corpus_store.StoredCorpus(corpus.path)
   meta = os.path.join(corpus.path, "meta.json")
   with open(meta, "w", encoding="utf-8") as f:
-    json.dump({"version": corpus_store.FORMAT_VERSION + 1}, f)
-  with pytest.raises(ValueError, match="cache format"):
+    json.dump({"version": corpus_store.FORMAT_VERSION + 1, "num_tokens": 1,
+               "num_documents": 1}, f)
+  with pytest.raises(corpus_store.CacheError, match="cache format"):
     corpus_store.StoredCorpus(corpus.path)

@@ -346,8 +346,8 @@ def load(spec: CorpusSpec, cache_dir: str | None = "data/cache", progress: bool 
   if os.path.isdir(target):
     try:
       corpus = corpus_store.StoredCorpus(target)
-    except (OSError, ValueError, KeyError) as e:
-      text.warn(f"ignoring unreadable corpus cache {target} ({e}); rebuilding it")
+    except corpus_store.CacheError as e:  # damaged, changed or partly deleted
+      text.warn(f"ignoring the corpus cache {target}: {e}; rebuilding it")
     else:
       check_utf8(corpus, spec, strict_utf8)
       return corpus
