@@ -333,3 +333,58 @@ def test_a_damaged_cache_is_refused(tmp_path):
                "num_documents": 1}, f)
   with pytest.raises(corpus_store.CacheError, match="cache format"):
     corpus_store.StoredCorpus(corpus.path)
+
+
+def test_publishing_the_same_key_never_pulls_the_cache_from_under_a_reader(tmp_path):
+  """Builders publishing a key that a reader has open (threads here; the trainer and a second
+  run alike): the reader keeps reading the same folder, every builder gets a valid corpus.
+  Removing the folder before the rename, as finish did, made the reader's next read fail."""
+  import threading  # pylint: disable=import-outside-toplevel
+  final = tmp_path / "cache" / "corpus-x"
+  _, first = _write(final, DOCUMENTS)
+  inode = os.stat(final).st_ino
+  expected = _documents(first)
+  reader = corpus_store.StoredCorpus(str(final))
+  errors, stop = [], threading.Event()
+
+  def read():
+    try:
+      while not stop.is_set():
+        assert _documents(reader) == expected
+        for _ in reader.blocks(block_tokens=3):
+          pass
+    except Exception as e:  # pylint: disable=broad-except
+      errors.append(e)
+  thread = threading.Thread(target=read)
+  thread.start()
+  try:
+    for _ in range(5):
+      _, published = _write(final, DOCUMENTS)
+      assert _documents(published) == expected
+  finally:
+    stop.set()
+    thread.join()
+  assert not errors, errors
+  assert os.stat(final).st_ino == inode
+  assert os.listdir(tmp_path / "cache") == ["corpus-x"]
+
+
+def test_temp_folders_of_dead_builders_are_removed_by_the_next_builder(tmp_path):
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  from w2v_tf import fileio  # pylint: disable=import-outside-toplevel
+  cache = tmp_path / "cache"
+  cache.mkdir()
+  dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True, check=True).stdout.strip()
+  host = fileio.owner_tag().split("@", 1)[1]
+  stale = cache / f"corpus-y.tmp-{dead}@{host}.abc123"  # a builder killed by SIGKILL
+  alive = cache / f"corpus-z.tmp-{fileio.owner_tag()}.def456"  # a live one (this process)
+  other_host = cache / f"corpus-w.tmp-{dead}@elsewhere.ghi789"  # cannot be checked from here
+  old_style = cache / "corpus-v.tmp-jkl012"  # an earlier version's: no owner recorded
+  for folder in (stale, alive, other_host, old_style):
+    folder.mkdir()
+    (folder / "tokens.i32").write_bytes(b"\0" * 64)
+  _write(cache / "corpus-x", DOCUMENTS)
+  assert sorted(os.listdir(cache)) == sorted(["corpus-x", alive.name, other_host.name,
+                                              old_style.name])
