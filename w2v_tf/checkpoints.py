@@ -24,7 +24,6 @@ eval binaries import) checks model dirs with this module.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import dataclasses
 import errno
@@ -35,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 
+from w2v_tf import errors
 from w2v_tf.fileio import atomic_write_text, disk_errors
 
 STATE_FILE = "checkpoint"
@@ -65,7 +65,7 @@ def tf_path(path: str, is_directory: bool = False) -> str:
   if directory not in _aliases:
     if not _aliases:
       home = tempfile.mkdtemp(prefix="w2v-tf-paths-")  # [A-Za-z0-9_] names: no pattern
-      atexit.register(shutil.rmtree, home, True)  # removes the links, never their targets
+      errors.at_exit(shutil.rmtree, home, True)  # removes the links, never their targets
       _aliases[""] = home
     alias = os.path.join(_aliases[""], f"dir{len(_aliases)}")
     os.symlink(directory, alias)

@@ -257,8 +257,10 @@ def tokenize(spec: CorpusSpec, target: str, progress: bool = True,
       print(file=sys.stderr)
     raise UserError(f"{spec.name}: cannot read it ({_op_reason(e)}); check the file (a .gz "
                     "must be a complete gzip file)") from e
-  except BaseException:
+  except BaseException:  # Ctrl-C, SIGTERM: end the progress line before the message
     writer.abandon()
+    if progress_shown:
+      print(file=sys.stderr)
     raise
   if progress_shown:
     print(file=sys.stderr)

@@ -24,7 +24,6 @@ memory; tokens are read from disk a block at a time.
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import shutil
@@ -36,7 +35,7 @@ import tensorflow as tf
 
 from w2v_tf import cache_check
 from w2v_tf.cache_check import CacheError
-from w2v_tf.errors import UserError
+from w2v_tf.errors import UserError, at_exit
 from w2v_tf.fileio import owner_tag, remove_stale
 
 FORMAT_VERSION = 1
@@ -156,7 +155,7 @@ def temporary_folder() -> str:
   at exit."""
   if not _TEMPORARY:
     _TEMPORARY.append(tempfile.mkdtemp(prefix="w2v_tf-corpus-"))
-    atexit.register(shutil.rmtree, _TEMPORARY[0], True)
+    at_exit(shutil.rmtree, _TEMPORARY[0], True)
   return _TEMPORARY[0]
 
 
