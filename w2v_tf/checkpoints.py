@@ -131,6 +131,30 @@ def candidates(model_dir: str) -> tuple[list[str], str | None]:
   return list(reversed(listed or [])), None
 
 
+class _StateFileWarnings:
+  """A logging filter: drops TensorFlow's warnings about an unreadable state file."""
+
+  @staticmethod
+  def filter(record) -> bool:
+    return not (record.funcName == "get_checkpoint_state"
+                and record.pathname.endswith("checkpoint_management.py"))
+
+
+@contextlib.contextmanager
+def quiet_state_warnings() -> Iterator[None]:
+  """Hides TensorFlow's warnings about an unreadable `checkpoint` state file, which
+  `repair_state` reports in one line: `tf.train.CheckpointManager` logged 4 (a ParseError and
+  "Checkpoint ignored", each through TensorFlow's handler and absl's) before it."""
+  import logging  # pylint: disable=import-outside-toplevel
+  logger = logging.getLogger("tensorflow")
+  quiet = _StateFileWarnings()
+  logger.addFilter(quiet)
+  try:
+    yield
+  finally:
+    logger.removeFilter(quiet)
+
+
 def repair_state(model_dir: str, log: Callable[[str], None]) -> None:
   """Rewrites an unreadable state file from the `ckpt-N` files on disk (removes it if none).
 
