@@ -196,7 +196,7 @@ def build_cases(work: str, train_csv: str, analogies: str, reviews: int, seed: i
       "analogies.txt": (truncations(analogy_text.encode()) +
                         byte_flips(analogy_text.encode(), rng) + encodings(analogy_text)),
   }
-  by_group: list[list[Case]] = []
+  by_group: list[list[Case]] = [_cache_cases(work, write("cache-base.csv", csv_bytes), rng)]
   for base, variants in groups.items():
     cases = []
     for variant, data in variants:
@@ -219,6 +219,36 @@ def build_cases(work: str, train_csv: str, analogies: str, reviews: int, seed: i
   for i in range(max(len(g) for g in by_group)):
     interleaved.extend(g[i] for g in by_group if i < len(g))
   return interleaved
+
+
+def _cache_cases(work: str, csv_path: str, rng: random.Random) -> list[Case]:
+  """The corpus cache of `csv_path` (built here) damaged file by file: cut at 50% and one byte
+  short, one byte flipped, emptied, deleted; each run through `w2v_tf.data` on a copy (the
+  training chunks' damages are in tests/test_cache_check.py)."""
+  from w2v_tf import corpus as corpus_lib  # pylint: disable=import-outside-toplevel
+  from w2v_tf.sources import CorpusSpec  # pylint: disable=import-outside-toplevel
+  base = os.path.join(work, "cache-base")
+  corpus = corpus_lib.load(CorpusSpec(source=csv_path, max_documents=100), base, progress=False)
+  files = ["tokens.i32", "offsets.i64", "types.txt", "counts.i64", "meta.json", "manifest.json"]
+  cases = []
+  for name in files:
+    with open(os.path.join(corpus.path, name), "rb") as f:
+      data = f.read()
+    variants = [(v, d) for v, d in truncations(data) if v in ("truncate-50%", "truncate-last-byte")]
+    variants += byte_flips(data, rng, 1) + [("empty", b""), ("deleted", None)]
+    for variant, content in variants:
+      cache = os.path.join(work, "caches", f"{name.replace('/', '_')}.{variant}")
+      shutil.copytree(base, cache)
+      target = os.path.join(cache, os.path.basename(corpus.path), name)
+      if content is None:
+        os.remove(target)
+      else:
+        with open(target, "wb") as f:
+          f.write(content)
+      cases.append(Case(f"cache/{name}/{variant}", "w2v_tf.data", [
+          f"--train_csv={csv_path}", "--stopwords=none", "--max_reviews=100",
+          f"--cache_dir={cache}", "--dump_tokens={out}/t.txt"]))
+  return cases
 
 
 # --- Running ------------------------------------------------------------------------------------

@@ -60,6 +60,9 @@ for line in sys.stdin:
         sys.stderr.flush()
       finally:
         os._exit(code)
+  if request.get("report_pid"):  # `Runner.start`: the caller may signal the child
+    sys.stdout.write(json.dumps({"pid": pid}) + "\n")
+    sys.stdout.flush()
   deadline = time.time() + request["timeout"]
   while True:
     done, status = os.waitpid(pid, os.WNOHANG)
@@ -115,34 +118,43 @@ class Runner:
   def run(self, module: str, argv: list[str], timeout: float = 300
           ) -> subprocess.CompletedProcess:
     """Runs `python -m module *argv`; stdout and stderr are captured as text."""
-    command = [sys.executable, "-m", module, *argv]
     if not self.fork:
-      return subprocess.run(command, cwd=self.cwd, env=self.env, capture_output=True, text=True,
-                            timeout=timeout, check=False)
+      return subprocess.run([sys.executable, "-m", module, *argv], cwd=self.cwd, env=self.env,
+                            capture_output=True, text=True, timeout=timeout, check=False)
+    return self.start(module, argv, timeout).wait()
+
+  def start(self, module: str, argv: list[str], timeout: float = 300) -> "Started":
+    """Starts `python -m module *argv`; `.pid` is the process (to signal), `.wait()` its end."""
+    command = [sys.executable, "-m", module, *argv]
+    with self._lock:
+      self._counter += 1
+      stem = os.path.join(self._tmp, str(self._counter))
+    if not self.fork:
+      with open(stem + ".out", "w") as out, open(stem + ".err", "w") as err:
+        process = subprocess.Popen(command, cwd=self.cwd, env=self.env, stdout=out, stderr=err,
+                                   stdin=subprocess.DEVNULL)
+      return Started(command, stem, process.pid, None, self, process, timeout)
     with self._lock:
       while not self._idle:
         self._lock.wait()
       zygote = self._idle.pop()
-      self._counter += 1
-      stem = os.path.join(self._tmp, str(self._counter))
+    request = {"module": module, "argv": list(argv), "stdout": stem + ".out",
+               "stderr": stem + ".err", "timeout": timeout, "report_pid": True}
     try:
-      request = {"module": module, "argv": list(argv), "stdout": stem + ".out",
-                 "stderr": stem + ".err", "timeout": timeout}
       zygote.stdin.write(json.dumps(request) + "\n")
       zygote.stdin.flush()
       reply = zygote.stdout.readline()
       if not reply:
         raise RuntimeError("the test zygote died")
-      returncode = json.loads(reply)["returncode"]
-    finally:
-      with self._lock:
-        self._idle.append(zygote)
-        self._lock.notify()
-    with open(stem + ".out", encoding="utf-8", errors="replace") as f:
-      stdout = f.read()
-    with open(stem + ".err", encoding="utf-8", errors="replace") as f:
-      stderr = f.read()
-    return subprocess.CompletedProcess(command, returncode, stdout, stderr)
+    except BaseException:
+      self._give_back(zygote)
+      raise
+    return Started(command, stem, json.loads(reply)["pid"], zygote, self, None, timeout)
+
+  def _give_back(self, zygote) -> None:
+    with self._lock:
+      self._idle.append(zygote)
+      self._lock.notify()
 
   def close(self) -> None:
     for zygote in self._idle:
@@ -151,3 +163,40 @@ class Runner:
     self._idle = []
     import shutil  # pylint: disable=import-outside-toplevel
     shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+class Started:
+  """A command `Runner.start` started: `pid`, `stderr_path`, `wait()` -> CompletedProcess."""
+
+  def __init__(self, command, stem, pid, zygote, runner, process, timeout):
+    self.command, self.pid, self.stderr_path = command, pid, stem + ".err"
+    self._stem, self._zygote, self._runner, self._process = stem, zygote, runner, process
+    self._timeout = timeout
+
+  def stderr(self) -> str:
+    """What the command has written to stderr so far ("" before it opened the file)."""
+    try:
+      with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+    except FileNotFoundError:
+      return ""
+
+  def wait(self) -> subprocess.CompletedProcess:
+    if self._process is not None:
+      try:
+        returncode = self._process.wait(timeout=self._timeout)
+      except subprocess.TimeoutExpired:
+        self._process.kill()
+        self._process.wait()
+        returncode = -9
+    else:
+      try:
+        reply = self._zygote.stdout.readline()
+        if not reply:
+          raise RuntimeError("the test zygote died")
+        returncode = json.loads(reply)["returncode"]
+      finally:
+        self._runner._give_back(self._zygote)  # pylint: disable=protected-access
+    with open(self._stem + ".out", encoding="utf-8", errors="replace") as f:
+      stdout = f.read()
+    return subprocess.CompletedProcess(self.command, returncode, stdout, self.stderr())

@@ -299,13 +299,22 @@ def test_finish_publishes_the_folder_at_once(tmp_path):
   assert [name.startswith("corpus-x.tmp-") for name in os.listdir(cache)] == [True]
   corpus = writer.finish({"seconds": 1.5})
   assert os.listdir(cache) == ["corpus-x"]  # no .tmp- folder left
-  assert sorted(os.listdir(final)) == ["counts.i64", "meta.json", "offsets.i64", "tokens.i32",
-                                       "types.txt"]
+  assert sorted(os.listdir(final)) == ["counts.i64", "manifest.json", "meta.json", "offsets.i64",
+                                       "tokens.i32", "types.txt"]
   assert corpus.path == str(final)
   meta = json.loads((final / "meta.json").read_text(encoding="utf-8"))
   assert meta["seconds"] == 1.5 and meta["num_tokens"] == corpus.num_tokens
   assert meta["num_documents"] == len(DOCUMENTS)
-  # A folder already there (a bad one, or another process's) is replaced by the new one.
+  corpus_store.StoredCorpus(str(final))  # passes its checks
+  # A valid folder already there (another builder's, perhaps open in a reader) is kept.
+  inode = os.stat(final).st_ino
+  writer = corpus_store.CorpusWriter(str(final))
+  _add_batch(writer, [["only", "this"]])
+  kept = writer.finish({})
+  assert os.listdir(cache) == ["corpus-x"] and os.stat(final).st_ino == inode
+  assert _documents(kept) == _documents(corpus)
+  # A damaged one is replaced.
+  os.truncate(final / "tokens.i32", 4)
   writer = corpus_store.CorpusWriter(str(final))
   _add_batch(writer, [["only", "this"]])
   replaced = writer.finish({})
@@ -317,10 +326,66 @@ def test_a_damaged_cache_is_refused(tmp_path):
   _, corpus = _write(tmp_path / "corpus-x", DOCUMENTS)
   tokens = os.path.join(corpus.path, "tokens.i32")
   os.truncate(tokens, os.path.getsize(tokens) - 4)
-  with pytest.raises(ValueError, match="disagree on their sizes"):
+  with pytest.raises(corpus_store.CacheError, match="disagree on the token count"):
     corpus_store.StoredCorpus(corpus.path)
   meta = os.path.join(corpus.path, "meta.json")
   with open(meta, "w", encoding="utf-8") as f:
-    json.dump({"version": corpus_store.FORMAT_VERSION + 1}, f)
-  with pytest.raises(ValueError, match="cache format"):
+    json.dump({"version": corpus_store.FORMAT_VERSION + 1, "num_tokens": 1,
+               "num_documents": 1}, f)
+  with pytest.raises(corpus_store.CacheError, match="cache format"):
     corpus_store.StoredCorpus(corpus.path)
+
+
+def test_publishing_the_same_key_never_pulls_the_cache_from_under_a_reader(tmp_path):
+  """Builders publishing a key that a reader has open (threads here; the trainer and a second
+  run alike): the reader keeps reading the same folder, every builder gets a valid corpus.
+  Removing the folder before the rename, as finish did, made the reader's next read fail."""
+  import threading  # pylint: disable=import-outside-toplevel
+  final = tmp_path / "cache" / "corpus-x"
+  _, first = _write(final, DOCUMENTS)
+  inode = os.stat(final).st_ino
+  expected = _documents(first)
+  reader = corpus_store.StoredCorpus(str(final))
+  errors, stop = [], threading.Event()
+
+  def read():
+    try:
+      while not stop.is_set():
+        assert _documents(reader) == expected
+        for _ in reader.blocks(block_tokens=3):
+          pass
+    except Exception as e:  # pylint: disable=broad-except
+      errors.append(e)
+  thread = threading.Thread(target=read)
+  thread.start()
+  try:
+    for _ in range(5):
+      _, published = _write(final, DOCUMENTS)
+      assert _documents(published) == expected
+  finally:
+    stop.set()
+    thread.join()
+  assert not errors, errors
+  assert os.stat(final).st_ino == inode
+  assert os.listdir(tmp_path / "cache") == ["corpus-x"]
+
+
+def test_temp_folders_of_dead_builders_are_removed_by_the_next_builder(tmp_path):
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  from w2v_tf import fileio  # pylint: disable=import-outside-toplevel
+  cache = tmp_path / "cache"
+  cache.mkdir()
+  dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True, check=True).stdout.strip()
+  host = fileio.owner_tag().split("@", 1)[1]
+  stale = cache / f"corpus-y.tmp-{dead}@{host}.abc123"  # a builder killed by SIGKILL
+  alive = cache / f"corpus-z.tmp-{fileio.owner_tag()}.def456"  # a live one (this process)
+  other_host = cache / f"corpus-w.tmp-{dead}@elsewhere.ghi789"  # cannot be checked from here
+  old_style = cache / "corpus-v.tmp-jkl012"  # an earlier version's: no owner recorded
+  for folder in (stale, alive, other_host, old_style):
+    folder.mkdir()
+    (folder / "tokens.i32").write_bytes(b"\0" * 64)
+  _write(cache / "corpus-x", DOCUMENTS)
+  assert sorted(os.listdir(cache)) == sorted(["corpus-x", alive.name, other_host.name,
+                                              old_style.name])

@@ -257,6 +257,15 @@ CASES = [
                                                              "--output_dir={out}"], 1,
          r"no readable checkpoint in .*damaged \(3 tried, all damaged; newest: .*ckpt-\d+ "
          r"\(IndexError: Read less bytes than requested\)\): train again", watch=("damaged",)),
+    # A garbled or empty `checkpoint` state file: our one line only (TensorFlow printed 4
+    # warning lines before it; an empty file was a ValueError traceback).
+    Case("state-file-garbled", "w2v_tf.train", [*_TRAIN, "--model_dir={garbledstate}",
+                                                "--epochs=2"], 0,
+         r"^warning: .*garbledstate/checkpoint is unreadable \(.*\); rebuilt it from the "
+         r"checkpoint files on disk \(ckpt-\d+, ckpt-\d+, ckpt-\d+\)$"),
+    Case("state-file-empty", "w2v_tf.train", [*_TRAIN, "--model_dir={emptystate}", "--epochs=2"],
+         0, r"^warning: .*emptystate/checkpoint names no checkpoint; rebuilt it from the "
+            r"checkpoint files on disk"),
     Case("export-newest-checkpoint-truncated", "w2v_tf.export", ["--model_dir={truncated}",
                                                                  "--output_dir={out}"], 0,
          r"^warning: fell back to the older checkpoint .*truncated/ckpt-\d+ \(the newer ones are "
@@ -342,6 +351,9 @@ def fixture_files(tmp_path_factory, runner):
   for name in os.listdir(damaged):
     if name.startswith("ckpt-") and ".data-" in name:
       os.truncate(damaged / name, 10)
+  (copy_model("garbledstate") / "checkpoint").write_text('model_checkpoint_path: "ckpt-1"\n'
+                                                          "garbage {{{\n")
+  (copy_model("emptystate") / "checkpoint").write_text("")
   truncated = copy_model("truncated")
   newest = truncated / (checkpoints[-1][:-len(".index")] + ".data-00000-of-00001")
   os.truncate(newest, os.path.getsize(newest) // 2)
@@ -402,6 +414,9 @@ def test_bad_input(results, case):
     warnings = [line for line in lines if line.startswith("warning: ")]
     assert any(re.search(case.message, line) for line in warnings), run.stderr
     assert not any(line.startswith("error: ") for line in lines), run.stderr
+    # Nothing of TensorFlow's or absl's own logging ("WARNING:tensorflow:...", "W1207 ...").
+    assert not [line for line in lines if re.match(r"(WARNING|ERROR|INFO):|[WEIF]\d{4} ",
+                                                   line)], run.stderr
 
 
 _MAIN = ("import sys\n"

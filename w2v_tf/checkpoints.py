@@ -24,7 +24,6 @@ eval binaries import) checks model dirs with this module.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import dataclasses
 import errno
@@ -35,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 
+from w2v_tf import errors
 from w2v_tf.fileio import atomic_write_text, disk_errors
 
 STATE_FILE = "checkpoint"
@@ -65,7 +65,7 @@ def tf_path(path: str, is_directory: bool = False) -> str:
   if directory not in _aliases:
     if not _aliases:
       home = tempfile.mkdtemp(prefix="w2v-tf-paths-")  # [A-Za-z0-9_] names: no pattern
-      atexit.register(shutil.rmtree, home, True)  # removes the links, never their targets
+      errors.at_exit(shutil.rmtree, home, True)  # removes the links, never their targets
       _aliases[""] = home
     alias = os.path.join(_aliases[""], f"dir{len(_aliases)}")
     os.symlink(directory, alias)
@@ -129,6 +129,30 @@ def candidates(model_dir: str) -> tuple[list[str], str | None]:
     return list(reversed(on_disk)), (f"{e}; using the {len(on_disk)} ckpt-N file(s) on disk "
                                      "instead")
   return list(reversed(listed or [])), None
+
+
+class _StateFileWarnings:
+  """A logging filter: drops TensorFlow's warnings about an unreadable state file."""
+
+  @staticmethod
+  def filter(record) -> bool:
+    return not (record.funcName == "get_checkpoint_state"
+                and record.pathname.endswith("checkpoint_management.py"))
+
+
+@contextlib.contextmanager
+def quiet_state_warnings() -> Iterator[None]:
+  """Hides TensorFlow's warnings about an unreadable `checkpoint` state file, which
+  `repair_state` reports in one line: `tf.train.CheckpointManager` logged 4 (a ParseError and
+  "Checkpoint ignored", each through TensorFlow's handler and absl's) before it."""
+  import logging  # pylint: disable=import-outside-toplevel
+  logger = logging.getLogger("tensorflow")
+  quiet = _StateFileWarnings()
+  logger.addFilter(quiet)
+  try:
+    yield
+  finally:
+    logger.removeFilter(quiet)
 
 
 def repair_state(model_dir: str, log: Callable[[str], None]) -> None:

@@ -275,8 +275,10 @@ def tokenize(spec: CorpusSpec, target: str, progress: bool = True,
       print(file=sys.stderr)
     raise UserError(f"{spec.name}: cannot read it ({_op_reason(e)}); check the file (a .gz "
                     "must be a complete gzip file)") from e
-  except BaseException:
+  except BaseException:  # Ctrl-C, SIGTERM: end the progress line before the message
     writer.abandon()
+    if progress_shown:
+      print(file=sys.stderr)
     raise
   if progress_shown:
     print(file=sys.stderr)
@@ -362,8 +364,8 @@ def load(spec: CorpusSpec, cache_dir: str | None = "data/cache", progress: bool 
   if os.path.isdir(target):
     try:
       corpus = corpus_store.StoredCorpus(target)
-    except (OSError, ValueError, KeyError) as e:
-      text.warn(f"ignoring unreadable corpus cache {target} ({e}); rebuilding it")
+    except corpus_store.CacheError as e:  # damaged, changed or partly deleted
+      text.warn(f"ignoring the corpus cache {target}: {e}; rebuilding it")
     else:
       check_utf8(corpus, spec, strict_utf8)
       return corpus

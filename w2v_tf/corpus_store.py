@@ -7,6 +7,7 @@ A cache is a folder `corpus-KEY/`:
   types.txt     the U distinct words, one a line, by descending count then alphabetically
   counts.i64    [U] int64 their counts
   meta.json     version, sizes, the invalid-UTF-8 record, vocabulary pruning
+  manifest.json every file's size and CRC-32 (`cache_check`), checked when it is opened
 
 Ids index `types`; the id U stands for a word that the type table had to drop while counting
 (`max_vocab_size`, as gensim's pruning): it is out of every vocabulary. Since types are sorted
@@ -14,14 +15,15 @@ by count, a vocabulary is a prefix of them and a token is in it when its id is b
 
 `CorpusWriter` builds a cache in one streaming pass (provisional ids given as words are first
 seen, looked up by 64-bit fingerprint in a TF dense table; then one pass that rewrites them as
-ranks) and publishes it by renaming its folder, so a crash never
-leaves a half-written cache. `StoredCorpus` reads one: the offsets (8 bytes a document), the
-types and counts are in memory; tokens are read from disk a block at a time.
+ranks) and publishes it by renaming its folder, so a crash never leaves a half-written cache;
+a valid folder another builder published meanwhile is kept (`cache_check.publish`), and temp
+folders of dead builders are removed. `StoredCorpus` reads one, after checking its checksums
+and structure (`cache_check`): the offsets (8 bytes a document), the types and counts are in
+memory; tokens are read from disk a block at a time.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import shutil
@@ -31,13 +33,17 @@ from typing import Iterator
 import numpy as np
 import tensorflow as tf
 
-from w2v_tf.errors import UserError
+from w2v_tf import cache_check
+from w2v_tf.cache_check import CacheError
+from w2v_tf.errors import UserError, at_exit
+from w2v_tf.fileio import owner_tag, remove_stale
 
 FORMAT_VERSION = 1
 _TOKENS, _OFFSETS, _TYPES, _COUNTS, _META = (
     "tokens.i32", "offsets.i64", "types.txt", "counts.i64", "meta.json")
-_REWRITE_BLOCK = 1 << 22
-PRUNED_ID = -1  # a provisional id `add_tokens` takes for a token of a pruned word (-> U)  # tokens per read/remap/write block of the final pass
+_FILES = (_TOKENS, _OFFSETS, _TYPES, _COUNTS, _META)
+_REWRITE_BLOCK = 1 << 22  # tokens per read/remap/write block of the final pass
+PRUNED_ID = -1  # a provisional id `add_tokens` takes for a token of a pruned word (-> U)
 
 
 class StoredCorpus:
@@ -52,22 +58,37 @@ class StoredCorpus:
     meta: the cache's meta.json (invalid UTF-8 record, pruning).
   """
 
-  def __init__(self, path: str):
+  def __init__(self, path: str, check: bool = True):
+    """Opens the folder `path`; `check`: verify its checksums and ids (a folder this process
+    just wrote needs none).
+
+    Raises:
+      CacheError: a file is missing, unreadable, changed since it was written, or the tables
+        disagree (one line naming the file).
+    """
     self.path = path
-    with open(os.path.join(path, _META), encoding="utf-8") as f:
-      self.meta = json.load(f)
-    if self.meta.get("version") != FORMAT_VERSION:
-      raise ValueError(f"cache format {self.meta.get('version')}, expected {FORMAT_VERSION}")
-    with open(os.path.join(path, _TYPES), "rb") as f:
-      text = f.read().decode("utf-8")
-    self.types = tuple(text.split("\n")[:-1]) if text else ()
-    self.type_counts = np.fromfile(os.path.join(path, _COUNTS), np.int64)
-    self.document_offsets = np.fromfile(os.path.join(path, _OFFSETS), np.int64)
-    token_bytes = os.path.getsize(os.path.join(path, _TOKENS))
-    if (len(self.types) != len(self.type_counts) or len(self.document_offsets) < 1
-        or token_bytes != 4 * int(self.document_offsets[-1])
-        or self.meta.get("num_tokens") != int(self.document_offsets[-1])):
-      raise ValueError("the cache's files disagree on their sizes")
+    try:
+      with open(os.path.join(path, _META), "rb") as f:
+        self.meta = cache_check.check_meta(json.loads(f.read().decode("utf-8")))
+      if self.meta["version"] != FORMAT_VERSION:
+        raise CacheError(f"cache format {self.meta['version']}, expected {FORMAT_VERSION}")
+      with open(os.path.join(path, _TYPES), "rb") as f:
+        text = f.read().decode("utf-8")
+      self.types = tuple(text.split("\n")[:-1]) if text else ()
+      self.type_counts = np.fromfile(os.path.join(path, _COUNTS), np.int64)
+      self.document_offsets = np.fromfile(os.path.join(path, _OFFSETS), np.int64)
+      token_bytes = os.path.getsize(os.path.join(path, _TOKENS))
+    except CacheError:
+      raise
+    except FileNotFoundError as e:
+      raise CacheError(f"{os.path.basename(e.filename or '?')} is missing") from e
+    except (OSError, ValueError) as e:  # also UnicodeDecodeError, JSONDecodeError
+      raise CacheError(f"cannot read it ({cache_check.first_line(e)})") from e
+    cache_check.check_tables(self.meta, self.types, self.type_counts, self.document_offsets,
+                             token_bytes)
+    if check:
+      ids = cache_check.id_range_check(_TOKENS, len(self.types))  # U: a pruned word's id
+      cache_check.verify(path, _FILES, lambda name: ids if name == _TOKENS else None)
 
   @property
   def num_documents(self) -> int:
@@ -134,7 +155,7 @@ def temporary_folder() -> str:
   at exit."""
   if not _TEMPORARY:
     _TEMPORARY.append(tempfile.mkdtemp(prefix="w2v_tf-corpus-"))
-    atexit.register(shutil.rmtree, _TEMPORARY[0], True)
+    at_exit(shutil.rmtree, _TEMPORARY[0], True)
   return _TEMPORARY[0]
 
 
@@ -194,7 +215,9 @@ class CorpusWriter:
     self.final_path = final_path
     parent = os.path.dirname(os.path.abspath(final_path))
     os.makedirs(parent, exist_ok=True)
-    self.work_path = tempfile.mkdtemp(prefix=os.path.basename(final_path) + ".tmp-", dir=parent)
+    remove_stale(parent, ".tmp-", any_stem=True)  # folders of builders killed here
+    self.work_path = tempfile.mkdtemp(
+        prefix=f"{os.path.basename(final_path)}.tmp-{owner_tag()}.", dir=parent)
     self.max_types = max_types
     # fingerprint -> provisional id << 32 | check key. A TF dense table: it looks up a batch's
     # 230k IMDB tokens in 8 ms, where a Python dict took 17 ms for its 13k distinct words (and
@@ -368,15 +391,17 @@ class CorpusWriter:
     rank[live[order]] = np.arange(len(order), dtype=np.int32)
     work = self.work_path
     pruned = 0
+    checksums = cache_check.Checksums()  # CRC-32 as the files are written: no second read
     with open(os.path.join(work, "provisional.i32"), "rb") as source, \
         open(os.path.join(work, _TOKENS), "wb") as target:
       while True:
         block = np.fromfile(source, np.int32, count=_REWRITE_BLOCK)
         if not len(block):
           break
-        ranked = rank[block]
+        ranked = rank[block].astype("<i4", copy=False)
         pruned += int(np.count_nonzero(ranked == len(words)))
         ranked.tofile(target)
+        checksums.update(_TOKENS, ranked)
       target.flush()
       os.fsync(target.fileno())
     os.remove(os.path.join(work, "provisional.i32"))
@@ -393,10 +418,14 @@ class CorpusWriter:
                  "prune_below_count": self.min_reduce - 1 if self.prune_events else 0}
     with open(os.path.join(work, _META), "w", encoding="utf-8") as f:
       json.dump(self.meta, f, indent=1)
-    if os.path.exists(self.final_path):  # another process built it meanwhile, or a bad one
-      shutil.rmtree(self.final_path, ignore_errors=True)
-    os.rename(work, self.final_path)
-    return StoredCorpus(self.final_path)
+    for name in (_OFFSETS, _COUNTS, _TYPES, _META):  # small: read back
+      checksums.add_file(work, name)
+    checksums.write(work)  # last: a folder with a manifest is complete
+    existing = []
+    if not cache_check.publish(work, self.final_path,
+                               lambda path: existing.append(StoredCorpus(path))):
+      return existing[-1]  # another process built it meanwhile: its folder stays
+    return StoredCorpus(self.final_path, check=False)
 
   def abandon(self) -> None:
     """Removes the unfinished folder (after an error)."""

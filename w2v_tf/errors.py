@@ -6,13 +6,16 @@ names the problem and the fix. Binaries wrap their `main` with `run_main`, which
 traceback is printed only when `--verbosity` is raised to debug (1 or more). Flags that absl
 cannot parse (an unknown flag, `--epochs=abc`) also give one `error:` line and exit 2, and
 Ctrl-C outside the places that handle it (the training loop checkpoints) gives
-`error: interrupted` and exit 130. Problems that do not stop the run are one `warn` line
-(`warning: <message>`) on stderr.
+`error: interrupted` and exit 130; SIGTERM is raised as the same `KeyboardInterrupt`
+(`Interrupted`), so the same cleanup runs, and gives `error: interrupted by SIGTERM`, exit 143.
+Problems that do not stop the run are one `warn` line (`warning: <message>`) on stderr.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import signal
 import sys
 from typing import Callable, Sequence
 
@@ -27,6 +30,52 @@ class UsageError(UserError):
   """Bad flags or arguments. Exit code 2."""
 
   exit_code = 2
+
+
+class Interrupted(KeyboardInterrupt):
+  """A signal (SIGTERM) raised as Ctrl-C's KeyboardInterrupt: the same cleanup runs on the way
+  out (temp files and folders removed, the model dir's lock released)."""
+
+
+def raise_interrupted(signum, frame) -> None:  # pylint: disable=unused-argument
+  """A signal handler: raises `Interrupted` (its message is the signal's name)."""
+  raise Interrupted(signal.Signals(signum).name)
+
+
+_CLEANUPS: list[tuple[Callable, tuple]] = []
+
+
+def at_exit(function: Callable, *args) -> None:
+  """Runs `function(*args)` at exit: a normal one (atexit), and the interrupt path's, which ends
+  the process at once (`exit_now`) instead of through the interpreter's shutdown."""
+  atexit.register(function, *args)
+  _CLEANUPS.append((function, args))
+
+
+def exit_now(code: int) -> None:
+  """Runs the `at_exit` cleanups, flushes stdout / stderr and ends the process with `code`.
+
+  Without the interpreter's shutdown: on Ctrl-C during the corpus pass the shutdown destroyed
+  tf.data's iterator, whose destructor waits for its prefetch thread, and 3 of 25 interrupted
+  runs never exited (gdb: the main thread in ~IteratorResource); those that did took 1.7-2.7 s
+  after the signal (8 tries on IMDB, AMD EPYC, 2 busy cores).
+  """
+  for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C does not cut the cleanup
+    try:
+      signal.signal(signum, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+      pass
+  for function, args in reversed(_CLEANUPS):
+    try:
+      function(*args)
+    except Exception:  # pylint: disable=broad-except  # best effort: the process is ending
+      pass
+  for stream in (sys.stdout, sys.stderr):
+    try:
+      stream.flush()
+    except (OSError, ValueError):
+      pass
+  os._exit(code)
 
 
 def warn(message: str) -> None:
@@ -111,6 +160,11 @@ def run_main(main: Callable[[Sequence[str]], object]) -> None:
     from absl import flags  # pylint: disable=import-outside-toplevel
     if not flags.FLAGS["verbosity"].present:
       logging.set_verbosity(logging.WARNING)
+    try:  # SIGTERM (kill, a scheduler's stop) unwinds as Ctrl-C does, unless someone else
+      if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # took it (a test harness)
+        signal.signal(signal.SIGTERM, raise_interrupted)
+    except ValueError:  # not the main thread
+      pass
     try:
       return main(argv)
     except UserError as e:
@@ -118,12 +172,14 @@ def run_main(main: Callable[[Sequence[str]], object]) -> None:
         raise
       print(f"error: {e}", file=sys.stderr)
       sys.exit(e.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
       if _traceback_requested():
         raise
-      print("error: interrupted (nothing more was written; files already written are complete)",
-            file=sys.stderr)
-      sys.exit(130)
+      name = str(e) if isinstance(e, Interrupted) else ""
+      print(f"error: interrupted{f' by {name}' if name else ''} (nothing more was written; files "
+            "already written are complete)", file=sys.stderr)
+      code = 128 + getattr(signal, name, signal.SIGINT) if name else 130
+      exit_now(code)
 
   module = sys.modules.get(getattr(main, "__module__", "__main__"), sys.modules["__main__"])
   app.run(wrapped, flags_parser=lambda argv: parse_flags(argv, module))

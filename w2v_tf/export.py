@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from w2v_tf.errors import UserError
-from w2v_tf.fileio import atomic_open, disk_errors
+from w2v_tf.fileio import atomic_open, disk_errors, owner_tag, remove_stale
 from w2v_tf import vector_files
 from w2v_tf.model_dir import (BINARY_FILE, CHECKPOINT_PROJECTOR_CONFIG,
                               CHECKPOINT_PROJECTOR_METADATA, PROJECTOR_DIR, TEXT_FILE, VOCAB_FILE)
@@ -104,7 +104,8 @@ def write_projector(log_dir: str | os.PathLike, words: Sequence[str], vectors: n
 
   # The checkpoint: TF writes its files itself, so write them into a private temp directory
   # beside the target and rename each one into place (data before index: readers open the index).
-  tmp_dir = tempfile.mkdtemp(prefix="." + PROJECTOR_CHECKPOINT + ".", dir=log_dir)
+  remove_stale(log_dir, f".{PROJECTOR_CHECKPOINT}.")  # left by a killed export
+  tmp_dir = tempfile.mkdtemp(prefix=f".{PROJECTOR_CHECKPOINT}.{owner_tag()}.", dir=log_dir)
   try:
     # Only a plain variable: a distributed table (mirrored, or a parameter server's shards)
     # gets a copy like the vectors do.

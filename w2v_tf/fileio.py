@@ -6,6 +6,10 @@ evaluation set) with one-line errors; `decode_utf8` is the strict decoding every
 (stopwords, evaluation sets, vectors text) goes through, so a file in another encoding is one
 line naming the file and the first bad byte instead of a traceback or silently replaced words;
 `check_gzip_complete` refuses a truncated `.gz` input.
+
+Temp files and folders carry their writer's pid and host (`owner_tag`): one left by a writer
+that died (`kill -9`, power loss) is removed by the next writer of the same place
+(`remove_stale`), never one whose writer may still run.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
+import shutil
+import socket
 import tempfile
 import zlib
 from typing import IO, Iterator
@@ -60,6 +67,59 @@ def check_gzip_complete(path: str) -> None:
   _COMPLETE_GZIP.add(key)
 
 
+def _host() -> str:
+  return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+def owner_tag() -> str:
+  """`PID@HOST` of this process, put into the names of its temp files (`remove_stale`)."""
+  return f"{os.getpid()}@{_host()}"
+
+
+def _dead(pid: int, host: str) -> bool:
+  """Whether the writer `pid` on `host` is known to be gone (another host: never known)."""
+  if host != _host():
+    return False
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return True
+  except OSError:  # EPERM: alive, another user's
+    return False
+  return False  # alive, or a recycled pid: kept (a leftover, never a live writer's file)
+
+
+def remove_stale(directory: str, prefix: str, suffix: str = "", any_stem: bool = False
+                 ) -> list[str]:
+  """Removes the temp files / folders `prefix + PID@HOST + "." + random + suffix` (plus `.old`)
+  in `directory` whose writer is dead; returns their names.
+
+  Args:
+    directory: the place (a missing one holds nothing).
+    prefix: what the names start with, e.g. ".vectors.txt." or "corpus-v3-KEY.tmp-".
+    suffix: what they end with, e.g. ".tmp".
+    any_stem: `prefix` may follow any name (".tmp-": every cache folder's temp copies).
+  """
+  pattern = re.compile((".+" if any_stem else "") + re.escape(prefix)
+                       + r"(\d+)@([A-Za-z0-9-]+)\.[A-Za-z0-9_]+" + re.escape(suffix) + r"(\.old)?")
+  try:
+    names = os.listdir(directory)
+  except OSError:
+    return []
+  removed = []
+  for name in names:
+    match = pattern.fullmatch(name)
+    if match and _dead(int(match.group(1)), match.group(2)):
+      path = os.path.join(directory, name)
+      if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+      else:
+        with contextlib.suppress(OSError):
+          os.remove(path)
+      removed.append(name)
+  return removed
+
+
 @contextlib.contextmanager
 def disk_errors(path: str | os.PathLike) -> Iterator[None]:
   """Turns a full disk (or a read-only / forbidden target) into a one-line `UserError`.
@@ -104,8 +164,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
   directory = os.path.dirname(os.path.abspath(path))
   with disk_errors(path):  # a parent that is a file, or cannot be made: one line
     os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                                    dir=directory)
+    remove_stale(directory, "." + os.path.basename(path) + ".", ".tmp")  # a killed writer's
+    fd, tmp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{owner_tag()}.",
+                                    suffix=".tmp", dir=directory)
   try:
     kwargs = {} if "b" in mode else {"encoding": encoding, "newline": "\n"}
     with os.fdopen(fd, mode, **kwargs) as f:

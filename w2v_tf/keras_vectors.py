@@ -35,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from w2v_tf.errors import UserError
-from w2v_tf.fileio import disk_errors
+from w2v_tf.fileio import disk_errors, owner_tag, remove_stale
 from w2v_tf.model_dir import load_exported_vectors
 from w2v_tf.word_vectors import WordVectors
 
@@ -236,7 +236,8 @@ def save_keras_model(model: keras.Model, path: str | os.PathLike) -> str:
   directory = os.path.dirname(os.path.abspath(path))
   with _write_errors(path):
     os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
+    remove_stale(directory, f".{os.path.basename(path)}.", ".tmp" + KERAS_SUFFIX)  # killed ones
+    fd, tmp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{owner_tag()}.",
                                     suffix=".tmp" + KERAS_SUFFIX, dir=directory)
     os.close(fd)
     try:
@@ -285,7 +286,8 @@ def save_saved_model(model: keras.Model, path: str | os.PathLike) -> str:
   parent = os.path.dirname(os.path.abspath(path))
   with _write_errors(path):
     os.makedirs(parent, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+    remove_stale(parent, f".{os.path.basename(path)}.", ".tmp")  # of killed writers (+ .old)
+    tmp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.{owner_tag()}.", suffix=".tmp",
                                dir=parent)
     old_dir = None
     try:

@@ -8,7 +8,6 @@ host, released at the end, on errors, on SIGINT / SIGTERM and at exit.
 
 from __future__ import annotations
 
-import atexit
 import datetime
 import errno
 import json
@@ -17,6 +16,7 @@ import signal
 import socket
 from typing import Callable
 
+from w2v_tf import errors
 from w2v_tf.errors import UserError
 from w2v_tf.fileio import disk_errors
 
@@ -115,8 +115,7 @@ class ModelDirLock:
         pass
 
 
-def _interrupt(signum, frame):  # pylint: disable=unused-argument
-  raise KeyboardInterrupt(signal.Signals(signum).name)
+_interrupt = errors.raise_interrupted
 
 
 def _same_file(fd: int, path: str) -> bool:
@@ -167,9 +166,11 @@ def _refusal(model_dir: str, owner: dict, overwrite: bool) -> str:
           "it, or choose another --model_dir")
 
 
-@atexit.register
 def _release_all() -> None:
   for lock in list(_HELD.values()):
     lock.release()
+
+
+errors.at_exit(_release_all)
 
 

@@ -375,8 +375,8 @@ def phrased_corpus(corpus, settings: PhraseSettings, cache_dir: str | None = Non
     if os.path.isdir(target):
       try:
         corpus = corpus_store.StoredCorpus(target)
-      except (OSError, ValueError, KeyError) as e:
-        warn(f"ignoring unreadable phrase cache {target} ({e}); rebuilding it")
+      except corpus_store.CacheError as e:
+        warn(f"ignoring the phrase cache {target}: {e}; rebuilding it")
       else:
         if progress:
           print(f"phrases pass {pass_index}/{settings.passes}: from the cache "

@@ -30,8 +30,9 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from w2v_tf import corpus_store
-from w2v_tf.errors import UserError
+from w2v_tf import cache_check, corpus_store
+from w2v_tf.errors import UserError, warn
+from w2v_tf.fileio import owner_tag, remove_stale
 
 _SEED_STRIDE = 1_000_003
 CHUNK_FORMAT = 1  # bump when the chunk files change
@@ -70,7 +71,7 @@ class TrainingTokens:
   chunk_folder: str = ""
 
   def chunk_path(self, index: int) -> str:
-    return os.path.join(self.chunk_folder, f"chunk-{index:06d}.i32")
+    return os.path.join(self.chunk_folder, cache_check.chunk_name(index))
 
   @property
   def num_tokens(self) -> int:
@@ -144,23 +145,31 @@ def write_chunks(tokens: TrainingTokens, parent: str) -> TrainingTokens:
   """
   folder = os.path.join(parent, _chunk_folder_name(tokens))
   done = dataclasses.replace(tokens, chunk_folder=folder)
-  if os.path.isdir(folder) and len(os.listdir(folder)) == tokens.num_chunks:
-    return done
+
+  def check(path):  # checksums, header, ids < V (cost: `cache_check`)
+    cache_check.verify_chunks(path, tokens.num_chunks, tokens.vocab_size)
+  if os.path.isdir(folder):
+    try:
+      check(folder)
+      return done
+    except cache_check.CacheError as e:
+      warn(f"ignoring the training chunks {folder}: {e}; rebuilding them")
   os.makedirs(parent, exist_ok=True)
-  work = tempfile.mkdtemp(prefix=os.path.basename(folder) + ".tmp-", dir=parent)
+  remove_stale(parent, ".tmp-", any_stem=True)  # folders of writers killed here
+  work = tempfile.mkdtemp(prefix=f"{os.path.basename(folder)}.tmp-{owner_tag()}.", dir=parent)
   try:
+    checksums = cache_check.Checksums()
     for index in range(tokens.num_chunks):
       token_ids, document_ids = tokens.chunk(index)
       starts = np.flatnonzero(np.r_[True, document_ids[1:] != document_ids[:-1]]) if len(
           document_ids) else np.zeros([0], np.int64)
       lengths = np.diff(np.r_[starts, len(document_ids)]).astype(np.int32)
-      np.concatenate([np.array([len(token_ids), len(lengths)], np.int32), token_ids,
-                      lengths]).astype(np.int32).tofile(
-                          os.path.join(work, os.path.basename(done.chunk_path(index))))
-    try:
-      os.rename(work, folder)
-    except OSError:  # another run wrote the same chunks meanwhile
-      shutil.rmtree(work, ignore_errors=True)
+      data = np.concatenate([np.array([len(token_ids), len(lengths)], np.int32), token_ids,
+                             lengths]).astype("<i4")
+      data.tofile(os.path.join(work, cache_check.chunk_name(index)))
+      checksums.update(cache_check.chunk_name(index), data)
+    checksums.write(work)
+    cache_check.publish(work, folder, check)  # another run's valid chunks are kept
   except BaseException:
     shutil.rmtree(work, ignore_errors=True)
     raise

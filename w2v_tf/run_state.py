@@ -52,7 +52,7 @@ class RunState:
         model=model, optimizer=optimizer, step=self.step, epoch=self.epoch,
         batch_in_epoch=self.batch_in_epoch, words_done=self.words_done)
     self.keep_checkpoints = keep_checkpoints
-    self.manager = self._open_manager()
+    self._manager: tf.train.CheckpointManager | None = None  # opened when first saving
     self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
     self.loss_count = tf.Variable(0.0, dtype=tf.float64, trainable=False)
     self.restored_checkpoint: str | None = None
@@ -60,13 +60,21 @@ class RunState:
 
   def reopen_manager(self) -> None:
     """Re-reads the state file (after `ModelDir.write` repaired it), so rotation sees all."""
-    self.manager = self._open_manager()
+    self._manager = None
 
-  def _open_manager(self) -> tf.train.CheckpointManager:
-    # It rotates by glob: given a pattern-free alias of a model dir such as run[1].
-    return tf.train.CheckpointManager(
-        self.checkpoint, checkpoints.tf_path(self.model_dir, is_directory=True),
-        max_to_keep=self.keep_checkpoints)
+  @property
+  def manager(self) -> tf.train.CheckpointManager:
+    """The checkpoint manager, opened on first use: after `ModelDir.write` has repaired a
+    garbled state file. Opened at construction, before the repair, it printed TensorFlow's 4
+    warning lines about the file ahead of the repair's one, and an empty file raised
+    ValueError (a traceback)."""
+    if self._manager is None:
+      # It rotates by glob: given a pattern-free alias of a model dir such as run[1].
+      with checkpoints.quiet_state_warnings():  # a state file damaged since: `restore` says so
+        self._manager = tf.train.CheckpointManager(
+            self.checkpoint, checkpoints.tf_path(self.model_dir, is_directory=True),
+            max_to_keep=self.keep_checkpoints)
+    return self._manager
 
   def advance(self, words) -> None:
     """The counters after one step on a batch of `words` corpus words (graph-safe)."""
