@@ -105,7 +105,7 @@ def test_a_killed_corpus_pass_leaves_a_folder_the_next_run_removes(runner, big_c
   os.kill(started.pid, signal.SIGKILL)
   assert started.wait().returncode == -9
   (left,) = os.listdir(tmp_path / "cache")
-  assert re.fullmatch(rf"corpus-v3-\w+\.tmp-{started.pid}@[\w-]+\.\w+", left), left
+  assert re.fullmatch(rf"corpus-v\d+-\w+\.tmp-{started.pid}@[\w-]+\.\w+", left), left
   run = runner.run("w2v_tf.data", [f"--train_csv={big_csv}", f"--cache_dir={tmp_path}/cache",
                                    "--stopwords=none", f"--vocab_out={tmp_path}/v.tsv"])
   assert run.returncode == 0, run.stderr
