@@ -19,6 +19,8 @@ import sys
 import tempfile
 import threading
 
+import pytest
+
 _ZYGOTE = r'''
 import json, os, runpy, select, signal, sys, time, traceback
 for name in PRELOAD:
@@ -200,3 +202,16 @@ class Started:
     with open(self._stem + ".out", encoding="utf-8", errors="replace") as f:
       stdout = f.read()
     return subprocess.CompletedProcess(self.command, returncode, stdout, self.stderr())
+
+
+def module_runner(*args, name: str = "runner", **kwargs):
+  """A module-scoped pytest fixture `name` yielding `Runner(*args, **kwargs)`, closed after.
+
+  Usage, at a test module's top level: `fixture_runner = module_runner(REPO, ENV, workers=2)`.
+  """
+  @pytest.fixture(name=name, scope="module")
+  def fixture():
+    runner = Runner(*args, **kwargs)
+    yield runner
+    runner.close()
+  return fixture

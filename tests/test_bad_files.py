@@ -22,7 +22,7 @@ import zlib
 import numpy as np
 import pytest
 
-from tests.binaries import Runner
+from tests.binaries import module_runner
 from tests.conftest import IMDB_CSV, QUESTIONS_WORDS
 from w2v_tf import imdb, vector_files
 from w2v_tf.errors import UserError
@@ -161,11 +161,7 @@ def fixture_files(tmp_path_factory):
   return files
 
 
-@pytest.fixture(name="runner", scope="module")
-def fixture_runner():
-  runner = Runner(REPO, ENV, workers=2)
-  yield runner
-  runner.close()
+fixture_runner = module_runner(REPO, ENV, workers=2)
 
 
 @dataclasses.dataclass

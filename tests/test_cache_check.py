@@ -21,7 +21,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.binaries import Runner
+from tests.binaries import module_runner
 from tests.test_errors import ENV, REPO, _csv, _reviews
 from w2v_tf import cache_check, corpus_store
 
@@ -147,11 +147,7 @@ def _chunk_folders(corpus):
   return sorted(os.path.join(corpus, n) for n in os.listdir(corpus) if n.startswith("chunks-"))
 
 
-@pytest.fixture(name="runner", scope="module")
-def fixture_runner():
-  runner = Runner(REPO, ENV, workers=2)
-  yield runner
-  runner.close()
+fixture_runner = module_runner(REPO, ENV, workers=2)
 
 
 @pytest.fixture(name="good", scope="module")

@@ -25,7 +25,7 @@ import sys
 
 import pytest
 
-from tests.binaries import Runner
+from tests.binaries import module_runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -273,11 +273,7 @@ CASES = [
 ]
 
 
-@pytest.fixture(name="runner", scope="module")
-def fixture_runner():
-  runner = Runner(REPO, ENV, workers=2)
-  yield runner
-  runner.close()
+fixture_runner = module_runner(REPO, ENV, workers=2)
 
 
 @pytest.fixture(name="files", scope="module")

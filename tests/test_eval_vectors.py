@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from eval import cli
-from tests.binaries import Runner
+from tests.binaries import module_runner
 from w2v_tf import vector_files
 from w2v_tf.errors import UsageError, UserError
 from w2v_tf.word_vectors import WordVectors, unit_rows
@@ -202,11 +202,7 @@ def test_importing_the_eval_modules_defines_no_flag():
   assert out.stdout.strip() == "[]"
 
 
-@pytest.fixture(name="runner", scope="module")
-def fixture_runner():
-  runner = Runner(REPO, dict(os.environ), workers=2, preload=("numpy", "absl.flags", "eval.cli"))
-  yield runner
-  runner.close()
+fixture_runner = module_runner(REPO, dict(os.environ), workers=2, preload=("numpy", "absl.flags", "eval.cli"))
 
 
 @pytest.mark.parametrize("module", EVAL_BINARIES)

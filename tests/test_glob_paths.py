@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 
-from tests.binaries import Runner
+from tests.binaries import module_runner
 from tests.test_crash_resume import train_args, write_corpus
 from w2v_tf import checkpoints
 from w2v_tf.word_vectors import WordVectors
@@ -22,11 +22,7 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
        "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
-@pytest.fixture(name="runner", scope="module")
-def fixture_runner():
-  runner = Runner(REPO, ENV, workers=1)
-  yield runner
-  runner.close()
+fixture_runner = module_runner(REPO, ENV, workers=1)
 
 
 def _checkpoint_steps(model_dir):

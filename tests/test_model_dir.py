@@ -36,7 +36,7 @@ import time
 
 import pytest
 
-from tests.binaries import Runner
+from tests.binaries import module_runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0",
@@ -86,11 +86,7 @@ def _refused(run, pattern, before, model_dir):
   return lines[0]
 
 
-@pytest.fixture(name="runner", scope="module")
-def fixture_runner():
-  runner = Runner(REPO, ENV, workers=2)
-  yield runner
-  runner.close()
+fixture_runner = module_runner(REPO, ENV, workers=2)
 
 
 @pytest.fixture(name="trained", scope="module")

@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pytest
 
-from tests.binaries import Runner
+from tests.binaries import module_runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -57,11 +57,7 @@ def fixture_files(tmp_path_factory):
   return files
 
 
-@pytest.fixture(name="runner", scope="module")
-def fixture_runner():
-  runner = Runner(REPO, ENV, workers=2, preload=("numpy", "absl.flags", "eval.cli"))
-  yield runner
-  runner.close()
+fixture_runner = module_runner(REPO, ENV, workers=2, preload=("numpy", "absl.flags", "eval.cli"))
 
 
 @dataclasses.dataclass
@@ -173,11 +169,7 @@ _TRAIN_FAST = ["--stopwords=none", "--epochs=1", "--batch_size=64", "--sample_gr
                "--noprogress", "--heldout_documents=0"]
 
 
-@pytest.fixture(name="train_runner", scope="module")
-def fixture_train_runner():
-  runner = Runner(REPO, ENV, workers=2)
-  yield runner
-  runner.close()
+fixture_train_runner = module_runner(REPO, ENV, workers=2, name="train_runner")
 
 
 def _odd_shard(path):

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from tests.binaries import Runner
+from tests.binaries import module_runner
 from tests.test_errors import ENV, REPO, _csv, _reviews
 from w2v_tf import fileio
 
@@ -30,11 +30,7 @@ _TRAIN = ["--stopwords=none", "--epochs=1", "--batch_size=64", "--sample_group_c
 _EXIT_SECONDS = 5  # an interrupted run must be gone this soon after the signal
 
 
-@pytest.fixture(name="runner", scope="module")
-def fixture_runner():
-  runner = Runner(REPO, ENV, workers=2)
-  yield runner
-  runner.close()
+fixture_runner = module_runner(REPO, ENV, workers=2)
 
 
 @pytest.fixture(name="big_csv", scope="module")
