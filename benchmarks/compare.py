@@ -20,7 +20,7 @@ Settings shared by both: skip-gram, `--epochs`, `--embedding_dim`, `--window`, `
 (default: the cores this process may use) and its default learning rate; this project trains
 each loss in `--losses` (default: its default loss, sampled softmax) with its own defaults
 unless `--batch_size`, `--num_sampled`, `--learning_rate`, `--sample_group_centers`,
-`--optimizer` or `--jit_compile` are given.
+`--optimizer`, `--jit_compile` or `--negatives_per` are given.
 
 Timing: gensim's `build_vocab` and this project's trainer setup (corpus cache hit, vocabulary,
 held-out set, model) are reported as "setup"; words/s counts only the training wall time
@@ -84,7 +84,7 @@ _TOKEN_FILE = "tokens.txt"  # the same reviews as text, for pWord2Vec
 OUR_FIELDS = ("train_csv", "text_column", "max_reviews", "stopwords", "cache_dir",
               "heldout_reviews", "epochs", "embedding_dim", "window", "min_count", "subsample",
               "seed", "batch_size", "num_sampled", "learning_rate", "sample_group_centers",
-              "optimizer", "jit_compile")
+              "optimizer", "jit_compile", "negatives_per")
 
 
 def define_flags() -> None:
@@ -193,6 +193,7 @@ def ours_worker(spec: dict) -> dict:
           "trainer_words_per_sec": summary.words_per_sec, "steps": summary.step,
           "learning_rate": trainer.experiment.train.learning_rate,
           "num_sampled": trainer.experiment.model.num_sampled,
+          "negatives_per": trainer.experiment.model.negatives_per,
           "version": f"tensorflow {tf.__version__}"}
 
 
@@ -774,7 +775,8 @@ def compare(work_dir: str) -> dict:
           "batch_size": FLAGS.batch_size, "num_sampled": FLAGS.num_sampled,
           "learning_rate": FLAGS.learning_rate,
           "sample_group_centers": FLAGS.sample_group_centers, "optimizer": FLAGS.optimizer,
-          "jit_compile": FLAGS.jit_compile, "restrict_vocab": FLAGS.restrict_vocab,
+          "jit_compile": FLAGS.jit_compile, "negatives_per": FLAGS.negatives_per,
+          "restrict_vocab": FLAGS.restrict_vocab,
           "analogies": analogies.path, "wordsim": word_pairs.path, "repeats": FLAGS.repeats,
           "pword2vec": FLAGS.pword2vec, "suite": FLAGS.suite,
           "suite_epochs": FLAGS.suite_epochs if FLAGS.suite else None,

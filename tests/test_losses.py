@@ -126,6 +126,43 @@ def test_negatives_shared_per_center_equal_the_same_negatives_drawn_for_each_pai
                                                                   variable)).numpy(), atol=1e-5)
 
 
+def test_negatives_per_window_score_each_context_against_the_center_and_its_negatives():
+  """--negatives_per=window (word2vec.c's orientation): each context's row v_c against the
+  center's output row and the window's K negatives, skipping a negative equal to the center:
+  -log s(v_c.u_o + b_o) - sum_{k != o} log s(-(v_c.u_k + b_k)), per pair."""
+  _, weights, bias, _, mask, _, _, vocab = _problem(4)
+  rng = np.random.default_rng(4)
+  contexts = tf.constant(rng.normal(size=[*mask.shape, weights.shape[1]]).astype(np.float32))
+  center = tf.constant(rng.integers(0, vocab, [mask.shape[0], 1]), tf.int32)
+  negatives = rng.integers(0, vocab, [mask.shape[0], 6])
+  negatives[0, :2] = center[0, 0]  # two draws of the center itself: skipped
+  got = negative_sampling.negative_sampling_loss(contexts, center, mask, weights, bias,
+                                                 tf.constant(negatives)).numpy()
+  v, w, b, o = contexts.numpy(), weights.numpy(), bias.numpy(), center.numpy()[:, 0]
+  def log_sigmoid(x):
+    return -np.log1p(np.exp(-x))
+  for i in range(mask.shape[0]):
+    for j in range(mask.shape[1]):
+      expected = -log_sigmoid(v[i, j] @ w[o[i]] + b[o[i]])
+      expected -= sum(log_sigmoid(-(v[i, j] @ w[k] + b[k])) for k in negatives[i] if k != o[i])
+      assert abs(got[i, j] - (expected if mask.numpy()[i, j] else 0)) < 1e-4
+
+
+def test_full_softmax_of_the_center_from_each_context():
+  """Inputs [B, C, d] with labels [B, 1]: -log softmax(v_c . W + b)[center] per pair (the exact
+  loss of --negatives_per=window and of the tree)."""
+  _, weights, bias, _, mask, _, _, vocab = _problem(5)
+  rng = np.random.default_rng(5)
+  contexts = tf.constant(rng.normal(size=[*mask.shape, weights.shape[1]]).astype(np.float32))
+  center = tf.constant(rng.integers(0, vocab, [mask.shape[0], 1]), tf.int32)
+  got = full_softmax.full_softmax_loss(contexts, center, mask, weights, bias).numpy()
+  logits = contexts.numpy() @ weights.numpy().T + bias.numpy()  # [B, C, V]
+  log_probs = logits - np.log(np.sum(np.exp(logits), -1, keepdims=True))
+  expected = -np.take_along_axis(
+      log_probs, np.repeat(center.numpy()[:, :, None], mask.shape[1], 1), -1)[..., 0]
+  np.testing.assert_allclose(got, np.where(mask.numpy(), expected, 0), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("sampler_name", ["log_uniform", "uniform", "unigram"])
 def test_sampled_softmax_equals_tf_given_each_tf_samplers_output(sampler_name):
   """The candidates and expected counts come from TF's own sampler (one group)."""

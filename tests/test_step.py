@@ -114,3 +114,41 @@ def test_loss_in_row_slices_equals_the_whole_batch(loss):
   for ours, theirs in zip(sliced[2], whole[2]):
     np.testing.assert_allclose(tf.convert_to_tensor(ours), tf.convert_to_tensor(theirs),
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("negatives_per", ["window", "center", "pair"])
+def test_each_negative_sharing_points_roughly_the_true_way_and_the_compiled_step_matches(
+    negatives_per):
+  """Each --negatives_per: the gradient cosine to its exact loss is in (0, 1), the exact loss is
+  the full softmax of what it predicts (the center under window), and the XLA-fused update
+  changes the tables as the plain one does."""
+  config = ModelConfig(loss="negative_sampling", embedding_dim=DIM, num_sampled=5,
+                       negatives_per=negatives_per)
+  steps = []
+  for jit in (False, True):
+    word2vec = Word2Vec(VOCAB, config, seed=1)
+    rng = np.random.default_rng(2)
+    word2vec.output_weights.assign(rng.normal(size=[VOCAB, DIM]).astype(np.float32))
+    word2vec.input_embeddings.assign(rng.normal(size=[VOCAB, DIM]).astype(np.float32))
+    steps.append(TrainStep(word2vec, make_optimizer("sgd", word2vec.tables), config,
+                           make_sampler("unigram", np.arange(VOCAB, 0, -1)), batch_size=8,
+                           jit_compile=jit))
+  plain, fused = steps
+  assert fused.fused and not plain.fused
+  examples = _examples(rows=8)
+  assert 0.0 < plain.gradient_cosine(examples, seed=4) < 0.9999
+  rows = (plain.model.input_embeddings.numpy()[examples["contexts"]]
+          if negatives_per == "window" else
+          np.repeat(plain.model.input_embeddings.numpy()[examples["center"]][:, None], 4, 1))
+  targets = (np.repeat(examples["center"][:, None], 4, 1) if negatives_per == "window"
+             else examples["contexts"])
+  logits = rows @ plain.model.output_weights.numpy().T  # [B, C, V]; the bias is 0
+  log_probs = logits - np.log(np.sum(np.exp(logits), -1, keepdims=True))
+  expected = -np.take_along_axis(log_probs, targets[..., None], -1)[..., 0][examples["mask"]]
+  assert plain.full_softmax_mean(examples) == pytest.approx(float(np.mean(expected)), rel=1e-5)
+  batch = {key: tf.constant(value) for key, value in examples.items()}
+  negatives = plain.negatives(batch, tf.constant([0, 0], tf.int64))
+  for step in steps:
+    step.update({**batch, "negatives": negatives}, tf.constant(0.1))
+  for ours, theirs in zip(fused.tables, plain.tables):
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)

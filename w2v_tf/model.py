@@ -49,7 +49,8 @@ class Word2Vec(tf.Module):
       skip-gram with a loss that predicts the center from each context (word2vec.c's tree):
       (input_embeddings[contexts] [B, 2W, d], center [B, 1], mask [B, 2W]).
     """
-    if self.config.model == "skipgram" and losses.get(self.config.loss).predicts_center:
+    if self.config.model == "skipgram" and losses.get(self.config.loss).predicts_center_in(
+        self.config):
       return (tf.gather(self.input_embeddings, batch["contexts"]), batch["center"][:, None],
               batch["mask"])
     if self.config.model == "skipgram":

@@ -36,7 +36,7 @@ _STEP_PARTS = 2
 def labels_of(config: ModelConfig, batch: dict) -> tf.Tensor:
   """[B, C] target ids: the contexts (skip-gram) or the center (CBOW, and a loss that predicts
   the center from each context as word2vec.c's tree does; C = 1)."""
-  if config.model == "cbow" or losses.get(config.loss).predicts_center:
+  if config.model == "cbow" or losses.get(config.loss).predicts_center_in(config):
     return batch["center"][:, None]
   return batch["contexts"]
 
@@ -253,7 +253,7 @@ def touched_rows_step(model: Word2Vec, optimizer, examples: dict, learning_rate)
   loss = losses.get(model.config.loss)
   # CBOW, and a loss that predicts the center (word2vec.c's tree), read the contexts' input rows
   # and predict the center.
-  from_contexts = model.config.model == "cbow" or loss.predicts_center
+  from_contexts = model.config.model == "cbow" or loss.predicts_center_in(model.config)
   batch = {key: examples[key] for key in ("center", "contexts", "mask")}
   negatives = examples["negatives"]
   # The input rows the model gathers (centers for skip-gram, contexts for CBOW) and the output

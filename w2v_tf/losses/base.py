@@ -118,7 +118,8 @@ class Loss:
       count must be below the vocabulary's size).
     needs_tree: trains on word2vec's Huffman tree (`w2v_tf.huffman`).
     predicts_center: skip-gram predicts the center from each context (word2vec.c's tree
-      losses), so the inputs are the contexts' vectors [B, 2W, d] and the label the center.
+      losses), so the inputs are the contexts' vectors [B, 2W, d] and the label the center
+      (`predicts_center_in` says it for a config, where a loss's setting decides it).
     reads_whole_output_table: every step reads and updates every output row (no negatives).
     has_bias: the output bias is part of the model (else it stays 0 and gets no gradient).
     exact_meaning: what the exact loss measured alongside is, in words.
@@ -131,6 +132,12 @@ class Loss:
   reads_whole_output_table = False
   has_bias = True
   exact_meaning = "the full softmax over the vocabulary"
+
+  def predicts_center_in(self, config) -> bool:
+    """Whether skip-gram under `config` (a `config.ModelConfig`) predicts the center from each
+    context (inputs [B, 2W, d], labels [B, 1]) rather than each context from the center."""
+    del config
+    return self.predicts_center
 
   def negatives(self, sampler, tree, labels: tf.Tensor, seed: tf.Tensor, config,
                 num_groups: int, fused: bool):
