@@ -188,7 +188,7 @@ class ModelConfig:
     negatives_per: How skip-gram's negative_sampling orients a pair and draws its
       --num_sampled negatives: window (the default: each context's row against the center's
       output row and negatives drawn once per window: word2vec.c's orientation, pWord2Vec's
-      sharing; 11.5% analogies after 2 IMDB epochs against 6.3% for center),
+      sharing; 11.5% analogies after 2 IMDB epochs against 6.3% for center, at half its speed),
       center (the center's row against each context's and negatives drawn once per center)
       or pair (the center's row, negatives drawn for every pair, as gensim).
   """
