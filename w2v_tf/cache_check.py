@@ -1,6 +1,6 @@
 """Checksums, structure checks and safe publishing of the on-disk caches.
 
-A cache folder (a corpus `corpus-v3-KEY/`, a phrase pass, a folder of training chunks) is
+A cache folder (a corpus `corpus-v4-KEY/`, a phrase pass, a folder of training chunks) is
 written under a temp name and renamed into place. Its writer records `manifest.json` last:
 the size and CRC-32 of every file. Opening the folder checks every size first (a deleted,
 truncated or grown file costs nothing to find), then reads every file once in blocks of

@@ -96,7 +96,7 @@ def remove_stale(directory: str, prefix: str, suffix: str = "", any_stem: bool =
 
   Args:
     directory: the place (a missing one holds nothing).
-    prefix: what the names start with, e.g. ".vectors.txt." or "corpus-v3-KEY.tmp-".
+    prefix: what the names start with, e.g. ".vectors.txt." or "corpus-v4-KEY.tmp-".
     suffix: what they end with, e.g. ".tmp".
     any_stem: `prefix` may follow any name (".tmp-": every cache folder's temp copies).
   """
