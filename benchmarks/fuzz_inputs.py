@@ -196,7 +196,8 @@ def build_cases(work: str, train_csv: str, analogies: str, reviews: int, seed: i
       "analogies.txt": (truncations(analogy_text.encode()) +
                         byte_flips(analogy_text.encode(), rng) + encodings(analogy_text)),
   }
-  by_group: list[list[Case]] = [_cache_cases(work, write("cache-base.csv", csv_bytes), rng)]
+  by_group: list[list[Case]] = [_cache_cases(work, write("cache-base.csv", csv_bytes), rng),
+                                _model_dir_cases(work, write("model-base.csv", csv_bytes), rng)]
   for base, variants in groups.items():
     cases = []
     for variant, data in variants:
@@ -248,6 +249,45 @@ def _cache_cases(work: str, csv_path: str, rng: random.Random) -> list[Case]:
       cases.append(Case(f"cache/{name}/{variant}", "w2v_tf.data", [
           f"--train_csv={csv_path}", "--stopwords=none", "--max_reviews=100",
           f"--cache_dir={cache}", "--dump_tokens={out}/t.txt"]))
+  return cases
+
+
+def _model_dir_cases(work: str, csv_path: str, rng: random.Random) -> list[Case]:
+  """A model dir trained here (1 epoch, a checkpoint every 5 steps, 3 kept) damaged file by
+  file: `config.json`, `vocab.tsv`, the `checkpoint` state file and the newest checkpoint's
+  index and data cut at 50%, one byte flipped, emptied, deleted, and a `.lock` of garbage; each
+  variant exported (`w2v_tf.export`) and resumed to 2 epochs (`w2v_tf.train`), each on a copy."""
+  base = os.path.join(work, "model-base")
+  train = [f"--train_csv={csv_path}", *_TRAIN, "--checkpoint_every_steps=5"]
+  subprocess.run([sys.executable, "-m", "w2v_tf.train", f"--model_dir={base}", *train],
+                 check=True, capture_output=True, cwd=common.REPO_ROOT,
+                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+  from w2v_tf import checkpoints  # pylint: disable=import-outside-toplevel
+  newest = os.path.basename(checkpoints.read_state(base)[-1])
+  files = ["config.json", "vocab.tsv", "checkpoint", f"{newest}.index",
+           f"{newest}.data-00000-of-00001"]
+  variants = []
+  for name in files:
+    with open(os.path.join(base, name), "rb") as f:
+      data = f.read()
+    variants += [(name, v, d) for v, d in truncations(data) if v == "truncate-50%"]
+    variants += [(name, v, d) for v, d in byte_flips(data, rng, 1)]
+    variants += [(name, "empty", b""), (name, "deleted", None)]
+  variants.append((".lock", "garbage", b"\x00garbage\n{not json"))
+  cases = []
+  for name, variant, content in variants:
+    for module, args in (("w2v_tf.export", ["--output_dir={out}/export"]),
+                         ("w2v_tf.train", [*train, "--epochs=2"])):
+      model_dir = os.path.join(work, "model-dirs", f"{name}.{variant}.{module}")
+      shutil.copytree(base, model_dir)
+      target = os.path.join(model_dir, name)
+      if content is None:
+        os.remove(target)
+      else:
+        with open(target, "wb") as f:
+          f.write(content)
+      cases.append(Case(f"model_dir/{name}/{variant}", module,
+                        [f"--model_dir={model_dir}", *args]))
   return cases
 
 

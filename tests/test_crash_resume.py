@@ -356,6 +356,20 @@ def test_unreadable_state_file_is_rebuilt(trained):
   assert "rebuilt it from the checkpoint files on disk" in messages[0]
 
 
+def test_missing_state_file_is_rebuilt(trained):
+  """A deleted `checkpoint` file beside the ckpt-N files: TF alone would start afresh."""
+  from w2v_tf import checkpoints  # pylint: disable=import-outside-toplevel
+  experiment, step = trained
+  model_dir = experiment.train.model_dir
+  kept = ", ".join(os.path.basename(p) for p in checkpoints.read_state(model_dir))
+  os.remove(os.path.join(model_dir, "checkpoint"))
+  messages = []
+  restored_step, _ = _restored_step(experiment, messages)
+  assert restored_step == step
+  assert messages[0] == (f"warning: {model_dir}/checkpoint is missing; rebuilt it from the "
+                         f"checkpoint files on disk ({kept})")
+
+
 def test_partial_checkpoint_write_is_removed(trained):
   """A save killed part-way leaves ckpt-N_temp/ (TF's staging folder): the restart removes it."""
   experiment, step = trained

@@ -266,6 +266,19 @@ CASES = [
     Case("state-file-empty", "w2v_tf.train", [*_TRAIN, "--model_dir={emptystate}", "--epochs=2"],
          0, r"^warning: .*emptystate/checkpoint names no checkpoint; rebuilt it from the "
             r"checkpoint files on disk"),
+    # A deleted state file beside the checkpoints: TensorFlow alone started afresh at step 0 and
+    # overwrote the run; export said "no checkpoint".
+    Case("state-file-deleted", "w2v_tf.train", [*_TRAIN, "--model_dir={deletedstate}",
+                                                "--epochs=2"], 0,
+         r"^warning: .*deletedstate/checkpoint is missing; rebuilt it from the checkpoint files "
+         r"on disk \(ckpt-\d+, ckpt-\d+, ckpt-\d+\)$"),
+    Case("export-state-file-deleted", "w2v_tf.export", ["--model_dir={deletedstate_export}",
+                                                        "--output_dir={out}"], 0,
+         r"^warning: .*deletedstate_export/checkpoint is missing; using the 3 ckpt-N file\(s\) on "
+         r"disk instead$"),
+    Case("config-deleted", "w2v_tf.train", [*_TRAIN, "--model_dir={noconfig}", "--epochs=2"], 0,
+         r"^warning: .*noconfig has checkpoints but no config\.json: resumed from the "
+         r"checkpoints alone \(their shapes were checked, not the other flags or the data\)$"),
     Case("export-newest-checkpoint-truncated", "w2v_tf.export", ["--model_dir={truncated}",
                                                                  "--output_dir={out}"], 0,
          r"^warning: fell back to the older checkpoint .*truncated/ckpt-\d+ \(the newer ones are "
@@ -350,6 +363,9 @@ def fixture_files(tmp_path_factory, runner):
   (copy_model("garbledstate") / "checkpoint").write_text('model_checkpoint_path: "ckpt-1"\n'
                                                           "garbage {{{\n")
   (copy_model("emptystate") / "checkpoint").write_text("")
+  (copy_model("deletedstate") / "checkpoint").unlink()
+  (copy_model("noconfig") / "config.json").unlink()
+  (copy_model("deletedstate_export") / "checkpoint").unlink()
   truncated = copy_model("truncated")
   newest = truncated / (checkpoints[-1][:-len(".index")] + ".data-00000-of-00001")
   os.truncate(newest, os.path.getsize(newest) // 2)

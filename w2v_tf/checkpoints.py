@@ -124,11 +124,24 @@ def candidates(model_dir: str) -> tuple[list[str], str | None]:
   """
   try:
     listed = read_state(model_dir)
+    problem = None if listed is not None else _missing_state(model_dir)
   except ValueError as e:
-    on_disk = checkpoints_on_disk(model_dir)
-    return list(reversed(on_disk)), (f"{e}; using the {len(on_disk)} ckpt-N file(s) on disk "
-                                     "instead")
-  return list(reversed(listed or [])), None
+    listed, problem = None, str(e)
+  if problem is None:
+    return list(reversed(listed or [])), None
+  on_disk = checkpoints_on_disk(model_dir)
+  return list(reversed(on_disk)), (f"{problem}; using the {len(on_disk)} ckpt-N file(s) on "
+                                   "disk instead")
+
+
+def _missing_state(model_dir: str) -> str | None:
+  """The problem when the state file is missing but `ckpt-N` files are on disk (else None).
+
+  TensorFlow alone then starts afresh: a deleted state file would lose the run.
+  """
+  if not checkpoints_on_disk(model_dir):
+    return None
+  return f"{os.path.join(model_dir, STATE_FILE)} is missing"
 
 
 class _StateFileWarnings:
@@ -156,15 +169,18 @@ def quiet_state_warnings() -> Iterator[None]:
 
 
 def repair_state(model_dir: str, log: Callable[[str], None]) -> None:
-  """Rewrites an unreadable state file from the `ckpt-N` files on disk (removes it if none).
+  """Rewrites an unreadable or missing state file from the `ckpt-N` files on disk (an unreadable
+  one is removed if there are none).
 
-  A state file that is missing is left missing (a run killed before its first checkpoint).
+  A state file that is missing with no `ckpt-N` beside it is left missing (a fresh model dir, or
+  a run killed before its first checkpoint).
   """
   try:
-    read_state(model_dir)
-    return
+    problem = None if read_state(model_dir) is not None else _missing_state(model_dir)
   except ValueError as e:
     problem = str(e)
+  if problem is None:
+    return
   state_path = os.path.join(model_dir, STATE_FILE)
   on_disk = [os.path.basename(p) for p in checkpoints_on_disk(model_dir)]
   with disk_errors(state_path):

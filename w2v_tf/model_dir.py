@@ -96,7 +96,10 @@ class ModelDir:
 
   Attributes:
     path: the directory (`--model_dir`).
+    resume_warning: what to say once the run has resumed (None: nothing).
   """
+
+  resume_warning: str | None = None
 
   def __init__(self, experiment: ExperimentConfig, fingerprint: str | None, lock: ModelDirLock,
                log: Callable[[str], None]):
@@ -150,24 +153,32 @@ def prepare_model_dir(experiment: ExperimentConfig, vocab_size: int, fingerprint
   with disk_errors(model_dir):
     os.makedirs(model_dir, exist_ok=True)
   lock = ModelDirLock(model_dir, log, train.overwrite)
+  resume_warning = None
   try:
     if train.overwrite:
       clear_model_dir(model_dir)
     else:
-      _check_model_dir(experiment, vocab_size, fingerprint, log)
+      resume_warning = _check_model_dir(experiment, vocab_size, fingerprint, log)
   except BaseException:
     lock.release()
     raise
-  return ModelDir(experiment, fingerprint, lock, log)
+  model_dir_held = ModelDir(experiment, fingerprint, lock, log)
+  # Said after "resumed from ...", so that a run refused later (its restore) stays one line.
+  model_dir_held.resume_warning = resume_warning
+  return model_dir_held
 
 
 def _check_model_dir(experiment: ExperimentConfig, vocab_size: int, fingerprint: str | None,
-                     log: Callable[[str], None]) -> None:
-  """Refuses a model dir whose config or checkpoints this run cannot continue (reads only)."""
+                     log: Callable[[str], None]) -> str | None:
+  """Refuses a model dir whose config or checkpoints this run cannot continue (reads only).
+
+  Returns:
+    The warning to give once the run has resumed (None: nothing to say).
+  """
   model_dir = experiment.train.model_dir
   config_path = os.path.join(model_dir, CONFIG_FILE)
   if not checkpoints.has_checkpoint(model_dir):
-    return  # nothing trained yet: config.json and vocab.tsv are rewritten
+    return None  # nothing trained yet: config.json and vocab.tsv are rewritten
   if os.path.exists(config_path):
     try:
       with open(config_path, encoding="utf-8") as f:
@@ -194,6 +205,10 @@ def _check_model_dir(experiment: ExperimentConfig, vocab_size: int, fingerprint:
                       f"({'; '.join(differences)}): pass --overwrite to replace it or "
                       "choose another --model_dir")
   _check_checkpoints(experiment, vocab_size, os.path.exists(config_path))
+  if not os.path.exists(config_path):
+    return (f"warning: {model_dir} has checkpoints but no {CONFIG_FILE}: resumed from the "
+            "checkpoints alone (their shapes were checked, not the other flags or the data)")
+  return None
 
 
 def _check_checkpoints(experiment: ExperimentConfig, vocab_size: int, has_config: bool) -> None:

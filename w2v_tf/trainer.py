@@ -115,6 +115,8 @@ class Trainer:
       self.log(f"resumed from {state.restored_checkpoint}: step {int(state.step.numpy())}, "
                f"epoch {int(state.epoch.numpy()) + 1}, learning rate "
                f"{float(self.learning_rate().numpy()):.6g}")
+      if self.model_dir.resume_warning:
+        self.log(self.model_dir.resume_warning)
     self.runner.check_agreement({
         "step": int(state.step.numpy()), "epoch": int(state.epoch.numpy()),
         "batch_in_epoch": int(state.batch_in_epoch.numpy()), "vocabulary size": len(data.vocab),
