@@ -89,7 +89,7 @@ def _run_setting(setting: str) -> dict:
   seconds = time.perf_counter() - start
   pairs = streams * FLAGS.calls * FLAGS.steps_per_call * batch
   return {"setting": setting, "mode": mode, "streams": streams, "intra_op_threads": intra,
-          "seconds": round(seconds, 3), "pairs_per_sec": round(pairs / seconds),
+          "seconds": round(seconds, 6), "pairs_per_sec": round(pairs / seconds),
           "cpu_seconds": round(time.process_time(), 2)}
 
 
