@@ -152,3 +152,29 @@ def test_each_negative_sharing_points_roughly_the_true_way_and_the_compiled_step
     step.update({**batch, "negatives": negatives}, tf.constant(0.1))
   for ours, theirs in zip(fused.tables, plain.tables):
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_per_context_exact_loss_slices_bound_the_logit_rows_and_keep_the_values(monkeypatch):
+  """Under --negatives_per=window each context has its own [V] logits: a slice holds
+  FULL_SOFTMAX_SLICE // C centers, and the exact loss and the gradient cosine do not depend on
+  the slicing."""
+  from w2v_tf import step as step_lib  # pylint: disable=import-outside-toplevel
+  config = ModelConfig(loss="negative_sampling", embedding_dim=DIM, num_sampled=5,
+                       negatives_per="window", sample_group_centers=4)
+  word2vec = Word2Vec(VOCAB, config, seed=1)
+  word2vec.output_weights.assign(np.random.default_rng(2).normal(size=[VOCAB, DIM]).astype(
+      np.float32))
+  step = TrainStep(word2vec, make_optimizer("sgd", word2vec.tables), config,
+                   make_sampler("unigram", np.arange(VOCAB, 0, -1)), batch_size=8,
+                   jit_compile=False)
+  assert step.per_context_inputs
+  examples = _examples(rows=40, contexts=4)
+  monkeypatch.setattr(step_lib, "FULL_SOFTMAX_SLICE", 16)
+  slices = list(step_lib._exact_slices(examples, 40, True))  # pylint: disable=protected-access
+  assert [len(piece["center"]) for piece in slices] == [4] * 10  # 4 centers x 4 contexts
+  assert [len(p["center"]) for p in step_lib._exact_slices(  # pylint: disable=protected-access
+      examples, 40, False)] == [16, 16, 8]
+  sliced = step.full_softmax_mean(examples), step.gradient_cosine(examples, seed=4)
+  monkeypatch.setattr(step_lib, "FULL_SOFTMAX_SLICE", 4096)
+  whole = step.full_softmax_mean(examples), step.gradient_cosine(examples, seed=4)
+  assert sliced == pytest.approx(whole, rel=1e-5)
