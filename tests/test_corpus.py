@@ -125,7 +125,10 @@ def write_key_inputs(folder):
                                 '"A bad <br />film",negative\nplain words here,positive\n',
                                 encoding="utf-8")
   (folder / "a.txt").write_text("one two three\nfour five\n", encoding="utf-8")
-  (folder / "b.txt.gz").write_bytes(gzip.compress(b"six seven\n", mtime=0))
+  # gzip.compress(b"six seven\n", mtime=0) on Python 3.11+; 3.10's header says OS 255 (unknown)
+  # instead of 3 (Unix), other bytes and so another key.
+  (folder / "b.txt.gz").write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03+\xce\xacP(N-K\xcd"
+                                    b"\xe3\x02\x00E\x0c\xbby\n\x00\x00\x00")
   return str(folder / "r.csv")
 
 

@@ -1,15 +1,20 @@
 """`pip install .` gives a package with its dependencies declared and one command per binary.
 
-The fresh virtual environment sees the system's site-packages (this machine has no internet, so
-the dependencies cannot be downloaded): the test checks that the package *declares* them, then
-trains a few steps and exports through the installed commands, run outside the repository.
+The fresh virtual environment sees the site-packages of the environment the tests run in (this
+machine has no internet, so the dependencies cannot be downloaded): the test checks that the
+package *declares* them, then trains a few steps and exports through the installed commands, run outside the repository.
 """
 
 import os
+import site
 import subprocess
 import sys
-import tomllib
+import sysconfig
 import venv
+try:
+  import tomllib
+except ImportError:  # Python 3.10: the same parser as a package
+  import tomli as tomllib
 
 import pytest
 
@@ -23,10 +28,19 @@ COMMANDS = ("w2v-train", "w2v-export", "w2v-data", "w2v-get-data", "w2v-analogy"
 def test_pip_install_gives_the_commands_that_train_and_export(tmp_path, planted):
   csv_path, questions = planted
   env_dir = tmp_path / "venv"
-  # The outer environment's pip and setuptools (requirements.txt): a venv's own (Python 3.11
-  # bundles setuptools 65.5) cannot build the package without build isolation.
-  venv.create(env_dir, system_site_packages=True, with_pip=False)
+  # The outer environment's packages, pip and setuptools (requirements.txt) through a .pth file:
+  # a venv's own (Python 3.11 bundles setuptools 65.5) cannot build the package without build
+  # isolation, and `system_site_packages` would show the base interpreter's, not those of the
+  # venv this test runs in (a newcomer's: the base Python has none of them).
+  venv.create(env_dir, with_pip=False)
   python = str(env_dir / "bin" / "python")
+  inner_site = subprocess.run(
+      [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+      capture_output=True, text=True, check=True).stdout.strip()
+  outer_sites = dict.fromkeys([*site.getsitepackages(), sysconfig.get_path("purelib"),
+                               sysconfig.get_path("platlib")])
+  with open(os.path.join(inner_site, "outer_environment.pth"), "w", encoding="utf-8") as f:
+    f.write("".join(f"{path}\n" for path in outer_sites if os.path.isdir(path)))
   install = subprocess.run(
       [python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q",
        REPO_ROOT], capture_output=True, text=True, timeout=300, check=False)

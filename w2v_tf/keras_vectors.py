@@ -281,6 +281,11 @@ def save_saved_model(model: keras.Model, path: str | os.PathLike) -> str:
     raise UserError(f"{path}: {problem}")
   archive = keras.export.ExportArchive()
   archive.track(model)
+  # Keras 3.12 (the last for Python 3.10) does not find the StringLookup's table through the
+  # model ("references an 'untracked' resource"); 3.13+ does. Tracked here for both.
+  for layer in model.layers:
+    if getattr(layer, "lookup_table", None) is not None:
+      archive.track(layer.lookup_table)
   archive.add_endpoint("serve", _serve_function(model),
                        input_signature=[tf.TensorSpec(None, tf.string, name=SIGNATURE_INPUT)])
   parent = os.path.dirname(os.path.abspath(path))
