@@ -95,11 +95,15 @@ class Runner:
     workers: zygotes, i.e. commands that may run at once.
     preload: modules the zygotes import before forking (importing defines no flag; a binary
       defines its flags when it runs as `__main__`, in the child).
+    fork: fork from zygotes (None: unless W2V_TEST_FORK=0); False runs plain subprocesses.
   """
 
-  def __init__(self, cwd: str, env: dict, workers: int = 2, preload=DEFAULT_PRELOAD):
+  def __init__(self, cwd: str, env: dict, workers: int = 2, preload=DEFAULT_PRELOAD,
+               fork: bool | None = None):
     self.cwd, self.env = cwd, env
-    self.fork = os.environ.get("W2V_TEST_FORK", "1") != "0" and hasattr(os, "fork")
+    if fork is None:
+      fork = os.environ.get("W2V_TEST_FORK", "1") != "0"
+    self.fork = fork and hasattr(os, "fork")
     self._tmp = tempfile.mkdtemp(prefix="w2v-runner-")
     self._idle: list[subprocess.Popen] = []
     self._lock = threading.Condition()
