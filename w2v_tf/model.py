@@ -49,8 +49,7 @@ class Word2Vec(tf.Module):
       skip-gram with a loss that predicts the center from each context (word2vec.c's tree):
       (input_embeddings[contexts] [B, 2W, d], center [B, 1], mask [B, 2W]).
     """
-    if self.config.model == "skipgram" and losses.get(self.config.loss).predicts_center_in(
-        self.config):
+    if per_context_inputs(self.config):
       return (tf.gather(self.input_embeddings, batch["contexts"]), batch["center"][:, None],
               batch["mask"])
     if self.config.model == "skipgram":
@@ -61,3 +60,9 @@ class Word2Vec(tf.Module):
             / tf.maximum(tf.reduce_sum(weights, 1, keepdims=True), 1.0))
     center = batch["center"][:, None]
     return mean, center, tf.reduce_any(batch["mask"], axis=1, keepdims=True)
+
+
+def per_context_inputs(config: ModelConfig) -> bool:
+  """Whether `Word2Vec.inputs` gives [B, C, d], a row per context: skip-gram with a loss that
+  predicts the center from each context (word2vec.c's orientation)."""
+  return config.model == "skipgram" and losses.get(config.loss).predicts_center_in(config)

@@ -99,11 +99,11 @@ class ModelDir:
     resume_warning: what to say once the run has resumed (None: nothing).
   """
 
-  resume_warning: str | None = None
-
   def __init__(self, experiment: ExperimentConfig, fingerprint: str | None, lock: ModelDirLock,
-               log: Callable[[str], None]):
+               log: Callable[[str], None], resume_warning: str | None = None):
     self.path = experiment.train.model_dir
+    # Said after "resumed from ...", so that a run refused later (its restore) stays one line.
+    self.resume_warning = resume_warning
     self._experiment, self._fingerprint = experiment, fingerprint
     self._lock, self._log = lock, log
 
@@ -162,10 +162,7 @@ def prepare_model_dir(experiment: ExperimentConfig, vocab_size: int, fingerprint
   except BaseException:
     lock.release()
     raise
-  model_dir_held = ModelDir(experiment, fingerprint, lock, log)
-  # Said after "resumed from ...", so that a run refused later (its restore) stays one line.
-  model_dir_held.resume_warning = resume_warning
-  return model_dir_held
+  return ModelDir(experiment, fingerprint, lock, log, resume_warning)
 
 
 def _check_model_dir(experiment: ExperimentConfig, vocab_size: int, fingerprint: str | None,
@@ -179,7 +176,8 @@ def _check_model_dir(experiment: ExperimentConfig, vocab_size: int, fingerprint:
   config_path = os.path.join(model_dir, CONFIG_FILE)
   if not checkpoints.has_checkpoint(model_dir):
     return None  # nothing trained yet: config.json and vocab.tsv are rewritten
-  if os.path.exists(config_path):
+  has_config = os.path.exists(config_path)
+  if has_config:
     try:
       with open(config_path, encoding="utf-8") as f:
         previous = json.load(f)
@@ -204,8 +202,8 @@ def _check_model_dir(experiment: ExperimentConfig, vocab_size: int, fingerprint:
       raise UserError(f"{model_dir} holds a run with another configuration "
                       f"({'; '.join(differences)}): pass --overwrite to replace it or "
                       "choose another --model_dir")
-  _check_checkpoints(experiment, vocab_size, os.path.exists(config_path))
-  if not os.path.exists(config_path):
+  _check_checkpoints(experiment, vocab_size, has_config)
+  if not has_config:
     return (f"warning: {model_dir} has checkpoints but no {CONFIG_FILE}: resumed from the "
             "checkpoints alone (their shapes were checked, not the other flags or the data)")
   return None

@@ -18,7 +18,7 @@ import tensorflow as tf
 from w2v_tf import losses, pipeline
 from w2v_tf.config import ModelConfig
 from w2v_tf.huffman import HuffmanTree
-from w2v_tf.model import Word2Vec
+from w2v_tf.model import Word2Vec, per_context_inputs
 from w2v_tf.sampling import CandidateSampler
 
 # Centers per [centers, V] logit matrix of the exact loss and its gradient. IMDB (V = 42,254),
@@ -63,8 +63,7 @@ class TrainStep:
                        f"(--loss={config.loss})")
     self.tree = self.loss.tree_tables(tree) if tree is not None else None
     self.tables = model.tables
-    # The model's inputs are [B, C, d], a row per context (a loss that predicts the center).
-    self.per_context_inputs = config.model == "skipgram" and self.loss.predicts_center_in(config)
+    self.per_context_inputs = per_context_inputs(config)
     self.num_sample_groups = batch_size // config.sample_group_centers
     self.fused = fuse and jit_compile and optimizer.xla_compatible
     self.parts = _STEP_PARTS if self.fused and self.num_sample_groups % _STEP_PARTS == 0 and (
